@@ -1,0 +1,3 @@
+using PunkGrid.Silo;
+
+return await SiloCommandLine.RunAsync(args, Console.Out, Console.Error);

@@ -1,0 +1,212 @@
+using System.CommandLine;
+using System.Globalization;
+using Microsoft.Extensions.Logging;
+using PunkGrid.Contracts;
+using PunkGrid.Training.Checkpoints;
+using PunkGrid.Training.Data;
+using PunkGrid.Training.Trainers;
+using Spectre.Console;
+
+namespace PunkGrid.Silo;
+
+/// <summary>The silo's verbs: <c>train</c> (one job in-process, no cluster) and <c>data fetch</c>.</summary>
+public static class SiloCommandLine
+{
+    /// <summary>Exit code for bad input (unknown trait, bad option value, corrupt checkpoint, bad data).</summary>
+    public const int BadInput = 2;
+
+    public static async Task<int> RunAsync(string[] args, TextWriter stdout, TextWriter stderr, CancellationToken cancellation = default)
+    {
+        var root = new RootCommand("PunkGrid silo: the worker host. Verbs: train (one job in-process), data fetch.");
+        root.Subcommands.Add(TrainCommand(stdout, stderr));
+        root.Subcommands.Add(DataCommand(stdout, stderr));
+        var parsed = root.Parse(args);
+        return await parsed.InvokeAsync(new InvocationConfiguration { Output = stdout, Error = stderr }, cancellation);
+    }
+
+    private static ILoggerFactory CreateLoggerFactory(bool quiet) => LoggerFactory.Create(builder => builder
+        .SetMinimumLevel(quiet ? LogLevel.Warning : LogLevel.Information)
+        .AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace)
+        .AddSimpleConsole(o =>
+        {
+            o.SingleLine = true;
+            o.TimestampFormat = "HH:mm:ss ";
+        }));
+
+    private static Command TrainCommand(TextWriter stdout, TextWriter stderr)
+    {
+        var train = new Command("train", "Train one job in this process, without a cluster (debugging, benchmarks, results).");
+        var name = new Argument<string>("name") { Description = "Trait to classify: one of the 92 (Male, Hoodie, \"Big Shades\", …)." };
+        var profile = new Option<string>("--profile") { Description = "seed (the write-up's settings) or quick (1 epoch of 2,000 samples).", DefaultValueFactory = _ => JobSpec.DefaultProfile };
+        var epochs = new Option<int?>("--epochs") { Description = "Override the number of epochs." };
+        var trainSamples = new Option<int?>("--train-samples") { Description = "Override the size of the balanced training set." };
+        var batchSize = new Option<int?>("--batch-size") { Description = "Override the batch size." };
+        var learningRate = new Option<double?>("--lr") { Description = "Override the learning rate." };
+        var seed = new Option<int?>("--seed") { Description = "Seed of the split, the sampling, the weights and the batch order." };
+        var color = new Option<string?>("--color") { Description = "gray (the seed) or rgb (3 input channels)." };
+        var set = new Option<string[]>("--set") { Description = "Override any hyperparameter: --set key=value (repeatable).", AllowMultipleArgumentsPerToken = false };
+        var device = new Option<string>("--device") { Description = "auto (cuda when available, else cpu), cpu, cuda or cuda:N.", DefaultValueFactory = _ => "auto" };
+        var data = new Option<string?>("--data") { Description = $"Data folder (default: ${DataDirectory.EnvironmentVariable}, ../shared/data, ./data)." };
+        var output = new Option<string?>("--out") { Description = "Folder for checkpoints, metrics.csv and artifacts (default .punkgrid/train/<job>-<time>)." };
+        var resume = new Option<bool>("--resume") { Description = "Resume from the latest valid checkpoint in --out." };
+        var json = new Option<bool>("--json") { Description = "Print the evaluation as one JSON object." };
+
+        var trait = new Command("trait", "Train one of the 92 trait classifiers and print its held-out evaluation.");
+        trait.Arguments.Add(name);
+        foreach (var option in new Option[] { profile, epochs, trainSamples, batchSize, learningRate, seed, color, set, device, data, output, resume, json })
+        {
+            trait.Options.Add(option);
+        }
+        trait.SetAction(async (parse, cancellation) =>
+        {
+            var parameters = new Dictionary<string, string>(StringComparer.Ordinal);
+            void Put(string key, object? value)
+            {
+                if (value is not null)
+                {
+                    parameters[key] = Convert.ToString(value, CultureInfo.InvariantCulture)!;
+                }
+            }
+            Put("epochs", parse.GetValue(epochs));
+            Put("train_samples", parse.GetValue(trainSamples));
+            Put("batch_size", parse.GetValue(batchSize));
+            Put("lr", parse.GetValue(learningRate));
+            Put("seed", parse.GetValue(seed));
+            Put("color", parse.GetValue(color));
+            foreach (var pair in parse.GetValue(set) ?? [])
+            {
+                var at = pair.IndexOf('=');
+                if (at <= 0)
+                {
+                    await stderr.WriteLineAsync($"error: --set '{pair}' is not key=value");
+                    return BadInput;
+                }
+                parameters[TrainingParameters.NormalizeKey(pair[..at])] = pair[(at + 1)..];
+            }
+            var spec = new JobSpec(JobKinds.Trait, parse.GetValue(name), parse.GetValue(profile)!, parameters);
+            return await RunTrainingAsync(spec, parse.GetValue(data), parse.GetValue(output), parse.GetValue(resume),
+                parse.GetValue(device)!, parse.GetValue(json), stdout, stderr, cancellation);
+        });
+        train.Subcommands.Add(trait);
+        return train;
+    }
+
+    private static async Task<int> RunTrainingAsync(
+        JobSpec spec, string? dataOption, string? outOption, bool resume, string device, bool json,
+        TextWriter stdout, TextWriter stderr, CancellationToken cancellation)
+    {
+        using var loggers = CreateLoggerFactory(quiet: json);
+        var logger = loggers.CreateLogger("PunkGrid.Train");
+        try
+        {
+            var dataDirectory = DataDirectory.Resolve(dataOption);
+            var trainer = JobTrainerFactory.Create(spec, dataDirectory);
+            var target = trainer is TraitTrainer t ? t.Options.Trait : spec.Target;
+            var outputDirectory = outOption ?? Path.Combine(DataDirectory.FindProjectRoot() ?? Directory.GetCurrentDirectory(),
+                ".punkgrid", "train", $"{spec.Kind}-{Slug(target)}-{DateTime.UtcNow:yyyyMMdd-HHmmss}");
+
+            var interactive = !json && !Console.IsOutputRedirected && ReferenceEquals(stdout, Console.Out);
+            TrainingProgress latest = default;
+            var sink = new DirectoryTrainingSink(outputDirectory, p => latest = p);
+            TrainingCheckpoint? checkpoint = null;
+            if (resume)
+            {
+                checkpoint = sink.LatestCheckpoint((path, ex) => logger.LogWarning("Skipping unusable checkpoint {Path}: {Reason}", path, ex.Message));
+                if (checkpoint is null)
+                {
+                    logger.LogWarning("--resume: no valid checkpoint in {Directory}; starting from scratch", sink.Directory);
+                }
+            }
+            var context = new TrainContext(sink, device, checkpoint, logger, cancellation);
+            logger.LogInformation("Training {Job} (profile {Profile}) into {Directory}", spec.DisplayName, spec.Profile, sink.Directory);
+
+            // The trainer runs on its own thread; this one draws progress.
+            var run = Task.Factory.StartNew(() => trainer.Train(context), cancellation, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+            if (interactive)
+            {
+                await AnsiConsole.Progress()
+                    .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn(), new SpinnerColumn())
+                    .StartAsync(async progress =>
+                    {
+                        var task = progress.AddTask(spec.DisplayName, maxValue: 1.0);
+                        while (!run.IsCompleted)
+                        {
+                            task.Value = latest.Fraction;
+                            task.Description = $"{spec.DisplayName} epoch {latest.Epoch}/{latest.TotalEpochs}";
+                            await Task.WhenAny(run, Task.Delay(250, CancellationToken.None));
+                        }
+                        task.Value = 1.0;
+                    });
+            }
+            var result = await run;
+
+            if (json)
+            {
+                await stdout.WriteLineAsync(System.Text.Json.Nodes.JsonNode.Parse(result.EvaluationJson)!.ToJsonString());
+            }
+            else
+            {
+                var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(stdout) });
+                var table = new Table().Title($"{spec.DisplayName} — held-out evaluation").AddColumn("metric").AddColumn(new TableColumn("value").RightAligned());
+                foreach (var property in System.Text.Json.Nodes.JsonNode.Parse(result.EvaluationJson)!.AsObject())
+                {
+                    table.AddRow(property.Key, Markup.Escape(property.Value?.ToString() ?? ""));
+                }
+                console.Write(table);
+                console.MarkupLine($"Artifacts, checkpoints and metrics.csv: [blue]{Markup.Escape(sink.Directory)}[/]");
+            }
+            return 0;
+        }
+        catch (OperationCanceledException)
+        {
+            await stderr.WriteLineAsync("cancelled; the last completed epoch's checkpoint is kept (--resume continues from it)");
+            return 130;
+        }
+        catch (Exception ex) when (ex is ArgumentException or DataFormatException or CheckpointFormatException)
+        {
+            await stderr.WriteLineAsync($"error: {ex.Message}");
+            return BadInput;
+        }
+    }
+
+    private static Command DataCommand(TextWriter stdout, TextWriter stderr)
+    {
+        var data = new Command("data", "Datasets.");
+        var fetch = new Command("fetch", "Download the datasets from their public sources into the data folder.");
+        var dataset = new Option<string[]>("--dataset") { Description = $"Which datasets: {string.Join(", ", DatasetFetcher.Datasets)}.", DefaultValueFactory = _ => [.. DatasetFetcher.Datasets] };
+        var destination = new Option<string?>("--dest") { Description = $"Data folder (default: ${DataDirectory.EnvironmentVariable}, ../shared/data, ./data)." };
+        var force = new Option<bool>("--force") { Description = "Download again even if the files exist." };
+        fetch.Options.Add(dataset);
+        fetch.Options.Add(destination);
+        fetch.Options.Add(force);
+        fetch.SetAction(async (parse, cancellation) =>
+        {
+            using var loggers = CreateLoggerFactory(quiet: false);
+            try
+            {
+                var files = (parse.GetValue(dataset) ?? []).SelectMany(DatasetFetcher.FilesOf).ToList();
+                var folder = DataDirectory.Resolve(parse.GetValue(destination));
+                using var http = new HttpClient { Timeout = TimeSpan.FromMinutes(10) };
+                var fetcher = new DatasetFetcher(http, loggers.CreateLogger("PunkGrid.Data"));
+                var written = await fetcher.FetchAsync(folder, files, parse.GetValue(force), cancellation: cancellation);
+                await stdout.WriteLineAsync($"{written.Count} file(s) fetched into {folder}; {files.Count - written.Count} already present");
+                return 0;
+            }
+            catch (Exception ex) when (ex is ArgumentException or DataFormatException)
+            {
+                await stderr.WriteLineAsync($"error: {ex.Message}");
+                return BadInput;
+            }
+            catch (HttpRequestException ex)
+            {
+                await stderr.WriteLineAsync($"error: {ex.Message}");
+                return 1;
+            }
+        });
+        data.Subcommands.Add(fetch);
+        return data;
+    }
+
+    private static string Slug(string? value) =>
+        string.Concat((value ?? "job").Select(c => char.IsLetterOrDigit(c) ? char.ToLowerInvariant(c) : '-'));
+}

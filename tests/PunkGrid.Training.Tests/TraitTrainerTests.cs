@@ -1,0 +1,120 @@
+using System.Text.Json;
+using PunkGrid.Training.Checkpoints;
+using PunkGrid.Training.Models;
+using PunkGrid.Training.Trainers;
+
+namespace PunkGrid.Training.Tests;
+
+public class TraitTrainerTests
+{
+    /// <summary>Small data: 200 balanced samples, batches of 50, so 4 steps an epoch.</summary>
+    private static TraitTrainer Small(string trait = "Male", int epochs = 2, string color = "gray") =>
+        new(TraitTrainingOptions.Create(trait, "seed", new Dictionary<string, string>
+        {
+            ["epochs"] = epochs.ToString(),
+            ["train_samples"] = "200",
+            ["batch_size"] = "50",
+            ["color"] = color,
+        }), TestData.Directory);
+
+    /// <summary>Cancels training once a checkpoint of the given epoch is saved, as a killed worker would stop.</summary>
+    private sealed class StopAfterEpoch(int epoch, CancellationTokenSource cancel) : InMemoryTrainingSink
+    {
+        public override void SaveCheckpoint(TrainingCheckpoint checkpoint)
+        {
+            base.SaveCheckpoint(checkpoint);
+            if (checkpoint.Epoch == epoch)
+            {
+                cancel.Cancel();
+            }
+        }
+    }
+
+    [Fact]
+    public void A_short_run_stores_checkpoints_metrics_and_its_evaluation()
+    {
+        var sink = new InMemoryTrainingSink();
+        var result = Small(color: "rgb").Train(new TrainContext(sink, "cpu"));
+
+        Assert.Equal([1, 2], sink.Checkpoints.Select(c => c.Epoch));
+        Assert.Equal([4L, 8L], sink.Checkpoints.Select(c => c.Step));
+        var steps = sink.Metrics.Where(m => m.Name == "train_loss").Select(m => m.Step).ToList();
+        Assert.Equal(Enumerable.Range(1, 8).Select(i => (long)i), steps);
+        foreach (var name in new[] { "in_sample_accuracy", "in_sample_loss", "out_sample_accuracy", "out_sample_loss" })
+        {
+            Assert.Equal(8, sink.Metrics.Count(m => m.Name == name));
+        }
+        Assert.Equal(2, sink.Metrics.Count(m => m.Name == "test_f1"));
+        Assert.All(sink.Metrics, m => Assert.True(double.IsFinite(m.Value), $"{m.Name} at step {m.Step} is {m.Value}"));
+
+        using var evaluation = JsonDocument.Parse(sink.Artifacts["eval.json"]);
+        var root = evaluation.RootElement;
+        Assert.Equal("Male", root.GetProperty("trait").GetString());
+        Assert.Equal("rgb", root.GetProperty("color").GetString());
+        var tp = root.GetProperty("true_positives").GetInt64();
+        var fn = root.GetProperty("false_negatives").GetInt64();
+        Assert.Equal(root.GetProperty("test_positives").GetInt32(), tp + fn);
+        Assert.Equal(root.GetProperty("test_count").GetInt32(),
+            tp + fn + root.GetProperty("false_positives").GetInt64() + root.GetProperty("true_negatives").GetInt64());
+        Assert.Equal(result.Summary["f1"], root.GetProperty("f1").GetDouble());
+        Assert.True(sink.Artifacts["model.bin"].Length > 100_000);
+        Assert.Equal(1.0, sink.Progress[^1].Fraction);
+    }
+
+    [Fact]
+    public void Twelve_epochs_straight_equal_six_then_resume_then_six()
+    {
+        var straight = new InMemoryTrainingSink();
+        Small(epochs: 12).Train(new TrainContext(straight, "cpu"));
+
+        using var cancel = new CancellationTokenSource();
+        var interrupted = new StopAfterEpoch(6, cancel);
+        Assert.ThrowsAny<OperationCanceledException>(() => Small(epochs: 12).Train(new TrainContext(interrupted, "cpu", cancellation: cancel.Token)));
+        Assert.Equal(6, interrupted.LatestCheckpoint!.Epoch);
+
+        var resumed = new InMemoryTrainingSink();
+        Small(epochs: 12).Train(new TrainContext(resumed, "cpu", interrupted.LatestCheckpoint));
+
+        using var a = new TraitCnn(1);
+        using var b = new TraitCnn(1);
+        TorchState.Load(a, straight.Artifacts["model.bin"]);
+        TorchState.Load(b, resumed.Artifacts["model.bin"]);
+        foreach (var ((name, x), (_, y)) in a.named_parameters().Zip(b.named_parameters()))
+        {
+            var difference = x.sub(y).abs().max().item<float>();
+            Assert.True(difference <= 1e-5, $"{name} differs by {difference}");
+        }
+        // The resumed attempt starts where the first stopped: no gap, no repeat in the step metrics.
+        var firstSteps = interrupted.Metrics.Where(m => m.Name == "train_loss").Select(m => m.Step);
+        var resumedSteps = resumed.Metrics.Where(m => m.Name == "train_loss").Select(m => m.Step);
+        Assert.Equal(Enumerable.Range(1, 48).Select(i => (long)i), firstSteps.Concat(resumedSteps));
+        Assert.Equal(7, resumed.Checkpoints[0].Epoch);
+    }
+
+    [Fact]
+    public void Resuming_from_another_traits_checkpoint_is_refused()
+    {
+        var sink = new InMemoryTrainingSink();
+        Small("Hoodie", epochs: 1).Train(new TrainContext(sink, "cpu"));
+        var error = Assert.Throws<CheckpointFormatException>(() =>
+            Small("Earring", epochs: 2).Train(new TrainContext(new InMemoryTrainingSink(), "cpu", sink.LatestCheckpoint)));
+        Assert.Contains("trait='Hoodie', but this job has trait='Earring'", error.Message);
+    }
+
+    [Fact]
+    public void Profiles_and_overrides_are_validated_with_clear_messages()
+    {
+        var seed = TraitTrainingOptions.Create("Male", "seed");
+        Assert.Equal((12, 16_000, 100, 0.01, 0.01, 0.0, 1e-10), (seed.Epochs, seed.TrainSamples, seed.BatchSize, seed.LearningRate, seed.LearningRateDecay, seed.WeightDecay, seed.Eps));
+        var quick = TraitTrainingOptions.Create("Male", "quick", new Dictionary<string, string> { ["LR"] = "0.05", ["train-samples"] = "300" });
+        Assert.Equal((1, 300, 0.05), (quick.Epochs, quick.TrainSamples, quick.LearningRate));
+
+        Assert.Contains("unknown profile 'slow'; allowed: seed, quick",
+            Assert.Throws<ArgumentException>(() => TraitTrainingOptions.Create("Male", "slow")).Message);
+        Assert.Contains("epochs='-3' is not allowed: expected an integer in 1..10000",
+            Assert.Throws<ArgumentException>(() => TraitTrainingOptions.Create("Male", "seed", new Dictionary<string, string> { ["epochs"] = "-3" })).Message);
+        var unknown = Assert.Throws<ArgumentException>(() => TraitTrainingOptions.Create("Male", "seed", new Dictionary<string, string> { ["epoch"] = "3" }));
+        Assert.Contains("unknown trait parameter(s): epoch; allowed:", unknown.Message);
+        Assert.Contains("epochs", unknown.Message);
+    }
+}

@@ -1,0 +1,80 @@
+using System.Globalization;
+
+namespace PunkGrid.Training.Trainers;
+
+/// <summary>
+/// The string-keyed hyperparameter overrides a job carries (from <c>--epochs 3</c>, <c>--set lr=0.02</c>, a submit's
+/// parameters). Keys ignore case and treat <c>-</c> like <c>_</c>. Every read names the key, the bad value and
+/// what is allowed; <see cref="RejectUnknown"/> names keys no trainer reads.
+/// </summary>
+public sealed class TrainingParameters
+{
+    private readonly Dictionary<string, string> values;
+    private readonly HashSet<string> read = new(StringComparer.Ordinal);
+
+    public TrainingParameters(IReadOnlyDictionary<string, string>? values, string kind)
+    {
+        Kind = kind;
+        this.values = (values ?? new Dictionary<string, string>())
+            .ToDictionary(p => NormalizeKey(p.Key), p => p.Value.Trim(), StringComparer.Ordinal);
+    }
+
+    public string Kind { get; }
+
+    public static string NormalizeKey(string key) => key.Trim().ToLowerInvariant().Replace('-', '_');
+
+    public string? Raw(string key)
+    {
+        read.Add(key);
+        return values.TryGetValue(key, out var value) ? value : null;
+    }
+
+    public int Int(string key, int fallback, int min, int max)
+    {
+        var raw = Raw(key);
+        if (raw is null)
+        {
+            return fallback;
+        }
+        return int.TryParse(raw, NumberStyles.Integer, CultureInfo.InvariantCulture, out var value) && value >= min && value <= max
+            ? value
+            : throw new ArgumentException($"{Kind} parameter {key}='{raw}' is not allowed: expected an integer in {min}..{max}");
+    }
+
+    public double Double(string key, double fallback, double min, double max)
+    {
+        var raw = Raw(key);
+        if (raw is null)
+        {
+            return fallback;
+        }
+        return double.TryParse(raw, NumberStyles.Float, CultureInfo.InvariantCulture, out var value) && value >= min && value <= max
+            ? value
+            : throw new ArgumentException($"{Kind} parameter {key}='{raw}' is not allowed: expected a number in [{min.ToString(CultureInfo.InvariantCulture)}, {max.ToString(CultureInfo.InvariantCulture)}]");
+    }
+
+    public string Choice(string key, string fallback, params string[] allowed)
+    {
+        var raw = Raw(key);
+        if (raw is null)
+        {
+            return fallback;
+        }
+        var match = allowed.FirstOrDefault(a => string.Equals(a, raw, StringComparison.OrdinalIgnoreCase));
+        return match ?? throw new ArgumentException($"{Kind} parameter {key}='{raw}' is not allowed: expected one of {string.Join(", ", allowed)}");
+    }
+
+    public bool Flag(string key, bool fallback) =>
+        Choice(key, fallback ? "true" : "false", "true", "false") == "true";
+
+    /// <summary>Throws if a key was given that no read asked for (a typo must not be silently ignored).</summary>
+    public void RejectUnknown()
+    {
+        var unknown = values.Keys.Where(k => !read.Contains(k)).Order(StringComparer.Ordinal).ToList();
+        if (unknown.Count > 0)
+        {
+            throw new ArgumentException(
+                $"unknown {Kind} parameter(s): {string.Join(", ", unknown)}; allowed: {string.Join(", ", read.Order(StringComparer.Ordinal))}");
+        }
+    }
+}

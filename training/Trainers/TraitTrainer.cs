@@ -1,0 +1,223 @@
+using System.Diagnostics;
+using System.Text.Json;
+using Microsoft.Extensions.Logging;
+using PunkGrid.Training.Checkpoints;
+using PunkGrid.Training.Data;
+using PunkGrid.Training.Evaluation;
+using PunkGrid.Training.Models;
+using PunkGrid.Training.Native;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace PunkGrid.Training.Trainers;
+
+/// <summary>The held-out evaluation of one trait classifier: what <c>eval.json</c> holds.</summary>
+public sealed record TraitEvaluation(
+    string Trait,
+    string Color,
+    string Profile,
+    double Accuracy,
+    double Precision,
+    double Recall,
+    double F1,
+    long TruePositives,
+    long FalsePositives,
+    long TrueNegatives,
+    long FalseNegatives,
+    int TestCount,
+    int TestPositives,
+    int TrainSamples,
+    int Epochs,
+    int BatchSize,
+    int Seed,
+    string Device,
+    double Seconds);
+
+/// <summary>
+/// Trains the seed's trait CNN for one of the 92 traits on a balanced, oversampled training set and evaluates it
+/// on the held-out split. Checkpoints after every epoch (model, AdaGrad state, RNG state); resuming from one
+/// continues exactly where it left off.
+/// </summary>
+public sealed class TraitTrainer(TraitTrainingOptions options, string dataDirectory) : ITrainer
+{
+    public static readonly JsonSerializerOptions JsonOptions = new()
+    {
+        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+        WriteIndented = true,
+    };
+
+    private const int EvaluationChunk = 500;
+    private const int MetricFlushSteps = 50;
+
+    public string Kind => TraitTrainingOptions.Kind;
+
+    public TraitTrainingOptions Options => options;
+
+    public TrainingResult Train(TrainContext context)
+    {
+        TorchRuntime.EnsureInitialized(context.Logger);
+        var clock = Stopwatch.StartNew();
+        var device = TorchRuntime.ResolveDevice(context.Device);
+        var data = PunkDataset.Load(dataDirectory);
+        var traitIndex = data.Traits.IndexOf(options.Trait);
+        var trait = data.Traits.TraitNames[traitIndex];
+        var split = PunkSplit.Create(data.Traits, options.Seed);
+        var labels = data.Traits.LabelsOf(traitIndex);
+        var identity = options.CheckpointIdentity(trait);
+
+        using var scope = NewDisposeScope();
+        var images = PunkImageTensors.ToModelInput(data.Tiles, options.Color);
+        using var dataGenerator = new Generator((ulong)options.Seed);
+        using var trainingSet = BalancedTraitSet.Build(images, labels, split.Train, options.TrainSamples, dataGenerator, trait);
+        var trainInputs = trainingSet.Inputs.to(device);
+        var trainLabels = trainingSet.Labels.to(device);
+        var testIds = tensor(split.Test.Select(i => (long)i).ToArray());
+        var testInputs = images.index_select(0, testIds).to(device);
+        var testLabels = tensor(split.Test.Select(i => labels[i] ? 1L : 0L).ToArray()).to(device);
+        images.Dispose();
+
+        manual_seed(options.Seed);
+        using var model = new TraitCnn(PunkImageTensors.Channels(options.Color));
+        model.to(device);
+        using var optimizer = optim.Adagrad(model.parameters(), options.LearningRate, options.LearningRateDecay,
+            options.WeightDecay, options.InitialAccumulatorValue, options.Eps);
+        using var generator = new Generator((ulong)options.Seed + 1);
+
+        var startEpoch = 0;
+        long step = 0;
+        if (context.LatestCheckpoint is { } checkpoint)
+        {
+            CheckpointCodec.RequireCompatible(checkpoint, Kind, identity);
+            TorchState.Load(model, checkpoint.Section(TrainingCheckpoint.ModelSection));
+            TorchState.Load(optimizer, checkpoint.Section(TrainingCheckpoint.OptimizerSection));
+            TorchState.Load(generator, checkpoint.Section(TrainingCheckpoint.RngSection));
+            startEpoch = checkpoint.Epoch;
+            step = checkpoint.Step;
+            context.Logger.LogInformation("Resuming trait {Trait} from epoch {Epoch}, step {Step}", trait, startEpoch, step);
+        }
+
+        var sampleCount = (int)trainingSet.Count;
+        var stepsPerEpoch = (sampleCount + options.BatchSize - 1) / options.BatchSize;
+        var totalSteps = (long)stepsPerEpoch * options.Epochs;
+        var metrics = new List<MetricSample>();
+        context.ReportProgress(new TrainingProgress(startEpoch, options.Epochs, step, totalSteps, 0));
+
+        for (var epoch = startEpoch; epoch < options.Epochs; epoch++)
+        {
+            var epochClock = Stopwatch.StartNew();
+            using var order = randperm(sampleCount, generator: generator);
+            for (var batch = 0; batch < stepsPerEpoch; batch++)
+            {
+                context.Cancellation.ThrowIfCancellationRequested();
+                using var stepScope = NewDisposeScope();
+                var start = batch * options.BatchSize;
+                var indices = order.narrow(0, start, Math.Min(options.BatchSize, sampleCount - start)).to(device);
+
+                model.train();
+                optimizer.zero_grad();
+                var loss = nn.functional.cross_entropy(model.forward(trainInputs.index_select(0, indices)), trainLabels.index_select(0, indices));
+                loss.backward();
+                optimizer.step();
+                step++;
+                metrics.Add(new MetricSample("train_loss", epoch + 1, step, loss.item<float>()));
+
+                if (options.MonitorSamples > 0)
+                {
+                    var inSample = randint(sampleCount, [options.MonitorSamples], generator: generator).to(device);
+                    var outSample = randint(testLabels.shape[0], [options.MonitorSamples], generator: generator).to(device);
+                    var (inLoss, inAccuracy) = Score(model, trainInputs.index_select(0, inSample), trainLabels.index_select(0, inSample));
+                    var (outLoss, outAccuracy) = Score(model, testInputs.index_select(0, outSample), testLabels.index_select(0, outSample));
+                    metrics.Add(new MetricSample("in_sample_loss", epoch + 1, step, inLoss));
+                    metrics.Add(new MetricSample("in_sample_accuracy", epoch + 1, step, inAccuracy));
+                    metrics.Add(new MetricSample("out_sample_loss", epoch + 1, step, outLoss));
+                    metrics.Add(new MetricSample("out_sample_accuracy", epoch + 1, step, outAccuracy));
+                }
+
+                if (step % MetricFlushSteps == 0)
+                {
+                    Flush(context, metrics);
+                    context.ReportProgress(new TrainingProgress(epoch, options.Epochs, step, totalSteps,
+                        (batch + 1) * options.BatchSize / Math.Max(epochClock.Elapsed.TotalSeconds, 1e-9)));
+                }
+            }
+
+            var (confusion, testLoss) = Evaluate(model, testInputs, testLabels);
+            var seconds = epochClock.Elapsed.TotalSeconds;
+            var samplesPerSecond = sampleCount / Math.Max(seconds, 1e-9);
+            metrics.Add(new MetricSample("test_loss", epoch + 1, step, testLoss));
+            metrics.Add(new MetricSample("test_accuracy", epoch + 1, step, confusion.Accuracy));
+            metrics.Add(new MetricSample("test_f1", epoch + 1, step, confusion.F1));
+            metrics.Add(new MetricSample("epoch_seconds", epoch + 1, step, seconds));
+            metrics.Add(new MetricSample("samples_per_second", epoch + 1, step, samplesPerSecond));
+            Flush(context, metrics);
+
+            context.SaveCheckpoint(new TrainingCheckpoint(Kind, epoch + 1, step, confusion.F1, identity,
+                new Dictionary<string, byte[]>
+                {
+                    [TrainingCheckpoint.ModelSection] = TorchState.Save(model),
+                    [TrainingCheckpoint.OptimizerSection] = TorchState.Save(optimizer),
+                    [TrainingCheckpoint.RngSection] = TorchState.Save(generator),
+                }));
+            context.ReportProgress(new TrainingProgress(epoch + 1, options.Epochs, step, totalSteps, samplesPerSecond));
+            context.Logger.LogInformation(
+                "Trait {Trait} epoch {Epoch}/{Epochs}: test loss {Loss:F4}, accuracy {Accuracy:F4}, F1 {F1:F4} ({Seconds:F1}s, {Rate:F0} samples/s)",
+                trait, epoch + 1, options.Epochs, testLoss, confusion.Accuracy, confusion.F1, seconds, samplesPerSecond);
+        }
+
+        var (final, _) = Evaluate(model, testInputs, testLabels);
+        var evaluation = new TraitEvaluation(
+            trait, options.Color.ToString().ToLowerInvariant(), options.Profile,
+            final.Accuracy, final.Precision, final.Recall, final.F1,
+            final.TruePositives, final.FalsePositives, final.TrueNegatives, final.FalseNegatives,
+            split.Test.Count, split.Test.Count(i => labels[i]), options.TrainSamples, options.Epochs, options.BatchSize,
+            options.Seed, device.ToString(), Math.Round(clock.Elapsed.TotalSeconds, 3));
+        var json = JsonSerializer.Serialize(evaluation, JsonOptions);
+        context.SaveArtifact("model.bin", "application/x-torchsharp-module", TorchState.Save(model));
+        context.SaveArtifact("eval.json", "application/json", System.Text.Encoding.UTF8.GetBytes(json));
+        return new TrainingResult(Kind, json, new Dictionary<string, double>
+        {
+            ["accuracy"] = final.Accuracy,
+            ["precision"] = final.Precision,
+            ["recall"] = final.Recall,
+            ["f1"] = final.F1,
+        });
+    }
+
+    private static void Flush(TrainContext context, List<MetricSample> metrics)
+    {
+        context.ReportMetrics(metrics.ToArray());
+        metrics.Clear();
+    }
+
+    private static (double Loss, double Accuracy) Score(TraitCnn model, Tensor inputs, Tensor labels)
+    {
+        model.eval();
+        using var noGrad = no_grad();
+        using var logits = model.forward(inputs);
+        using var loss = nn.functional.cross_entropy(logits, labels);
+        using var predicted = logits.argmax(1);
+        using var correct = predicted.eq(labels).to(ScalarType.Float32).mean();
+        return (loss.item<float>(), correct.item<float>());
+    }
+
+    /// <summary>Predicts the whole held-out split in chunks; returns the confusion counts and the mean loss.</summary>
+    public static (BinaryConfusion Confusion, double Loss) Evaluate(TraitCnn model, Tensor inputs, Tensor labels)
+    {
+        model.eval();
+        using var noGrad = no_grad();
+        using var scope = NewDisposeScope();
+        var n = inputs.shape[0];
+        var predictions = new List<Tensor>();
+        var lossSum = 0.0;
+        for (long start = 0; start < n; start += EvaluationChunk)
+        {
+            var length = Math.Min(EvaluationChunk, n - start);
+            var logits = model.forward(inputs.narrow(0, start, length));
+            lossSum += nn.functional.cross_entropy(logits, labels.narrow(0, start, length), reduction: nn.Reduction.Sum).item<float>();
+            predictions.Add(logits.argmax(1));
+        }
+        var predicted = cat(predictions).cpu().data<long>().ToArray();
+        var actual = labels.cpu().data<long>().ToArray();
+        return (BinaryConfusion.FromPredictions(predicted, actual), lossSum / Math.Max(n, 1));
+    }
+}
