@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Reproduces the trait table of docs/RESULTS.md: the seed profile for the 5 types and 10 colour-heavy
+# accessories, grayscale (the seed) vs rgb (--color rgb), each on the held-out 20% of the punks.
+# Usage: docs/scripts/trait-results.sh [OUT.jsonl]   (about 30 runs of ~1 minute each on 2 CPU cores)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+out=${1:-.punkgrid/results/trait-seed.jsonl}
+mkdir -p "$(dirname "$out")"
+: > "$out"
+dotnet build silo -c Release -v quiet -nologo >/dev/null
+traits=("Male" "Female" "Zombie" "Ape" "Alien"
+        "Blue Eye Shadow" "Green Eye Shadow" "Purple Eye Shadow" "Hot Lipstick" "Purple Lipstick"
+        "Black Lipstick" "Red Mohawk" "Blonde Bob" "Clown Hair Green" "Purple Hair")
+for trait in "${traits[@]}"; do
+  for color in gray rgb; do
+    dotnet silo/bin/Release/net10.0/PunkGrid.Silo.dll train trait "$trait" --profile seed --color "$color" --json \
+      --out ".punkgrid/results/runs/$(echo "$trait" | tr ' A-Z' '-a-z')-$color" 2>/dev/null >> "$out"
+    echo "done: $trait $color" >&2
+  done
+done
+python3 - "$out" <<'PY'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+by = {}
+for r in rows:
+    by.setdefault(r["trait"], {})[r["color"]] = r
+print("| trait | test positives | gray acc | gray P | gray R | gray F1 | rgb acc | rgb P | rgb R | rgb F1 | ΔF1 |")
+print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+for trait, c in by.items():
+    g, r = c["gray"], c["rgb"]
+    print(f"| {trait} | {g['test_positives']} | {g['accuracy']:.4f} | {g['precision']:.4f} | {g['recall']:.4f} | {g['f1']:.4f} "
+          f"| {r['accuracy']:.4f} | {r['precision']:.4f} | {r['recall']:.4f} | {r['f1']:.4f} | {r['f1'] - g['f1']:+.4f} |")
+PY
