@@ -14,9 +14,27 @@ public static class JobKinds
 /// profile (<c>seed</c> reproduces the write-up, <c>quick</c> runs in minutes on a CPU) and per-job overrides
 /// of any hyperparameter (<c>epochs</c>, <c>train_samples</c>, <c>lr</c>, <c>color</c>, …).
 /// </summary>
-public sealed record JobSpec(string Kind, string? Target, string Profile, IReadOnlyDictionary<string, string> Parameters)
+[GenerateSerializer, Immutable, Alias("PunkGrid.JobSpec")]
+public sealed record JobSpec(
+    [property: Id(0)] string Kind,
+    [property: Id(1)] string? Target,
+    [property: Id(2)] string Profile,
+    [property: Id(3)] IReadOnlyDictionary<string, string> Parameters)
 {
     public const string DefaultProfile = "seed";
 
     public string DisplayName => Target is null ? Kind : $"{Kind}:{Target}";
 }
+
+/// <summary>
+/// A sweep as submitted: one job per target (for <c>trait</c>: trait names, or all 92 when <see cref="AllTargets"/>),
+/// sharing profile, overrides and priority (higher runs first).
+/// </summary>
+[GenerateSerializer, Immutable, Alias("PunkGrid.RunSpec")]
+public sealed record RunSpec(
+    [property: Id(0)] string Kind,
+    [property: Id(1)] IReadOnlyList<string> Targets,
+    [property: Id(2)] bool AllTargets,
+    [property: Id(3)] string Profile,
+    [property: Id(4)] IReadOnlyDictionary<string, string> Parameters,
+    [property: Id(5)] int Priority);

@@ -1,7 +1,12 @@
 using System.CommandLine;
 using System.Globalization;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 using PunkGrid.Contracts;
+using PunkGrid.Grains;
+using PunkGrid.Grains.Jobs;
+using PunkGrid.Grains.Persistence;
 using PunkGrid.Training.Checkpoints;
 using PunkGrid.Training.Data;
 using PunkGrid.Training.Trainers;
@@ -17,7 +22,17 @@ public static class SiloCommandLine
 
     public static async Task<int> RunAsync(string[] args, TextWriter stdout, TextWriter stderr, CancellationToken cancellation = default)
     {
-        var root = new RootCommand("PunkGrid silo: the worker host. Verbs: train (one job in-process), data fetch.");
+        var root = new RootCommand("PunkGrid silo: the worker host. Verbs: serve (default), migrate, train (one job in-process), data fetch.");
+        var serve = ServeCommand(stderr);
+        root.Subcommands.Add(serve);
+        foreach (var option in serve.Options)
+        {
+            root.Options.Add(option);
+        }
+        root.SetAction((parse, cancellation) => serve.Action is System.CommandLine.Invocation.AsynchronousCommandLineAction action
+            ? action.InvokeAsync(parse, cancellation)
+            : Task.FromResult(1));
+        root.Subcommands.Add(MigrateCommand(stdout, stderr));
         root.Subcommands.Add(TrainCommand(stdout, stderr));
         root.Subcommands.Add(DataCommand(stdout, stderr));
         var parsed = root.Parse(args);
@@ -32,6 +47,81 @@ public static class SiloCommandLine
             o.SingleLine = true;
             o.TimestampFormat = "HH:mm:ss ";
         }));
+
+    private static readonly Option<string?> PostgresOption = new("--postgres") { Description = "PostgreSQL connection string (default: PunkGrid:Postgres, $PUNKGRID_PG)." };
+
+    private static Command ServeCommand(TextWriter stderr)
+    {
+        var serve = new Command("serve", "Run the silo: Orleans on PostgreSQL, the scheduler, and (unless --no-worker) a worker agent.");
+        var siloPort = new Option<int?>("--silo-port") { Description = "Silo-to-silo port (default 11111)." };
+        var gatewayPort = new Option<int?>("--gateway-port") { Description = "Client gateway port (default 30000)." };
+        var noWorker = new Option<bool>("--no-worker") { Description = "Do not run jobs on this silo." };
+        var slots = new Option<int?>("--slots") { Description = "Jobs run at once (default: one per two cores)." };
+        var name = new Option<string?>("--name") { Description = "Silo name shown by `punkgrid workers`." };
+        foreach (var option in new Option[] { PostgresOption, siloPort, gatewayPort, noWorker, slots, name })
+        {
+            serve.Options.Add(option);
+        }
+        serve.SetAction(async (parse, cancellation) =>
+        {
+            IHost host;
+            try
+            {
+                host = SiloHost.BuildSilo(new SiloHost.Overrides(parse.GetValue(PostgresOption), parse.GetValue(siloPort), parse.GetValue(gatewayPort),
+                    parse.GetValue(noWorker) ? false : null, parse.GetValue(slots), parse.GetValue(name)));
+            }
+            catch (ArgumentException ex)
+            {
+                await stderr.WriteLineAsync($"error: {ex.Message}");
+                return BadInput;
+            }
+            using (host)
+            {
+                try
+                {
+                    await host.RunAsync(cancellation);
+                }
+                catch (Npgsql.NpgsqlException ex)
+                {
+                    await stderr.WriteLineAsync($"error: cannot use PostgreSQL ({ex.Message}); check --postgres / PUNKGRID_PG");
+                    return 1;
+                }
+            }
+            return 0;
+        });
+        return serve;
+    }
+
+    private static Command MigrateCommand(TextWriter stdout, TextWriter stderr)
+    {
+        var migrate = new Command("migrate", "Apply PunkGrid's database migrations (serve also does this at start) and exit.");
+        migrate.Options.Add(PostgresOption);
+        migrate.SetAction(async (parse, cancellation) =>
+        {
+            try
+            {
+                var builder = SiloHost.CreateBuilder(new SiloHost.Overrides(parse.GetValue(PostgresOption), null, null, null, null, null));
+                builder.Services.AddPunkGridStorage(SiloHost.RequirePostgres(builder.Configuration));
+                using var host = builder.Build();
+                var applied = await host.Services.GetRequiredService<SchemaMigrator>().MigrateAsync(cancellation);
+                await stdout.WriteLineAsync(applied.Count == 0
+                    ? "database is up to date"
+                    : $"applied migration(s) {string.Join(", ", applied)}");
+                return 0;
+            }
+            catch (ArgumentException ex)
+            {
+                await stderr.WriteLineAsync($"error: {ex.Message}");
+                return BadInput;
+            }
+            catch (Npgsql.NpgsqlException ex)
+            {
+                await stderr.WriteLineAsync($"error: cannot reach PostgreSQL: {ex.Message}");
+                return 1;
+            }
+        });
+        return migrate;
+    }
 
     private static Command TrainCommand(TextWriter stdout, TextWriter stderr)
     {
@@ -204,6 +294,26 @@ public static class SiloCommandLine
             }
         });
         data.Subcommands.Add(fetch);
+
+        var check = new Command("check", "Check that the datasets are present and well-formed (exit 0), or say what is wrong (exit 2).");
+        var folderOption = new Option<string?>("--data") { Description = "Data folder (default: $PUNKGRID_DATA, ../shared/data, ./data)." };
+        check.Options.Add(folderOption);
+        check.SetAction(async (parse, cancellation) =>
+        {
+            var folder = DataDirectory.Resolve(parse.GetValue(folderOption));
+            try
+            {
+                var punks = PunkDataset.Load(folder);
+                await stdout.WriteLineAsync($"{folder}: {punks.Tiles.shape[0]} punks, {punks.Traits.TraitNames.Count} traits");
+                return 0;
+            }
+            catch (DataFormatException ex)
+            {
+                await stderr.WriteLineAsync($"error: {ex.Message}");
+                return BadInput;
+            }
+        });
+        data.Subcommands.Add(check);
         return data;
     }
 

@@ -66,6 +66,16 @@ public static partial class TorchRuntime
     }
 
     /// <summary>
+    /// Sets libtorch's intra-op threads for work started from the calling thread (OpenMP keeps the setting per
+    /// thread), so jobs on several threads of one worker share the cores instead of each taking all of them.
+    /// </summary>
+    public static void SetThreadsForCurrentThread(int threads)
+    {
+        EnsureInitialized();
+        torch.set_num_threads(Math.Max(1, threads));
+    }
+
+    /// <summary>
     /// Resolves a device request: <c>auto</c> (or empty) is <c>cuda</c> when CUDA is available, else <c>cpu</c>;
     /// <c>cpu</c>, <c>cuda</c> and <c>cuda:N</c> are taken as asked, after checking they exist.
     /// </summary>

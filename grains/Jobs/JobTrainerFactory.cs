@@ -2,7 +2,7 @@ using PunkGrid.Contracts;
 using PunkGrid.Training.Data;
 using PunkGrid.Training.Trainers;
 
-namespace PunkGrid.Silo;
+namespace PunkGrid.Grains.Jobs;
 
 /// <summary>Turns a <see cref="JobSpec"/> into the trainer that runs it, validating the target and every parameter first.</summary>
 public static class JobTrainerFactory

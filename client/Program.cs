@@ -1,0 +1,3 @@
+using PunkGrid.Client;
+
+return await PunkGridCommandLine.RunAsync(args, Console.Out, Console.Error);

@@ -1,0 +1,496 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using PunkGrid.Contracts;
+using Spectre.Console;
+
+namespace PunkGrid.Client;
+
+/// <summary>
+/// The <c>punkgrid</c> CLI: submit, runs, status, jobs, watch, cancel, retry, metrics, artifacts, workers, results.
+/// Every listing takes <c>--json</c>. Exit codes: 0 ok, 2 bad input or unknown id, 3 cluster unreachable.
+/// </summary>
+public static class PunkGridCommandLine
+{
+    public const int BadInput = 2;
+    public const int Unreachable = 3;
+
+    public static readonly JsonSerializerOptions Json = new()
+    {
+        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+        WriteIndented = true,
+        Converters = { new JsonStringEnumConverter() },
+    };
+
+    private sealed class UsageException(string message) : Exception(message);
+
+    private sealed record Io(TextWriter Out, TextWriter Error, IAnsiConsole Console, bool Interactive);
+
+    private static readonly Option<string?> GatewayOption = new("--gateway") { Description = $"Silo gateway(s), host:port[,host:port] (default: $PUNKGRID_GATEWAYS, {ClusterConnection.DefaultGateway})." , Recursive = true };
+    private static readonly Option<bool> JsonOption = new("--json") { Description = "Print JSON instead of a table." };
+
+    public static async Task<int> RunAsync(string[] args, TextWriter stdout, TextWriter stderr, CancellationToken cancellation = default)
+    {
+        var interactive = ReferenceEquals(stdout, Console.Out) && !Console.IsOutputRedirected;
+        var console = interactive ? AnsiConsole.Console : AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(stdout), Ansi = AnsiSupport.No, Interactive = InteractionSupport.No });
+        if (!interactive)
+        {
+            console.Profile.Width = 200; // redirected output (logs, CI, tests) gets whole rows
+        }
+        var io = new Io(stdout, stderr, console, interactive);
+        var root = new RootCommand("punkgrid: submit and watch PunkGrid training runs.");
+        root.Options.Add(GatewayOption);
+        root.Subcommands.Add(SubmitCommand(io));
+        root.Subcommands.Add(Listing("runs", "Recent runs with their job counts.", [new Option<int>("--limit") { DefaultValueFactory = _ => 20, Description = "How many." }], RunsAsync, io));
+        root.Subcommands.Add(WithId("status", "RUN or JOB", "A run's counts, or a job's state and timeline.", StatusAsync, io));
+        root.Subcommands.Add(WithId("jobs", "RUN", "The jobs of a run.", JobsAsync, io));
+        root.Subcommands.Add(WithId("watch", "RUN", "Live progress bars until the run finishes.", WatchAsync, io, json: false));
+        root.Subcommands.Add(WithId("cancel", "RUN or JOB", "Cancel a run's unfinished jobs, or one job.", CancelAsync, io, json: false));
+        root.Subcommands.Add(WithId("retry", "JOB", "Queue a Failed or Cancelled job again.", RetryAsync, io, json: false));
+        root.Subcommands.Add(MetricsCommand(io));
+        root.Subcommands.Add(ArtifactsCommand(io));
+        root.Subcommands.Add(Listing("workers", "Worker silos: device, slots in use, last heartbeat.", [], WorkersAsync, io));
+        root.Subcommands.Add(WithId("results", "RUN", "The per-trait accuracy/precision/recall/F1 table of a sweep.", ResultsAsync, io));
+        return await root.Parse(args).InvokeAsync(new System.CommandLine.InvocationConfiguration { Output = stdout, Error = stderr }, cancellation);
+    }
+
+    /// <summary>Connects, runs the action, and turns the known failures into messages and exit codes.</summary>
+    private static async Task<int> Execute(ParseResult parse, Io io, CancellationToken cancellation, Func<IClusterClient, Task<int>> action)
+    {
+        try
+        {
+            await using var connection = await ClusterConnection.ConnectAsync(parse.GetValue(GatewayOption), cancellation);
+            return await action(connection.Client);
+        }
+        catch (ClusterUnreachableException ex)
+        {
+            await io.Error.WriteLineAsync($"error: {ex.Message}");
+            return Unreachable;
+        }
+        catch (Exception ex) when (ex is UsageException or ArgumentException)
+        {
+            await io.Error.WriteLineAsync($"error: {ex.Message}");
+            return BadInput;
+        }
+    }
+
+    private static Command Listing(string name, string description, Option[] options, Func<IClusterClient, ParseResult, Io, Task<int>> action, Io io)
+    {
+        var command = new Command(name, description);
+        foreach (var option in options.Append(JsonOption))
+        {
+            command.Options.Add(option);
+        }
+        command.SetAction((parse, cancellation) => Execute(parse, io, cancellation, client => action(client, parse, io)));
+        return command;
+    }
+
+    private static Command WithId(string name, string what, string description, Func<IClusterClient, string, ParseResult, Io, Task<int>> action, Io io, bool json = true)
+    {
+        var command = new Command(name, description);
+        var id = new Argument<string>("id") { Description = what };
+        command.Arguments.Add(id);
+        if (json)
+        {
+            command.Options.Add(JsonOption);
+        }
+        command.SetAction((parse, cancellation) => Execute(parse, io, cancellation, client => action(client, parse.GetValue(id)!, parse, io)));
+        return command;
+    }
+
+    private static async Task<int> PrintJson(Io io, object value)
+    {
+        await io.Out.WriteLineAsync(JsonSerializer.Serialize(value, Json));
+        return 0;
+    }
+
+    private static UsageException UnknownRun(string id) => new($"unknown run '{id}' (see `punkgrid runs`)");
+
+    private static UsageException UnknownJob(string id) => new($"unknown job '{id}' (job ids look like RUN.trait, see `punkgrid jobs RUN`)");
+
+    // ---- submit ----
+
+    private static Command SubmitCommand(Io io)
+    {
+        var submit = new Command("submit", "Submit a run.");
+        var traits = new Command("traits", "A sweep of trait classifiers: one job per trait.");
+        var all = new Option<bool>("--all") { Description = "All 92 traits." };
+        var names = new Option<string?>("--traits") { Description = "Comma-separated trait names, e.g. Male,Hoodie,\"Big Shades\"." };
+        var profile = new Option<string>("--profile") { DefaultValueFactory = _ => JobSpec.DefaultProfile, Description = "seed (the write-up) or quick (minutes on a CPU)." };
+        var epochs = new Option<int?>("--epochs") { Description = "Override epochs." };
+        var samples = new Option<int?>("--train-samples") { Description = "Override the balanced training set size." };
+        var color = new Option<string?>("--color") { Description = "gray (seed) or rgb." };
+        var set = new Option<string[]>("--set") { Description = "Override any hyperparameter: key=value (repeatable)." };
+        var priority = new Option<int>("--priority") { DefaultValueFactory = _ => 0, Description = "Higher runs first." };
+        var runId = new Option<string?>("--run-id") { Description = "Your own run id: submitting it again changes nothing (idempotent)." };
+        var watch = new Option<bool>("--watch") { Description = "Watch the run after submitting it." };
+        foreach (var option in new Option[] { all, names, profile, epochs, samples, color, set, priority, runId, watch, JsonOption })
+        {
+            traits.Options.Add(option);
+        }
+        traits.SetAction((parse, cancellation) => Execute(parse, io, cancellation, async client =>
+        {
+            var list = (parse.GetValue(names) ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+            if (parse.GetValue(all) == list.Length > 0)
+            {
+                throw new UsageException("give either --all or --traits A,B,… (not both, not neither)");
+            }
+            var parameters = new Dictionary<string, string>(StringComparer.Ordinal);
+            void Put(string key, object? value)
+            {
+                if (value is not null)
+                {
+                    parameters[key] = Convert.ToString(value, CultureInfo.InvariantCulture)!;
+                }
+            }
+            Put("epochs", parse.GetValue(epochs));
+            Put("train_samples", parse.GetValue(samples));
+            Put("color", parse.GetValue(color));
+            foreach (var pair in parse.GetValue(set) ?? [])
+            {
+                var at = pair.IndexOf('=');
+                if (at <= 0)
+                {
+                    throw new UsageException($"--set '{pair}' is not key=value");
+                }
+                parameters[pair[..at].Trim().ToLowerInvariant().Replace('-', '_')] = pair[(at + 1)..].Trim();
+            }
+            var id = parse.GetValue(runId) ?? $"traits-{DateTime.UtcNow:yyyyMMdd-HHmmss}-{Random.Shared.Next(0x10000):x4}";
+            var spec = new RunSpec(JobKinds.Trait, list, parse.GetValue(all), parse.GetValue(profile)!, parameters, parse.GetValue(priority));
+            var result = await client.GetGrain<IRunGrain>(id).Submit(spec);
+            if (result.Error is not null)
+            {
+                throw new UsageException(result.Error);
+            }
+            if (parse.GetValue(JsonOption))
+            {
+                await PrintJson(io, result);
+            }
+            else
+            {
+                io.Console.MarkupLine(result.Created
+                    ? $"run [bold]{Markup.Escape(id)}[/]: {result.JobCount} job(s) queued"
+                    : $"run [bold]{Markup.Escape(id)}[/] already exists ({result.JobCount} job(s)); nothing changed");
+            }
+            return parse.GetValue(watch) ? await WatchAsync(client, id, parse, io) : 0;
+        }));
+        submit.Subcommands.Add(traits);
+        return submit;
+    }
+
+    // ---- listings ----
+
+    private static async Task<int> RunsAsync(IClusterClient client, ParseResult parse, Io io)
+    {
+        var runs = await client.GetGrain<ICatalogGrain>(0).ListRuns(parse.GetValue<int>("--limit"));
+        if (parse.GetValue(JsonOption))
+        {
+            return await PrintJson(io, runs);
+        }
+        var table = new Table().AddColumns("run", "kind", "profile", "state", "jobs", "queued", "running", "succeeded", "failed", "cancelled", "progress", "created");
+        foreach (var r in runs)
+        {
+            table.AddRow(Markup.Escape(r.RunId), r.Kind, r.Profile, r.State, $"{r.Total}", $"{r.Queued}", $"{r.Running}", $"{r.Succeeded}", $"{r.Failed}", $"{r.Cancelled}",
+                $"{r.Progress:P0}", r.CreatedAt.ToLocalTime().ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture));
+        }
+        io.Console.Write(table);
+        return 0;
+    }
+
+    private static async Task<int> StatusAsync(IClusterClient client, string id, ParseResult parse, Io io)
+    {
+        var run = await client.GetGrain<IRunGrain>(id).GetSummary();
+        if (run is not null)
+        {
+            if (parse.GetValue(JsonOption))
+            {
+                return await PrintJson(io, run with { });
+            }
+            io.Console.MarkupLine($"run [bold]{Markup.Escape(run.RunId)}[/] ({run.Kind}, profile {run.Profile}, priority {run.Priority}): [bold]{run.State}[/], {run.Progress:P0}");
+            io.Console.MarkupLine($"  {run.Total} jobs: {run.Queued} queued, {run.Running} running, {run.Succeeded} succeeded, {run.Failed} failed, {run.Cancelled} cancelled");
+            return 0;
+        }
+        var job = await client.GetGrain<IJobGrain>(id).GetDetail() ?? throw new UsageException($"unknown run or job '{id}' (see `punkgrid runs`, `punkgrid jobs RUN`)");
+        if (parse.GetValue(JsonOption))
+        {
+            return await PrintJson(io, job);
+        }
+        var j = job.Job;
+        io.Console.MarkupLine($"job [bold]{Markup.Escape(j.JobId)}[/] ({Markup.Escape(job.Spec.DisplayName)}, profile {job.Spec.Profile}): [bold]{j.State}[/], attempt {j.Attempt}/{j.MaxAttempts}, epoch {j.Epoch}/{j.TotalEpochs}, {j.Progress:P0}");
+        if (j.Error is not null)
+        {
+            io.Console.MarkupLine($"  last error: {Markup.Escape(j.Error)}");
+        }
+        var table = new Table().AddColumns("at", "attempt", "from", "to", "worker", "detail");
+        foreach (var e in job.Events)
+        {
+            table.AddRow(e.At.ToLocalTime().ToString("HH:mm:ss.fff", CultureInfo.InvariantCulture), $"{e.Attempt}", e.FromState ?? "", e.ToState, Markup.Escape(e.WorkerId ?? ""), Markup.Escape(e.Detail ?? ""));
+        }
+        io.Console.Write(table);
+        return 0;
+    }
+
+    private static async Task<IReadOnlyList<JobSummary>> RequireJobs(IClusterClient client, string runId)
+    {
+        var run = client.GetGrain<IRunGrain>(runId);
+        if (await run.GetSummary() is null)
+        {
+            throw UnknownRun(runId);
+        }
+        return await run.GetJobs();
+    }
+
+    private static async Task<int> JobsAsync(IClusterClient client, string id, ParseResult parse, Io io)
+    {
+        var jobs = await RequireJobs(client, id);
+        if (parse.GetValue(JsonOption))
+        {
+            return await PrintJson(io, jobs);
+        }
+        var table = new Table().AddColumns("job", "target", "state", "attempt", "epoch", "progress", "worker", "f1", "error");
+        foreach (var j in jobs)
+        {
+            table.AddRow(Markup.Escape(j.JobId), Markup.Escape(j.Target ?? ""), j.State.ToString(), $"{j.Attempt}/{j.MaxAttempts}", $"{j.Epoch}/{j.TotalEpochs}",
+                $"{j.Progress:P0}", Markup.Escape(j.WorkerId ?? ""), j.Summary.TryGetValue("f1", out var f1) ? f1.ToString("F4", CultureInfo.InvariantCulture) : "",
+                Markup.Escape(j.Error ?? ""));
+        }
+        io.Console.Write(table);
+        return 0;
+    }
+
+    private static async Task<int> WorkersAsync(IClusterClient client, ParseResult parse, Io io)
+    {
+        var workers = await client.GetGrain<ICatalogGrain>(0).ListWorkers();
+        if (parse.GetValue(JsonOption))
+        {
+            return await PrintJson(io, workers);
+        }
+        var table = new Table().AddColumns("worker", "silo", "device", "slots", "running", "last heartbeat", "alive");
+        foreach (var w in workers)
+        {
+            table.AddRow(Markup.Escape(w.WorkerId), Markup.Escape(w.Silo), w.Device, $"{w.Slots}", $"{w.Running}",
+                w.LastHeartbeat.ToLocalTime().ToString("HH:mm:ss", CultureInfo.InvariantCulture), w.Alive ? "yes" : "no");
+        }
+        io.Console.Write(table);
+        return 0;
+    }
+
+    private static async Task<int> ResultsAsync(IClusterClient client, string id, ParseResult parse, Io io)
+    {
+        if (await client.GetGrain<IRunGrain>(id).GetSummary() is null)
+        {
+            throw UnknownRun(id);
+        }
+        var rows = await client.GetGrain<IRunGrain>(id).GetResults();
+        if (parse.GetValue(JsonOption))
+        {
+            return await PrintJson(io, rows);
+        }
+        RenderResults(io, id, rows);
+        return 0;
+    }
+
+    private static void RenderResults(Io io, string runId, IReadOnlyList<TraitResultRow> rows)
+    {
+        static string F(double? v) => v?.ToString("F4", CultureInfo.InvariantCulture) ?? "";
+        var table = new Table().Title($"results of {Markup.Escape(runId)} (held-out split)").AddColumns("trait", "state", "accuracy", "precision", "recall", "f1", "test positives", "seconds");
+        foreach (var r in rows)
+        {
+            table.AddRow(Markup.Escape(r.Trait), r.State.ToString(), F(r.Accuracy), F(r.Precision), F(r.Recall), F(r.F1), r.TestPositives?.ToString(CultureInfo.InvariantCulture) ?? "",
+                r.Seconds?.ToString("F1", CultureInfo.InvariantCulture) ?? "");
+        }
+        var done = rows.Where(r => r.F1 is not null).ToList();
+        if (done.Count > 0)
+        {
+            table.Caption($"{done.Count} evaluated; mean accuracy {done.Average(r => r.Accuracy!.Value):F4}, mean F1 {done.Average(r => r.F1!.Value):F4}");
+        }
+        io.Console.Write(table);
+    }
+
+    // ---- watch ----
+
+    private static async Task<int> WatchAsync(IClusterClient client, string id, ParseResult parse, Io io)
+    {
+        var run = client.GetGrain<IRunGrain>(id);
+        if (await run.GetSummary() is null)
+        {
+            throw UnknownRun(id);
+        }
+        RunSnapshot? last = null;
+        if (io.Interactive)
+        {
+            await io.Console.Progress()
+                .AutoClear(false)
+                .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new SpinnerColumn())
+                .StartAsync(async progress =>
+                {
+                    var overall = progress.AddTask($"run {Markup.Escape(id)}", maxValue: 1.0);
+                    var tasks = new Dictionary<string, ProgressTask>(StringComparer.Ordinal);
+                    await foreach (var snapshot in run.Watch(500))
+                    {
+                        last = snapshot;
+                        var s = snapshot.Summary;
+                        overall.Value = s.Progress;
+                        overall.Description = $"run {Markup.Escape(id)}: {s.Succeeded}/{s.Total} done, {s.Running} running, {s.Queued} queued, {s.Failed} failed";
+                        foreach (var job in snapshot.Jobs.Where(j => j.State != JobState.Queued))
+                        {
+                            if (!tasks.TryGetValue(job.JobId, out var task))
+                            {
+                                task = tasks[job.JobId] = progress.AddTask(Markup.Escape(job.Target ?? job.JobId), maxValue: 1.0);
+                            }
+                            task.Value = JobStates.IsFinal(job.State) ? 1.0 : job.Progress;
+                            task.Description = $"{Markup.Escape(job.Target ?? job.JobId)} [grey]{job.State}{(job.Attempt > 1 ? $" (attempt {job.Attempt})" : "")}[/]";
+                        }
+                    }
+                    overall.Value = 1.0;
+                });
+        }
+        else
+        {
+            var lastLine = "";
+            await foreach (var snapshot in run.Watch(1000))
+            {
+                last = snapshot;
+                var s = snapshot.Summary;
+                var line = $"{DateTime.Now:HH:mm:ss} run {id}: {s.Progress:P0} — {s.Succeeded}/{s.Total} succeeded, {s.Running} running, {s.Queued} queued, {s.Failed} failed, {s.Cancelled} cancelled";
+                if (line[9..] != lastLine)
+                {
+                    await io.Out.WriteLineAsync(line);
+                    lastLine = line[9..];
+                }
+            }
+        }
+        if (last is null)
+        {
+            throw UnknownRun(id);
+        }
+        io.Console.MarkupLine($"run [bold]{Markup.Escape(id)}[/] finished: {last.Summary.State}");
+        return last.Summary.Failed > 0 ? 1 : 0;
+    }
+
+    // ---- commands on jobs ----
+
+    private static async Task<int> CancelAsync(IClusterClient client, string id, ParseResult parse, Io io)
+    {
+        var result = await client.GetGrain<IJobGrain>(id).Cancel("cancelled by operator");
+        if (result.NotFound)
+        {
+            result = await client.GetGrain<IRunGrain>(id).Cancel();
+        }
+        if (result.NotFound)
+        {
+            throw new UsageException($"unknown run or job '{id}'");
+        }
+        if (!result.Ok)
+        {
+            throw new UsageException(result.Message);
+        }
+        await io.Out.WriteLineAsync(result.Message);
+        return 0;
+    }
+
+    private static async Task<int> RetryAsync(IClusterClient client, string id, ParseResult parse, Io io)
+    {
+        var result = await client.GetGrain<IJobGrain>(id).Retry();
+        if (result.NotFound)
+        {
+            throw UnknownJob(id);
+        }
+        if (!result.Ok)
+        {
+            throw new UsageException(result.Message);
+        }
+        await io.Out.WriteLineAsync(result.Message);
+        return 0;
+    }
+
+    private static Command MetricsCommand(Io io)
+    {
+        var command = new Command("metrics", "A job's metrics (every attempt's), step by step.");
+        var id = new Argument<string>("job");
+        var name = new Option<string?>("--name") { Description = "Only this metric (e.g. train_loss, test_f1)." };
+        var csv = new Option<bool>("--csv") { Description = "Print CSV: attempt,epoch,step,name,value." };
+        command.Arguments.Add(id);
+        command.Options.Add(name);
+        command.Options.Add(csv);
+        command.Options.Add(JsonOption);
+        command.SetAction((parse, cancellation) => Execute(parse, io, cancellation, async client =>
+        {
+            var job = client.GetGrain<IJobGrain>(parse.GetValue(id)!);
+            if (await job.GetDetail() is null)
+            {
+                throw UnknownJob(parse.GetValue(id)!);
+            }
+            var points = await job.GetMetrics(parse.GetValue(name));
+            if (parse.GetValue(JsonOption))
+            {
+                return await PrintJson(io, points);
+            }
+            if (parse.GetValue(csv))
+            {
+                await io.Out.WriteLineAsync("attempt,epoch,step,name,value");
+                foreach (var p in points)
+                {
+                    await io.Out.WriteLineAsync(string.Create(CultureInfo.InvariantCulture, $"{p.Attempt},{p.Epoch},{p.Step},{p.Name},{p.Value:R}"));
+                }
+                return 0;
+            }
+            // Table: the last value of each metric per epoch.
+            var table = new Table().AddColumns("epoch", "step", "metric", "value", "attempt");
+            foreach (var group in points.GroupBy(p => (p.Epoch, p.Name)).OrderBy(g => g.Key.Epoch).ThenBy(g => g.Key.Name, StringComparer.Ordinal))
+            {
+                var p = group.MaxBy(x => (x.Step, x.Attempt))!;
+                table.AddRow($"{p.Epoch}", $"{p.Step}", p.Name, p.Value.ToString("G6", CultureInfo.InvariantCulture), $"{p.Attempt}");
+            }
+            table.Caption($"{points.Count} points; last value per epoch shown (--csv for all)");
+            io.Console.Write(table);
+            return 0;
+        }));
+        return command;
+    }
+
+    private static Command ArtifactsCommand(Io io)
+    {
+        var command = new Command("artifacts", "List a job's artifacts, or save them with --out DIR.");
+        var id = new Argument<string>("job");
+        var output = new Option<string?>("--out") { Description = "Folder to write the artifacts into." };
+        command.Arguments.Add(id);
+        command.Options.Add(output);
+        command.Options.Add(JsonOption);
+        command.SetAction((parse, cancellation) => Execute(parse, io, cancellation, async client =>
+        {
+            var job = client.GetGrain<IJobGrain>(parse.GetValue(id)!);
+            if (await job.GetDetail() is null)
+            {
+                throw UnknownJob(parse.GetValue(id)!);
+            }
+            var artifacts = await job.GetArtifacts();
+            if (parse.GetValue(output) is { } folder)
+            {
+                Directory.CreateDirectory(folder);
+                foreach (var info in artifacts)
+                {
+                    var content = await job.GetArtifact(info.Name);
+                    if (content is not null)
+                    {
+                        await File.WriteAllBytesAsync(Path.Combine(folder, info.Name), content.Content, cancellation);
+                        await io.Error.WriteLineAsync($"wrote {Path.Combine(folder, info.Name)} ({info.SizeBytes} bytes)");
+                    }
+                }
+            }
+            if (parse.GetValue(JsonOption))
+            {
+                return await PrintJson(io, artifacts);
+            }
+            var table = new Table().AddColumns("name", "type", "bytes", "sha256", "attempt");
+            foreach (var a in artifacts)
+            {
+                table.AddRow(Markup.Escape(a.Name), Markup.Escape(a.ContentType), $"{a.SizeBytes}", a.Sha256[..16], $"{a.Attempt}");
+            }
+            io.Console.Write(table);
+            return 0;
+        }));
+        return command;
+    }
+}

@@ -1,0 +1,42 @@
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Npgsql;
+using Orleans.Configuration;
+using PunkGrid.Grains.Clustering;
+using PunkGrid.Grains.Jobs;
+using PunkGrid.Grains.Persistence;
+using PunkGrid.Grains.Worker;
+
+namespace PunkGrid.Grains;
+
+/// <summary>Wires PunkGrid's grains, stores, clustering and reminder providers and the worker agent into a silo.</summary>
+public static class ClusterHosting
+{
+    /// <summary>The PostgreSQL data source and the stores and migrator on it.</summary>
+    public static IServiceCollection AddPunkGridStorage(this IServiceCollection services, string connectionString)
+    {
+        services.AddSingleton(_ => new NpgsqlDataSourceBuilder(connectionString).Build());
+        services.AddSingleton<SchemaMigrator>();
+        services.AddSingleton<JobStore>();
+        services.AddSingleton<TrainingOutputStore>();
+        return services;
+    }
+
+    /// <summary>Membership and reminders on PostgreSQL, PunkGrid's options, and (when enabled) the worker agent.</summary>
+    public static ISiloBuilder AddPunkGrid(this ISiloBuilder silo, IConfiguration configuration)
+    {
+        var section = configuration.GetSection("PunkGrid");
+        silo.Services.Configure<SchedulingOptions>(section.GetSection("Scheduling"));
+        silo.Services.Configure<WorkerOptions>(section.GetSection("Worker"));
+        silo.Services.Configure<ClusterMembershipOptions>(section.GetSection("Membership"));
+        silo.Services.AddSingleton<IMembershipTable, PostgresMembershipTable>();
+        silo.Services.AddSingleton<IReminderTable, PostgresReminderTable>();
+        silo.AddReminders();
+        silo.Services.AddSingleton<TraitCatalog>();
+        if (section.GetSection("Worker").GetValue("Enabled", true))
+        {
+            silo.Services.AddHostedService<WorkerAgent>();
+        }
+        return silo;
+    }
+}

@@ -1,0 +1,17 @@
+using Microsoft.Extensions.Options;
+using Orleans.Concurrency;
+using PunkGrid.Contracts;
+using PunkGrid.Grains.Persistence;
+
+namespace PunkGrid.Grains.Jobs;
+
+/// <summary>Read-only listings, served by any silo.</summary>
+[StatelessWorker]
+public sealed class CatalogGrain(JobStore store, TraitCatalog traits, IOptions<SchedulingOptions> scheduling) : Grain, ICatalogGrain
+{
+    public Task<IReadOnlyList<RunSummary>> ListRuns(int limit) => store.ListRunsAsync(Math.Clamp(limit, 1, 10_000));
+
+    public Task<IReadOnlyList<WorkerView>> ListWorkers() => store.ListWorkersAsync(scheduling.Value.LeaseTimeout);
+
+    public Task<IReadOnlyList<string>> ListTraits() => Task.FromResult(traits.TraitNames);
+}

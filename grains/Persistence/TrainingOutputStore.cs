@@ -1,0 +1,212 @@
+using System.Security.Cryptography;
+using Microsoft.Extensions.Logging;
+using Npgsql;
+using NpgsqlTypes;
+using PunkGrid.Contracts;
+using PunkGrid.Training.Checkpoints;
+using PunkGrid.Training.Trainers;
+
+namespace PunkGrid.Grains.Persistence;
+
+/// <summary>A write from an attempt that no longer holds its job (its lease expired and the job moved on, or it was cancelled).</summary>
+public sealed class StaleAttemptException(string jobId, int attempt, string actual)
+    : Exception($"job {jobId}: attempt {attempt} no longer holds the job ({actual}); its write was rejected")
+{
+    public string JobId { get; } = jobId;
+
+    public int Attempt { get; } = attempt;
+}
+
+/// <summary>
+/// Checkpoints, metrics and artifacts in PostgreSQL. Every write is fenced: in the same transaction it locks the job
+/// row (<c>for share</c>) and proceeds only if the job is Running at the writer's attempt, so a stale attempt's write
+/// is rejected and cannot race a requeue. Checkpoints are <c>bytea</c> with size and SHA-256, verified on read, and
+/// pruned to the last 2 plus the best; metrics go in with binary COPY.
+/// </summary>
+public sealed class TrainingOutputStore(NpgsqlDataSource dataSource, ILogger<TrainingOutputStore> logger)
+{
+    private static async Task FenceAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, string jobId, int attempt, CancellationToken cancellation)
+    {
+        await using var fence = new NpgsqlCommand("select attempt, state from jobs where job_id = @job for share", connection, transaction);
+        fence.Parameters.AddWithValue("job", jobId);
+        await using var reader = await fence.ExecuteReaderAsync(cancellation);
+        if (!await reader.ReadAsync(cancellation))
+        {
+            throw new StaleAttemptException(jobId, attempt, "no such job");
+        }
+        var (current, state) = (reader.GetInt32(0), reader.GetString(1));
+        if (current != attempt || state != nameof(JobState.Running))
+        {
+            throw new StaleAttemptException(jobId, attempt, $"it is {state} at attempt {current}");
+        }
+    }
+
+    public async Task SaveCheckpointAsync(string jobId, int attempt, TrainingCheckpoint checkpoint, CancellationToken cancellation = default)
+    {
+        var bytes = CheckpointCodec.Encode(checkpoint);
+        await using var connection = await dataSource.OpenConnectionAsync(cancellation);
+        await using var transaction = await connection.BeginTransactionAsync(cancellation);
+        await FenceAsync(connection, transaction, jobId, attempt, cancellation);
+        await using (var insert = new NpgsqlCommand(
+            "insert into checkpoints (job_id, attempt, epoch, step, score, size_bytes, sha256, data) values (@job, @attempt, @epoch, @step, @score, @size, @sha, @data)",
+            connection, transaction))
+        {
+            insert.Parameters.AddWithValue("job", jobId);
+            insert.Parameters.AddWithValue("attempt", attempt);
+            insert.Parameters.AddWithValue("epoch", checkpoint.Epoch);
+            insert.Parameters.AddWithValue("step", checkpoint.Step);
+            insert.Parameters.AddWithValue("score", NpgsqlDbType.Double, (object?)checkpoint.Score ?? DBNull.Value);
+            insert.Parameters.AddWithValue("size", (long)bytes.Length);
+            insert.Parameters.AddWithValue("sha", SHA256.HashData(bytes));
+            insert.Parameters.AddWithValue("data", bytes);
+            await insert.ExecuteNonQueryAsync(cancellation);
+        }
+
+        var entries = new List<CheckpointRetention.Entry<long>>();
+        await using (var list = new NpgsqlCommand("select id, epoch, score from checkpoints where job_id = @job", connection, transaction))
+        {
+            list.Parameters.AddWithValue("job", jobId);
+            await using var reader = await list.ExecuteReaderAsync(cancellation);
+            while (await reader.ReadAsync(cancellation))
+            {
+                entries.Add(new(reader.GetInt64(0), reader.GetInt32(1), reader.IsDBNull(2) ? null : reader.GetDouble(2)));
+            }
+        }
+        var doomed = CheckpointRetention.ToDelete(entries);
+        if (doomed.Count > 0)
+        {
+            await using var prune = new NpgsqlCommand("delete from checkpoints where id = any(@ids)", connection, transaction);
+            prune.Parameters.AddWithValue("ids", doomed.ToArray());
+            await prune.ExecuteNonQueryAsync(cancellation);
+        }
+        await transaction.CommitAsync(cancellation);
+    }
+
+    /// <summary>
+    /// The newest checkpoint of the job whose size and SHA-256 match and which decodes; corrupt rows are logged and
+    /// skipped (never deleted). Null when there is none.
+    /// </summary>
+    public async Task<TrainingCheckpoint?> LatestCheckpointAsync(string jobId, CancellationToken cancellation = default)
+    {
+        await using var command = dataSource.CreateCommand("select id, size_bytes, sha256, data from checkpoints where job_id = @job order by epoch desc, id desc");
+        command.Parameters.AddWithValue("job", jobId);
+        await using var reader = await command.ExecuteReaderAsync(cancellation);
+        while (await reader.ReadAsync(cancellation))
+        {
+            var (id, size, sha, data) = (reader.GetInt64(0), reader.GetInt64(1), reader.GetFieldValue<byte[]>(2), reader.GetFieldValue<byte[]>(3));
+            if (data.LongLength != size || !SHA256.HashData(data).AsSpan().SequenceEqual(sha))
+            {
+                logger.LogWarning("Checkpoint {Id} of job {Job} fails its size/SHA-256 check; skipping it", id, jobId);
+                continue;
+            }
+            try
+            {
+                return CheckpointCodec.Decode(data);
+            }
+            catch (CheckpointFormatException ex)
+            {
+                logger.LogWarning("Checkpoint {Id} of job {Job} is unusable ({Reason}); skipping it", id, jobId, ex.Message);
+            }
+        }
+        return null;
+    }
+
+    public async Task WriteMetricsAsync(string jobId, int attempt, IReadOnlyList<MetricSample> samples, CancellationToken cancellation = default)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync(cancellation);
+        await using var transaction = await connection.BeginTransactionAsync(cancellation);
+        await FenceAsync(connection, transaction, jobId, attempt, cancellation);
+        await using (var writer = await connection.BeginBinaryImportAsync(
+            "copy metrics (job_id, attempt, epoch, step, name, value) from stdin (format binary)", cancellation))
+        {
+            foreach (var sample in samples)
+            {
+                await writer.StartRowAsync(cancellation);
+                await writer.WriteAsync(jobId, NpgsqlDbType.Text, cancellation);
+                await writer.WriteAsync(attempt, NpgsqlDbType.Integer, cancellation);
+                await writer.WriteAsync(sample.Epoch, NpgsqlDbType.Integer, cancellation);
+                await writer.WriteAsync(sample.Step, NpgsqlDbType.Bigint, cancellation);
+                await writer.WriteAsync(sample.Name, NpgsqlDbType.Text, cancellation);
+                await writer.WriteAsync(sample.Value, NpgsqlDbType.Double, cancellation);
+            }
+            await writer.CompleteAsync(cancellation);
+        }
+        await transaction.CommitAsync(cancellation);
+    }
+
+    public async Task SaveArtifactAsync(string jobId, int attempt, string name, string contentType, byte[] content, CancellationToken cancellation = default)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync(cancellation);
+        await using var transaction = await connection.BeginTransactionAsync(cancellation);
+        await FenceAsync(connection, transaction, jobId, attempt, cancellation);
+        await using (var upsert = new NpgsqlCommand(
+            "insert into artifacts (job_id, name, attempt, content_type, size_bytes, sha256, data) values (@job, @name, @attempt, @type, @size, @sha, @data) " +
+            "on conflict (job_id, name) do update set attempt = excluded.attempt, content_type = excluded.content_type, " +
+            "size_bytes = excluded.size_bytes, sha256 = excluded.sha256, data = excluded.data, created_at = now()",
+            connection, transaction))
+        {
+            upsert.Parameters.AddWithValue("job", jobId);
+            upsert.Parameters.AddWithValue("name", name);
+            upsert.Parameters.AddWithValue("attempt", attempt);
+            upsert.Parameters.AddWithValue("type", contentType);
+            upsert.Parameters.AddWithValue("size", (long)content.Length);
+            upsert.Parameters.AddWithValue("sha", SHA256.HashData(content));
+            upsert.Parameters.AddWithValue("data", content);
+            await upsert.ExecuteNonQueryAsync(cancellation);
+        }
+        await transaction.CommitAsync(cancellation);
+    }
+
+    public async Task<IReadOnlyList<MetricPoint>> ReadMetricsAsync(string jobId, string? name, CancellationToken cancellation = default)
+    {
+        await using var command = dataSource.CreateCommand(
+            "select attempt, epoch, step, name, value from metrics where job_id = @job and (@name::text is null or name = @name) order by step, attempt, name");
+        command.Parameters.AddWithValue("job", jobId);
+        command.Parameters.AddWithValue("name", NpgsqlDbType.Text, (object?)name ?? DBNull.Value);
+        var result = new List<MetricPoint>();
+        await using var reader = await command.ExecuteReaderAsync(cancellation);
+        while (await reader.ReadAsync(cancellation))
+        {
+            result.Add(new MetricPoint(reader.GetInt32(0), reader.GetInt32(1), reader.GetInt64(2), reader.GetString(3), reader.GetDouble(4)));
+        }
+        return result;
+    }
+
+    public async Task<IReadOnlyList<ArtifactInfo>> ListArtifactsAsync(string jobId, CancellationToken cancellation = default)
+    {
+        await using var command = dataSource.CreateCommand(
+            "select name, content_type, size_bytes, sha256, attempt, created_at from artifacts where job_id = @job order by name");
+        command.Parameters.AddWithValue("job", jobId);
+        var result = new List<ArtifactInfo>();
+        await using var reader = await command.ExecuteReaderAsync(cancellation);
+        while (await reader.ReadAsync(cancellation))
+        {
+            result.Add(ReadArtifactInfo(reader));
+        }
+        return result;
+    }
+
+    public async Task<ArtifactContent?> ReadArtifactAsync(string jobId, string name, CancellationToken cancellation = default)
+    {
+        await using var command = dataSource.CreateCommand(
+            "select name, content_type, size_bytes, sha256, attempt, created_at, data from artifacts where job_id = @job and name = @name");
+        command.Parameters.AddWithValue("job", jobId);
+        command.Parameters.AddWithValue("name", name);
+        await using var reader = await command.ExecuteReaderAsync(cancellation);
+        if (!await reader.ReadAsync(cancellation))
+        {
+            return null;
+        }
+        var info = ReadArtifactInfo(reader);
+        var data = reader.GetFieldValue<byte[]>(6);
+        if (data.LongLength != info.SizeBytes || Convert.ToHexStringLower(SHA256.HashData(data)) != info.Sha256)
+        {
+            throw new InvalidDataException($"artifact {name} of job {jobId} fails its size/SHA-256 check");
+        }
+        return new ArtifactContent(info, data);
+    }
+
+    private static ArtifactInfo ReadArtifactInfo(NpgsqlDataReader reader) =>
+        new(reader.GetString(0), reader.GetString(1), reader.GetInt64(2), Convert.ToHexStringLower(reader.GetFieldValue<byte[]>(3)),
+            reader.GetInt32(4), reader.GetFieldValue<DateTimeOffset>(5));
+}

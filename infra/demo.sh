@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# The main job, end to end (called by `./punkgrid demo`; `./punkgrid down` stops what it started):
+#  1. PostgreSQL: $PUNKGRID_PG if set, else a local server under .punkgrid/pg on a free loopback port;
+#  2. the datasets, fetched if missing;
+#  3. a silo with a worker (reused if already running), logging to .punkgrid/silo-1.log;
+#  4. the quick sweep of all 92 traits: submit, live progress, the results table.
+# The cluster keeps running afterwards for `./punkgrid runs|jobs|metrics|…`. Running it again reuses it.
+# Options: --profile P (default quick), --slots N (default 2), --traits A,B (default all 92).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+state=$root/.punkgrid
+mkdir -p "$state"
+silo_dll=${PUNKGRID_SILO_DLL:-$root/silo/bin/Release/net10.0/PunkGrid.Silo.dll}
+client_dll=${PUNKGRID_CLIENT_DLL:-$root/client/bin/Release/net10.0/punkgrid.dll}
+
+alive() { [[ -f $1 ]] && kill -0 "$(cat "$1")" 2>/dev/null; }
+
+if [[ ${1:-} == --down ]]; then
+  for pidfile in "$state"/silo-*.pid; do
+    [[ -f $pidfile ]] || continue
+    if alive "$pidfile"; then
+      echo "stopping $(basename "$pidfile" .pid) (pid $(cat "$pidfile"))"
+      kill "$(cat "$pidfile")"
+      for _ in $(seq 1 30); do alive "$pidfile" || break; sleep 1; done
+      alive "$pidfile" && kill -9 "$(cat "$pidfile")"
+    fi
+    rm -f "$pidfile"
+  done
+  if [[ -d $state/pg/data ]]; then
+    echo "stopping PostgreSQL in $state/pg"
+    "$root/infra/local-postgres.sh" stop "$state/pg"
+  fi
+  rm -f "$state/cluster.env"
+  exit 0
+fi
+
+profile=quick slots=2 traits=""
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --profile) profile=$2; shift 2 ;;
+    --slots) slots=$2; shift 2 ;;
+    --traits) traits=$2; shift 2 ;;
+    *) echo "demo: unknown option '$1'; allowed: --profile P, --slots N, --traits A,B" >&2; exit 2 ;;
+  esac
+done
+
+port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# 1. PostgreSQL
+if [[ -n ${PUNKGRID_PG:-} && ! -f $state/cluster.env ]]; then
+  pg=$PUNKGRID_PG
+  echo "demo: using PostgreSQL from PUNKGRID_PG"
+else
+  pg=$("$root/infra/local-postgres.sh" start "$state/pg")
+  echo "demo: PostgreSQL at ${pg%%;Username*} (data in .punkgrid/pg)"
+fi
+
+# 2. Data
+if ! dotnet "$silo_dll" data check >/dev/null 2>"$state/data-check.log"; then
+  echo "demo: $(cat "$state/data-check.log"); fetching the datasets"
+  dotnet "$silo_dll" data fetch
+fi
+rm -f "$state/data-check.log"
+
+# 3. Silo
+pidfile=$state/silo-1.pid
+if alive "$pidfile" && [[ -f $state/cluster.env ]]; then
+  gateway=$(. "$state/cluster.env" && echo "$PUNKGRID_GATEWAYS")
+  echo "demo: reusing silo-1 (pid $(cat "$pidfile")), gateway $gateway"
+else
+  silo_port=11111 gateway_port=30000
+  while ! port_free $silo_port; do silo_port=$((silo_port + 1)); done
+  while ! port_free $gateway_port; do gateway_port=$((gateway_port + 1)); done
+  gateway=127.0.0.1:$gateway_port
+  echo "demo: starting silo-1 (silo port $silo_port, gateway $gateway, $slots slot(s)); log in .punkgrid/silo-1.log"
+  setsid nohup dotnet "$silo_dll" serve --postgres "$pg" --silo-port "$silo_port" --gateway-port "$gateway_port" \
+    --name silo-1 --slots "$slots" > "$state/silo-1.log" 2>&1 < /dev/null &
+  echo $! > "$pidfile"
+fi
+printf 'PUNKGRID_PG=%q\nPUNKGRID_GATEWAYS=%q\n' "$pg" "$gateway" > "$state/cluster.env"
+export PUNKGRID_GATEWAYS=$gateway
+
+for i in $(seq 1 90); do
+  if dotnet "$client_dll" workers --json >/dev/null 2>&1; then break; fi
+  if ! alive "$pidfile"; then echo "demo: the silo exited; see .punkgrid/silo-1.log" >&2; tail -20 "$state/silo-1.log" >&2; exit 1; fi
+  [[ $i -eq 90 ]] && { echo "demo: the silo did not come up in 90 s; see .punkgrid/silo-1.log" >&2; exit 1; }
+  sleep 1
+done
+
+# 4. The sweep
+run=demo-$(date -u +%Y%m%d-%H%M%S)
+if [[ -n $traits ]]; then
+  dotnet "$client_dll" submit traits --traits "$traits" --profile "$profile" --run-id "$run"
+else
+  dotnet "$client_dll" submit traits --all --profile "$profile" --run-id "$run"
+fi
+dotnet "$client_dll" watch "$run" || true
+dotnet "$client_dll" results "$run"
+cat <<MSG
+
+The cluster is still running. Try:
+  ./punkgrid runs                        ./punkgrid jobs $run
+  ./punkgrid metrics $run.male --csv     ./punkgrid artifacts $run.male --out /tmp/male
+  ./punkgrid workers                     ./punkgrid silo serve --silo-port 11112 --gateway-port 30001 --name silo-2   (a second silo)
+  ./punkgrid down                        (stop the silos and PostgreSQL)
+MSG

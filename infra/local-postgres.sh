@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# A throwaway local PostgreSQL for the demo and the tests, kept under one folder.
+#   infra/local-postgres.sh start DIR [DATABASE]   start (or reuse) the server of DIR; prints its connection string
+#   infra/local-postgres.sh stop DIR               stop it (the data stays in DIR)
+#   infra/local-postgres.sh status DIR             exit 0 when running
+# Binds 127.0.0.1 only, on a free port (remembered in DIR/port). As root, initdb and postgres refuse to
+# run, so they run as the `postgres` user, which then owns DIR. Installs Debian's postgresql if no
+# server binaries are found and we are root.
+set -euo pipefail
+verb=${1:?usage: local-postgres.sh start|stop|status DIR [DATABASE]}
+dir=$(mkdir -p "${2:?a folder is required}" && cd "$2" && pwd)
+database=${3:-punkgrid}
+
+find_bindir() {
+  local d
+  for d in $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V -r); do
+    [[ -x $d/initdb && -x $d/pg_ctl ]] && { echo "$d"; return 0; }
+  done
+  command -v pg_ctl >/dev/null 2>&1 && { dirname "$(command -v pg_ctl)"; return 0; }
+  return 1
+}
+bindir=$(find_bindir) || {
+  if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null; then
+    echo "local-postgres: installing PostgreSQL server binaries (apt-get install postgresql)…" >&2
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql) >&2
+    bindir=$(find_bindir)
+  else
+    echo "local-postgres: no PostgreSQL server binaries found (install postgresql, or set PUNKGRID_PG)" >&2
+    exit 1
+  fi
+}
+
+as_owner() {
+  if [[ $(id -u) -eq 0 ]]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+running() { [[ -f $dir/data/postmaster.pid ]] && as_owner "$bindir/pg_ctl" -D "$dir/data" status >/dev/null 2>&1; }
+
+free_port() {
+  local p
+  for p in $(seq 54320 54999); do
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return 0; fi
+  done
+  return 1
+}
+
+case "$verb" in
+  start)
+    if [[ $(id -u) -eq 0 ]]; then chown postgres: "$dir"; fi
+    if [[ ! -f $dir/data/PG_VERSION ]]; then
+      as_owner "$bindir/initdb" -D "$dir/data" -U postgres -A trust -E UTF8 --no-instructions >"$dir/initdb.log" 2>&1 \
+        || { cat "$dir/initdb.log" >&2; exit 1; }
+    fi
+    if ! running; then
+      port=$(free_port)
+      echo "$port" > "$dir/port"
+      if [[ $(id -u) -eq 0 ]]; then chown postgres: "$dir/port"; fi
+      as_owner "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
+        -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c max_connections=200 -c fsync=off" start >/dev/null \
+        || { tail -20 "$dir/server.log" >&2; exit 1; }
+    fi
+    port=$(cat "$dir/port")
+    if ! as_owner "$bindir/psql" -h 127.0.0.1 -p "$port" -U postgres -d postgres -tAc \
+        "select 1 from pg_database where datname = '$database'" | grep -q 1; then
+      as_owner "$bindir/createdb" -h 127.0.0.1 -p "$port" -U postgres "$database"
+    fi
+    echo "Host=127.0.0.1;Port=$port;Username=postgres;Database=$database"
+    ;;
+  stop)
+    if running; then as_owner "$bindir/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null; fi
+    ;;
+  status)
+    running
+    ;;
+  *)
+    echo "local-postgres: unknown verb '$verb'; allowed: start, stop, status" >&2
+    exit 2
+    ;;
+esac

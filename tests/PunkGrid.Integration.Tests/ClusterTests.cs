@@ -1,0 +1,143 @@
+using System.Text.Json;
+using PunkGrid.Client;
+using PunkGrid.Contracts;
+
+namespace PunkGrid.Integration.Tests;
+
+/// <summary>The orchestrator end to end: two silo processes on PostgreSQL, driven through the real CLI.</summary>
+[Collection(ClusterCollection.Name)]
+public sealed class ClusterTests(ClusterFixture cluster)
+{
+    private static readonly TimeSpan JobTimeout = TimeSpan.FromMinutes(4);
+
+    [Fact]
+    public async Task A_submitted_sweep_succeeds_with_metrics_checkpoints_and_artifacts_in_postgres()
+    {
+        var (exit, stdout, stderr) = await cluster.Cli("submit", "traits", "--traits", "Male,hoodie,Earring", "--profile", "quick",
+            "--train-samples", "300", "--run-id", "sweep-1", "--json");
+        Assert.True(exit == 0, stderr);
+        Assert.Equal(3, JsonDocument.Parse(stdout).RootElement.GetProperty("job_count").GetInt32());
+
+        var watch = await cluster.Cli("watch", "sweep-1");
+        Assert.True(watch.Exit == 0, watch.Out + watch.Error);
+        Assert.Contains("run sweep-1 finished: Succeeded", watch.Out);
+
+        foreach (var job in new[] { "sweep-1.male", "sweep-1.hoodie", "sweep-1.earring" })
+        {
+            Assert.Equal("Succeeded", await cluster.StateOfAsync(job));
+            Assert.True(await cluster.CountAsync("select count(*) from metrics where job_id = @id and name = 'train_loss'", job) >= 3);
+            Assert.Equal(1, await cluster.CountAsync("select count(*) from checkpoints where job_id = @id", job));
+            Assert.Equal(2, await cluster.CountAsync("select count(*) from artifacts where job_id = @id and name in ('eval.json', 'model.bin')", job));
+        }
+
+        var results = await cluster.Cli("results", "sweep-1", "--json");
+        var rows = JsonDocument.Parse(results.Out).RootElement.EnumerateArray().ToList();
+        Assert.Equal(["Earring", "Hoodie", "Male"], rows.Select(r => r.GetProperty("trait").GetString()));
+        Assert.All(rows, r => Assert.InRange(r.GetProperty("f1").GetDouble(), 0, 1));
+
+        var metrics = await cluster.Cli("metrics", "sweep-1.male", "--csv");
+        Assert.StartsWith("attempt,epoch,step,name,value", metrics.Out);
+        var folder = Path.Combine(Path.GetTempPath(), $"punkgrid-artifacts-{Guid.NewGuid():N}");
+        Assert.Equal(0, (await cluster.Cli("artifacts", "sweep-1.male", "--out", folder)).Exit);
+        Assert.Equal("Male", JsonDocument.Parse(File.ReadAllText(Path.Combine(folder, "eval.json"))).RootElement.GetProperty("trait").GetString());
+
+        var runs = await cluster.Cli("runs", "--json");
+        Assert.Contains(JsonDocument.Parse(runs.Out).RootElement.EnumerateArray(), r => r.GetProperty("run_id").GetString() == "sweep-1");
+    }
+
+    [Fact]
+    public async Task Both_silos_register_as_workers()
+    {
+        await cluster.WaitUntilAsync(async () =>
+        {
+            var (exit, stdout, _) = await cluster.Cli("workers", "--json");
+            return exit == 0 && JsonDocument.Parse(stdout).RootElement.EnumerateArray().Count(w => w.GetProperty("alive").GetBoolean()) == 2;
+        }, TimeSpan.FromSeconds(30), "two alive workers");
+        var workers = JsonDocument.Parse((await cluster.Cli("workers", "--json")).Out).RootElement.EnumerateArray()
+            .Select(w => w.GetProperty("worker_id").GetString()!).ToList();
+        Assert.Contains(workers, w => w.StartsWith("silo-a@", StringComparison.Ordinal));
+        Assert.Contains(workers, w => w.StartsWith("silo-b@", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task Submitting_the_same_run_id_twice_changes_nothing()
+    {
+        string[] submit = ["submit", "traits", "--traits", "Alien", "--profile", "quick", "--train-samples", "100", "--run-id", "same-id"];
+        Assert.Contains("1 job(s) queued", (await cluster.Cli(submit)).Out);
+        var again = await cluster.Cli(submit);
+        Assert.Equal(0, again.Exit);
+        Assert.Contains("already exists", again.Out);
+        Assert.Equal(1, await cluster.CountAsync("select count(*) from jobs where run_id = @id", "same-id"));
+        Assert.Equal(1, await cluster.CountAsync("select count(*) from job_events where job_id = @id and detail = 'submitted'", "same-id.alien"));
+        await cluster.WaitUntilAsync(async () => await cluster.StateOfAsync("same-id.alien") == "Succeeded", JobTimeout, "same-id to succeed");
+    }
+
+    [Fact]
+    public async Task Cancelling_a_running_job_stops_it()
+    {
+        Assert.Equal(0, (await cluster.Cli("submit", "traits", "--traits", "Beanie", "--profile", "quick", "--epochs", "500", "--run-id", "to-cancel")).Exit);
+        await cluster.WaitUntilAsync(async () => await cluster.StateOfAsync("to-cancel.beanie") == "Running", JobTimeout, "the job to run");
+
+        var cancel = await cluster.Cli("cancel", "to-cancel");
+        Assert.True(cancel.Exit == 0, cancel.Error);
+        Assert.Equal("Cancelled", await cluster.StateOfAsync("to-cancel.beanie"));
+        // The worker learns of it at its next heartbeat and stops training: no new metrics arrive.
+        await cluster.WaitUntilAsync(async () =>
+        {
+            var before = await cluster.CountAsync("select count(*) from metrics where job_id = @id", "to-cancel.beanie");
+            await Task.Delay(3000);
+            return before == await cluster.CountAsync("select count(*) from metrics where job_id = @id", "to-cancel.beanie");
+        }, TimeSpan.FromSeconds(60), "the worker to stop the cancelled job");
+
+        var again = await cluster.Cli("cancel", "to-cancel.beanie");
+        Assert.Equal(PunkGridCommandLine.BadInput, again.Exit);
+        Assert.Contains("already Cancelled", again.Error);
+        var retry = await cluster.Cli("retry", "to-cancel.beanie");
+        Assert.Equal(0, retry.Exit);
+        Assert.Equal(0, (await cluster.Cli("cancel", "to-cancel.beanie")).Exit);
+    }
+
+    [Fact]
+    public async Task A_stale_attempts_report_changes_nothing()
+    {
+        Assert.Equal(0, (await cluster.Cli("submit", "traits", "--traits", "Ape", "--profile", "quick", "--train-samples", "100", "--run-id", "stale-report")).Exit);
+        await cluster.WaitUntilAsync(async () => await cluster.StateOfAsync("stale-report.ape") == "Succeeded", JobTimeout, "the job to succeed");
+        await using var connection = await ClusterConnection.ConnectAsync(cluster.Gateways, CancellationToken.None);
+        var job = connection.Client.GetGrain<IJobGrain>("stale-report.ape");
+        Assert.False(await job.Succeed(99, "{}", new Dictionary<string, double>()));
+        Assert.Null(await job.Fail(1, "late failure from an old attempt", retryable: false));
+        Assert.Equal("Succeeded", await cluster.StateOfAsync("stale-report.ape"));
+    }
+
+    [Theory]
+    [InlineData(new[] { "submit", "traits", "--traits", "Unicorn", "--run-id", "bad-1" }, "unknown trait 'Unicorn'")]
+    [InlineData(new[] { "submit", "traits", "--traits", "Male", "--epochs", "0", "--run-id", "bad-2" }, "epochs='0' is not allowed")]
+    [InlineData(new[] { "submit", "traits", "--traits", "Male", "--profile", "slow", "--run-id", "bad-3" }, "unknown profile 'slow'")]
+    [InlineData(new[] { "submit", "traits", "--traits", "Male", "--run-id", "bad id!" }, "run id 'bad id!' is not allowed")]
+    [InlineData(new[] { "submit", "traits", "--run-id", "bad-4" }, "give either --all or --traits")]
+    [InlineData(new[] { "status", "no-such-run" }, "unknown run or job 'no-such-run'")]
+    [InlineData(new[] { "jobs", "no-such-run" }, "unknown run 'no-such-run'")]
+    [InlineData(new[] { "results", "no-such-run" }, "unknown run 'no-such-run'")]
+    [InlineData(new[] { "watch", "no-such-run" }, "unknown run 'no-such-run'")]
+    [InlineData(new[] { "cancel", "no-such-run" }, "unknown run or job 'no-such-run'")]
+    [InlineData(new[] { "retry", "no-such-job" }, "unknown job 'no-such-job'")]
+    [InlineData(new[] { "metrics", "no-such-job" }, "unknown job 'no-such-job'")]
+    [InlineData(new[] { "artifacts", "no-such-job" }, "unknown job 'no-such-job'")]
+    public async Task Bad_input_and_unknown_ids_get_a_clear_error_and_exit_code_2_and_store_nothing(string[] args, string expected)
+    {
+        var runs = await cluster.CountAsync("select count(*) from runs where run_id <> @id", "");
+        var (exit, _, stderr) = await cluster.Cli(args);
+        Assert.Equal(PunkGridCommandLine.BadInput, exit);
+        Assert.Contains(expected, stderr);
+        Assert.Equal(runs, await cluster.CountAsync("select count(*) from runs where run_id <> @id", ""));
+    }
+
+    [Fact]
+    public async Task An_unreachable_cluster_is_named_with_exit_code_3()
+    {
+        var stderr = new StringWriter();
+        var exit = await PunkGridCommandLine.RunAsync(["runs", "--gateway", $"127.0.0.1:{SiloProcess.FreePort()}"], new StringWriter(), stderr);
+        Assert.Equal(PunkGridCommandLine.Unreachable, exit);
+        Assert.Contains("no PunkGrid silo reachable", stderr.ToString());
+    }
+}

@@ -1,0 +1,109 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+
+namespace PunkGrid.Integration.Tests;
+
+/// <summary>A real <c>PunkGrid.Silo serve</c> process on free loopback ports, logging to a file; killed with SIGKILL on demand.</summary>
+public sealed class SiloProcess : IAsyncDisposable
+{
+    private readonly Process process;
+
+    private SiloProcess(Process process, string name, int gatewayPort, string logPath)
+    {
+        this.process = process;
+        Name = name;
+        GatewayPort = gatewayPort;
+        LogPath = logPath;
+    }
+
+    public string Name { get; }
+
+    public int GatewayPort { get; }
+
+    public string Gateway => $"127.0.0.1:{GatewayPort}";
+
+    public string LogPath { get; }
+
+    public bool HasExited => process.HasExited;
+
+    public static int FreePort()
+    {
+        using var socket = new TcpListener(IPAddress.Loopback, 0);
+        socket.Start();
+        return ((IPEndPoint)socket.LocalEndpoint).Port;
+    }
+
+    public static async Task<SiloProcess> StartAsync(string postgres, string name, int slots, IReadOnlyDictionary<string, string>? environment = null)
+    {
+        var siloPort = FreePort();
+        var gatewayPort = FreePort();
+        var log = Path.Combine(Path.GetTempPath(), $"punkgrid-{name}-{Guid.NewGuid():N}.log");
+        var start = new ProcessStartInfo("dotnet")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            WorkingDirectory = PostgresServer.RepositoryRoot,
+        };
+        foreach (var arg in new[]
+        {
+            PostgresServer.Metadata("SiloAssembly"), "serve", "--postgres", postgres, "--silo-port", $"{siloPort}",
+            "--gateway-port", $"{gatewayPort}", "--name", name, "--slots", $"{slots}",
+        })
+        {
+            start.ArgumentList.Add(arg);
+        }
+        start.Environment["PUNKGRID__Scheduling__LeaseTimeout"] = "00:00:06";
+        start.Environment["PUNKGRID__Worker__HeartbeatInterval"] = "00:00:01";
+        start.Environment["PUNKGRID__Worker__ThreadsPerJob"] = "1";
+        foreach (var (key, value) in environment ?? new Dictionary<string, string>())
+        {
+            start.Environment[key] = value;
+        }
+        var process = Process.Start(start)!;
+        var writer = new StreamWriter(log) { AutoFlush = true };
+        process.OutputDataReceived += (_, e) => { lock (writer) { writer.WriteLine(e.Data); } };
+        process.ErrorDataReceived += (_, e) => { lock (writer) { writer.WriteLine(e.Data); } };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+
+        var silo = new SiloProcess(process, name, gatewayPort, log);
+        var deadline = DateTime.UtcNow.AddSeconds(90);
+        while (DateTime.UtcNow < deadline)
+        {
+            if (process.HasExited)
+            {
+                throw new InvalidOperationException($"silo {name} exited with {process.ExitCode}: {File.ReadAllText(log)}");
+            }
+            try
+            {
+                using var client = new TcpClient();
+                await client.ConnectAsync(IPAddress.Loopback, gatewayPort);
+                return silo;
+            }
+            catch (SocketException)
+            {
+                await Task.Delay(250);
+            }
+        }
+        await silo.DisposeAsync();
+        throw new TimeoutException($"silo {name} did not open its gateway in 90 s: {File.ReadAllText(log)}");
+    }
+
+    /// <summary>SIGKILL: no shutdown, no goodbye to the cluster — as a crashed machine.</summary>
+    public void Kill()
+    {
+        if (!process.HasExited)
+        {
+            process.Kill(entireProcessTree: true);
+            process.WaitForExit(10_000);
+        }
+    }
+
+    public ValueTask DisposeAsync()
+    {
+        Kill();
+        process.Dispose();
+        return ValueTask.CompletedTask;
+    }
+}
