@@ -122,10 +122,11 @@ public static class PunkGridCommandLine
         var samples = new Option<int?>("--train-samples") { Description = "Override the balanced training set size." };
         var color = new Option<string?>("--color") { Description = "gray (seed) or rgb." };
         var set = new Option<string[]>("--set") { Description = "Override any hyperparameter: key=value (repeatable)." };
+        var device = new Option<string?>("--device") { Description = "Where the jobs may run: any (default), cpu, or cuda (GPU workers only)." };
         var priority = new Option<int>("--priority") { DefaultValueFactory = _ => 0, Description = "Higher runs first." };
         var runId = new Option<string?>("--run-id") { Description = "Your own run id: submitting it again changes nothing (idempotent)." };
         var watch = new Option<bool>("--watch") { Description = "Watch the run after submitting it." };
-        foreach (var option in new Option[] { all, names, profile, epochs, samples, color, set, priority, runId, watch, JsonOption })
+        foreach (var option in new Option[] { all, names, profile, epochs, samples, color, set, device, priority, runId, watch, JsonOption })
         {
             traits.Options.Add(option);
         }
@@ -147,6 +148,7 @@ public static class PunkGridCommandLine
             Put("epochs", parse.GetValue(epochs));
             Put("train_samples", parse.GetValue(samples));
             Put("color", parse.GetValue(color));
+            Put("device", parse.GetValue(device));
             foreach (var pair in parse.GetValue(set) ?? [])
             {
                 var at = pair.IndexOf('=');

@@ -58,13 +58,17 @@ public sealed partial class RunGrain(JobStore store, TraitCatalog traits, IOptio
         {
             throw new ArgumentException("no traits given: name some (--traits Male,Hoodie) or all (--all)");
         }
-        // Validates profile and every override before anything is stored.
-        TraitTrainingOptions.Create(targets[0], spec.Profile, spec.Parameters);
-        var device = spec.Parameters.TryGetValue("device", out var d) ? d : "any";
+        // "device" says where a job may run (matched by the scheduler); everything else goes to the trainer.
+        var device = spec.Parameters.TryGetValue("device", out var d) ? d.Trim().ToLowerInvariant() : "any";
+        if (device is not ("any" or "cpu" or "cuda"))
+        {
+            throw new ArgumentException($"device '{d}' is not allowed: expected any, cpu or cuda");
+        }
+        var parameters = spec.Parameters.Where(p => p.Key != "device").ToDictionary();
+        // Validates the profile and every override before anything is stored.
+        TraitTrainingOptions.Create(targets[0], spec.Profile, parameters);
         return targets.Select(t => new JobStore.NewJob(
-            $"{RunId}.{Slug(t)}",
-            new JobSpec(spec.Kind, t, spec.Profile, spec.Parameters.Where(p => p.Key != "device").ToDictionary()),
-            spec.Priority, scheduling.Value.MaxAttempts, device)).ToList();
+            $"{RunId}.{Slug(t)}", new JobSpec(spec.Kind, t, spec.Profile, parameters), spec.Priority, scheduling.Value.MaxAttempts, device)).ToList();
     }
 
     private static string Slug(string value) =>

@@ -115,6 +115,7 @@ public sealed class ClusterTests(ClusterFixture cluster)
     [InlineData(new[] { "submit", "traits", "--traits", "Male", "--profile", "slow", "--run-id", "bad-3" }, "unknown profile 'slow'")]
     [InlineData(new[] { "submit", "traits", "--traits", "Male", "--run-id", "bad id!" }, "run id 'bad id!' is not allowed")]
     [InlineData(new[] { "submit", "traits", "--run-id", "bad-4" }, "give either --all or --traits")]
+    [InlineData(new[] { "submit", "traits", "--all", "--device", "tpu", "--run-id", "bad-5" }, "device 'tpu' is not allowed: expected any, cpu or cuda")]
     [InlineData(new[] { "status", "no-such-run" }, "unknown run or job 'no-such-run'")]
     [InlineData(new[] { "jobs", "no-such-run" }, "unknown run 'no-such-run'")]
     [InlineData(new[] { "results", "no-such-run" }, "unknown run 'no-such-run'")]
