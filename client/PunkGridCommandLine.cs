@@ -342,6 +342,10 @@ public static class PunkGridCommandLine
                                 task = tasks[job.JobId] = progress.AddTask(Markup.Escape(job.Target ?? job.JobId), maxValue: 1.0);
                             }
                             task.Value = JobStates.IsFinal(job.State) ? 1.0 : job.Progress;
+                            if (JobStates.IsFinal(job.State) && !task.IsFinished)
+                            {
+                                task.StopTask();
+                            }
                             task.Description = $"{Markup.Escape(job.Target ?? job.JobId)} [grey]{job.State}{(job.Attempt > 1 ? $" (attempt {job.Attempt})" : "")}[/]";
                         }
                     }

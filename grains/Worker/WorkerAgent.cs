@@ -26,6 +26,7 @@ public sealed class WorkerAgent(
     private sealed record RunningJob(JobLease Lease, PostgresTrainingSink Sink, CancellationTokenSource Cancel, Thread Thread);
 
     private readonly ConcurrentDictionary<string, RunningJob> running = new(StringComparer.Ordinal);
+    private readonly SemaphoreSlim slotFreed = new(0);
     private WorkerRegistration? registration;
     private string device = "cpu";
 
@@ -79,7 +80,8 @@ public sealed class WorkerAgent(
             }
             try
             {
-                await Task.Delay(settings.PollInterval, stopping);
+                // Poll again after the interval, or at once when a job ends and frees its slot.
+                await slotFreed.WaitAsync(settings.PollInterval, stopping);
             }
             catch (OperationCanceledException)
             {
@@ -135,6 +137,7 @@ public sealed class WorkerAgent(
         {
             running.TryRemove(lease.JobId, out _);
             cancel.Dispose();
+            slotFreed.Release();
         }
     }
 

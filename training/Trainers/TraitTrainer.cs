@@ -133,11 +133,11 @@ public sealed class TraitTrainer(TraitTrainingOptions options, string dataDirect
                     metrics.Add(new MetricSample("out_sample_accuracy", epoch + 1, step, outAccuracy));
                 }
 
+                context.ReportProgress(new TrainingProgress(epoch, options.Epochs, step, totalSteps,
+                    (batch + 1) * options.BatchSize / Math.Max(epochClock.Elapsed.TotalSeconds, 1e-9)));
                 if (step % MetricFlushSteps == 0)
                 {
                     Flush(context, metrics);
-                    context.ReportProgress(new TrainingProgress(epoch, options.Epochs, step, totalSteps,
-                        (batch + 1) * options.BatchSize / Math.Max(epochClock.Elapsed.TotalSeconds, 1e-9)));
                 }
             }
 
