@@ -27,7 +27,7 @@ public static class PunkGridCommandLine
 
     private sealed record Io(TextWriter Out, TextWriter Error, IAnsiConsole Console, bool Interactive);
 
-    private static readonly Option<string?> GatewayOption = new("--gateway") { Description = $"Silo gateway(s), host:port[,host:port] (default: $PUNKGRID_GATEWAYS, {ClusterConnection.DefaultGateway})." , Recursive = true };
+    private static readonly Option<string?> GatewayOption = new("--gateway") { Description = $"Silo gateway(s), host:port[,host:port] (default: $PUNKGRID_GATEWAYS, {ClusterConnection.DefaultGateway}).", Recursive = true };
     private static readonly Option<bool> JsonOption = new("--json") { Description = "Print JSON instead of a table." };
 
     public static async Task<int> RunAsync(string[] args, TextWriter stdout, TextWriter stderr, CancellationToken cancellation = default)

@@ -1,8 +1,8 @@
 using System.CommandLine;
 using System.Globalization;
-using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
 using PunkGrid.Contracts;
 using PunkGrid.Grains;
 using PunkGrid.Grains.Jobs;
