@@ -137,7 +137,7 @@ public static class PunkGridCommandLine
             {
                 throw new UsageException("give either --all or --traits A,B,… (not both, not neither)");
             }
-            var parameters = new Dictionary<string, string>(StringComparer.Ordinal);
+            var parameters = ParseSet(parse.GetValue(set));
             void Put(string key, object? value)
             {
                 if (value is not null)
@@ -149,36 +149,81 @@ public static class PunkGridCommandLine
             Put("train_samples", parse.GetValue(samples));
             Put("color", parse.GetValue(color));
             Put("device", parse.GetValue(device));
-            foreach (var pair in parse.GetValue(set) ?? [])
-            {
-                var at = pair.IndexOf('=');
-                if (at <= 0)
-                {
-                    throw new UsageException($"--set '{pair}' is not key=value");
-                }
-                parameters[pair[..at].Trim().ToLowerInvariant().Replace('-', '_')] = pair[(at + 1)..].Trim();
-            }
             var id = parse.GetValue(runId) ?? $"traits-{DateTime.UtcNow:yyyyMMdd-HHmmss}-{Random.Shared.Next(0x10000):x4}";
             var spec = new RunSpec(JobKinds.Trait, list, parse.GetValue(all), parse.GetValue(profile)!, parameters, parse.GetValue(priority));
-            var result = await client.GetGrain<IRunGrain>(id).Submit(spec);
-            if (result.Error is not null)
-            {
-                throw new UsageException(result.Error);
-            }
-            if (parse.GetValue(JsonOption))
-            {
-                await PrintJson(io, result);
-            }
-            else
-            {
-                io.Console.MarkupLine(result.Created
-                    ? $"run [bold]{Markup.Escape(id)}[/]: {result.JobCount} job(s) queued"
-                    : $"run [bold]{Markup.Escape(id)}[/] already exists ({result.JobCount} job(s)); nothing changed");
-            }
-            return parse.GetValue(watch) ? await WatchAsync(client, id, parse, io) : 0;
+            return await SubmitAsync(client, id, spec, parse, io, parse.GetValue(watch));
         }));
         submit.Subcommands.Add(traits);
+        submit.Subcommands.Add(SingleJobSubmit(JobKinds.Vae, "The PunkVAE (one job): PNG reconstructions, prior samples and an interpolation as artifacts.", io));
         return submit;
+    }
+
+    /// <summary><c>submit vae …</c>: a run of one job of a kind that has no target.</summary>
+    private static Command SingleJobSubmit(string kind, string description, Io io)
+    {
+        var command = new Command(kind, description);
+        var profile = new Option<string>("--profile") { DefaultValueFactory = _ => JobSpec.DefaultProfile, Description = "seed (the write-up) or quick (minutes on a CPU)." };
+        var epochs = new Option<int?>("--epochs") { Description = "Override epochs." };
+        var set = new Option<string[]>("--set") { Description = "Override any hyperparameter: key=value (repeatable)." };
+        var device = new Option<string?>("--device") { Description = "Where the job may run: any (default), cpu, or cuda." };
+        var priority = new Option<int>("--priority") { DefaultValueFactory = _ => 0, Description = "Higher runs first." };
+        var runId = new Option<string?>("--run-id") { Description = "Your own run id: submitting it again changes nothing (idempotent)." };
+        var watch = new Option<bool>("--watch") { Description = "Watch the run after submitting it." };
+        foreach (var option in new Option[] { profile, epochs, set, device, priority, runId, watch, JsonOption })
+        {
+            command.Options.Add(option);
+        }
+        command.SetAction((parse, cancellation) => Execute(parse, io, cancellation, async client =>
+        {
+            var parameters = ParseSet(parse.GetValue(set));
+            if (parse.GetValue(epochs) is { } e)
+            {
+                parameters["epochs"] = e.ToString(CultureInfo.InvariantCulture);
+            }
+            if (parse.GetValue(device) is { } d)
+            {
+                parameters["device"] = d;
+            }
+            var id = parse.GetValue(runId) ?? $"{kind}-{DateTime.UtcNow:yyyyMMdd-HHmmss}-{Random.Shared.Next(0x10000):x4}";
+            var spec = new RunSpec(kind, [], false, parse.GetValue(profile)!, parameters, parse.GetValue(priority));
+            return await SubmitAsync(client, id, spec, parse, io, parse.GetValue(watch));
+        }));
+        return command;
+    }
+
+    private static Dictionary<string, string> ParseSet(string[]? pairs)
+    {
+        var parameters = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var pair in pairs ?? [])
+        {
+            var at = pair.IndexOf('=');
+            if (at <= 0)
+            {
+                throw new UsageException($"--set '{pair}' is not key=value");
+            }
+            parameters[pair[..at].Trim().ToLowerInvariant().Replace('-', '_')] = pair[(at + 1)..].Trim();
+        }
+        return parameters;
+    }
+
+    private static async Task<int> SubmitAsync(IClusterClient client, string id, RunSpec spec, ParseResult parse, Io io, bool watch)
+    {
+        var result = await client.GetGrain<IRunGrain>(id).Submit(spec);
+        if (result.Error is not null)
+        {
+            throw new UsageException(result.Error);
+        }
+        if (parse.GetValue(JsonOption))
+        {
+            await PrintJson(io, result);
+        }
+        else
+        {
+            io.Console.MarkupLine(result.Created
+                ? $"run [bold]{Markup.Escape(id)}[/]: {result.JobCount} job(s) queued"
+                : $"run [bold]{Markup.Escape(id)}[/] already exists ({result.JobCount} job(s)); nothing changed");
+        }
+        return watch ? await WatchAsync(client, id, parse, io) : 0;
     }
 
     // ---- listings ----
@@ -250,11 +295,11 @@ public static class PunkGridCommandLine
         {
             return await PrintJson(io, jobs);
         }
-        var table = new Table().AddColumns("job", "target", "state", "attempt", "epoch", "progress", "worker", "f1", "error");
+        var table = new Table().AddColumns("job", "target", "state", "attempt", "epoch", "progress", "worker", "result", "error");
         foreach (var j in jobs)
         {
             table.AddRow(Markup.Escape(j.JobId), Markup.Escape(j.Target ?? ""), j.State.ToString(), $"{j.Attempt}/{j.MaxAttempts}", $"{j.Epoch}/{j.TotalEpochs}",
-                $"{j.Progress:P0}", Markup.Escape(j.WorkerId ?? ""), j.Summary.TryGetValue("f1", out var f1) ? f1.ToString("F4", CultureInfo.InvariantCulture) : "",
+                $"{j.Progress:P0}", Markup.Escape(j.WorkerId ?? ""), string.Join(", ", j.Summary.Select(p => string.Create(CultureInfo.InvariantCulture, $"{p.Key} {p.Value:G4}"))),
                 Markup.Escape(j.Error ?? ""));
         }
         io.Console.Write(table);

@@ -6,7 +6,10 @@ public static class JobKinds
     /// <summary>One binary CNN for one of the 92 CryptoPunk traits; the target is the trait name.</summary>
     public const string Trait = "trait";
 
-    public static IReadOnlyList<string> All { get; } = [Trait];
+    /// <summary>The PunkVAE: a variational autoencoder generating 128x128 punks; no target.</summary>
+    public const string Vae = "vae";
+
+    public static IReadOnlyList<string> All { get; } = [Trait, Vae];
 }
 
 /// <summary>

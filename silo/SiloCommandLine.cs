@@ -126,8 +126,19 @@ public static class SiloCommandLine
     private static Command TrainCommand(TextWriter stdout, TextWriter stderr)
     {
         var train = new Command("train", "Train one job in this process, without a cluster (debugging, benchmarks, results).");
+        train.Subcommands.Add(TrainKindCommand(JobKinds.Trait, "Train one of the 92 trait classifiers and print its held-out evaluation.",
+            withTarget: true, stdout, stderr));
+        train.Subcommands.Add(TrainKindCommand(JobKinds.Vae, "Train the PunkVAE and print its held-out reconstruction loss; artifacts are PNG grids.",
+            withTarget: false, stdout, stderr));
+        return train;
+    }
+
+    /// <summary><c>train KIND [NAME] [options]</c>: the named options of the kind, plus <c>--set</c> for any hyperparameter.</summary>
+    private static Command TrainKindCommand(string kind, string description, bool withTarget, TextWriter stdout, TextWriter stderr)
+    {
+        var command = new Command(kind, description);
         var name = new Argument<string>("name") { Description = "Trait to classify: one of the 92 (Male, Hoodie, \"Big Shades\", …)." };
-        var profile = new Option<string>("--profile") { Description = "seed (the write-up's settings) or quick (1 epoch of 2,000 samples).", DefaultValueFactory = _ => JobSpec.DefaultProfile };
+        var profile = new Option<string>("--profile") { Description = "seed (the write-up's settings) or quick (minutes on a CPU).", DefaultValueFactory = _ => JobSpec.DefaultProfile };
         var epochs = new Option<int?>("--epochs") { Description = "Override the number of epochs." };
         var trainSamples = new Option<int?>("--train-samples") { Description = "Override the size of the balanced training set." };
         var batchSize = new Option<int?>("--batch-size") { Description = "Override the batch size." };
@@ -140,14 +151,16 @@ public static class SiloCommandLine
         var output = new Option<string?>("--out") { Description = "Folder for checkpoints, metrics.csv and artifacts (default .punkgrid/train/<job>-<time>)." };
         var resume = new Option<bool>("--resume") { Description = "Resume from the latest valid checkpoint in --out." };
         var json = new Option<bool>("--json") { Description = "Print the evaluation as one JSON object." };
-
-        var trait = new Command("trait", "Train one of the 92 trait classifiers and print its held-out evaluation.");
-        trait.Arguments.Add(name);
-        foreach (var option in new Option[] { profile, epochs, trainSamples, batchSize, learningRate, seed, color, set, device, data, output, resume, json })
+        if (withTarget)
         {
-            trait.Options.Add(option);
+            command.Arguments.Add(name);
         }
-        trait.SetAction(async (parse, cancellation) =>
+        Option[] kindOptions = withTarget ? [trainSamples, color] : [];
+        foreach (var option in new Option[] { profile, epochs, batchSize, learningRate, seed, set, device, data, output, resume, json }.Concat(kindOptions))
+        {
+            command.Options.Add(option);
+        }
+        command.SetAction(async (parse, cancellation) =>
         {
             var parameters = new Dictionary<string, string>(StringComparer.Ordinal);
             void Put(string key, object? value)
@@ -158,11 +171,14 @@ public static class SiloCommandLine
                 }
             }
             Put("epochs", parse.GetValue(epochs));
-            Put("train_samples", parse.GetValue(trainSamples));
             Put("batch_size", parse.GetValue(batchSize));
             Put("lr", parse.GetValue(learningRate));
             Put("seed", parse.GetValue(seed));
-            Put("color", parse.GetValue(color));
+            if (withTarget)
+            {
+                Put("train_samples", parse.GetValue(trainSamples));
+                Put("color", parse.GetValue(color));
+            }
             foreach (var pair in parse.GetValue(set) ?? [])
             {
                 var at = pair.IndexOf('=');
@@ -173,12 +189,11 @@ public static class SiloCommandLine
                 }
                 parameters[TrainingParameters.NormalizeKey(pair[..at])] = pair[(at + 1)..];
             }
-            var spec = new JobSpec(JobKinds.Trait, parse.GetValue(name), parse.GetValue(profile)!, parameters);
+            var spec = new JobSpec(kind, withTarget ? parse.GetValue(name) : null, parse.GetValue(profile)!, parameters);
             return await RunTrainingAsync(spec, parse.GetValue(data), parse.GetValue(output), parse.GetValue(resume),
                 parse.GetValue(device)!, parse.GetValue(json), stdout, stderr, cancellation);
         });
-        train.Subcommands.Add(trait);
-        return train;
+        return command;
     }
 
     private static async Task<int> RunTrainingAsync(
@@ -193,7 +208,7 @@ public static class SiloCommandLine
             var trainer = JobTrainerFactory.Create(spec, dataDirectory);
             var target = trainer is TraitTrainer t ? t.Options.Trait : spec.Target;
             var outputDirectory = outOption ?? Path.Combine(DataDirectory.FindProjectRoot() ?? Directory.GetCurrentDirectory(),
-                ".punkgrid", "train", $"{spec.Kind}-{Slug(target)}-{DateTime.UtcNow:yyyyMMdd-HHmmss}");
+                ".punkgrid", "train", target is null ? $"{spec.Kind}-{DateTime.UtcNow:yyyyMMdd-HHmmss}" : $"{spec.Kind}-{Slug(target)}-{DateTime.UtcNow:yyyyMMdd-HHmmss}");
 
             var interactive = !json && !Console.IsOutputRedirected && ReferenceEquals(stdout, Console.Out);
             TrainingProgress latest = default;

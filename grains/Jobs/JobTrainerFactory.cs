@@ -18,6 +18,8 @@ public static class JobTrainerFactory
                 }
                 var canonical = PunkDataset.Load(dataDirectory).Traits.CanonicalName(spec.Target);
                 return new TraitTrainer(TraitTrainingOptions.Create(canonical, spec.Profile, spec.Parameters), dataDirectory);
+            case JobKinds.Vae:
+                return new VaeTrainer(VaeTrainingOptions.Create(spec.Profile, spec.Parameters), dataDirectory);
             default:
                 throw new ArgumentException($"unknown job kind '{spec.Kind}'; allowed: {string.Join(", ", JobKinds.All)}");
         }

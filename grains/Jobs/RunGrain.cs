@@ -49,15 +49,6 @@ public sealed partial class RunGrain(JobStore store, TraitCatalog traits, IOptio
     /// <summary>One job per target, each validated now so a bad submit stores nothing.</summary>
     private List<JobStore.NewJob> PlanJobs(RunSpec spec)
     {
-        if (spec.Kind != JobKinds.Trait)
-        {
-            throw new ArgumentException($"unknown job kind '{spec.Kind}'; allowed: {string.Join(", ", JobKinds.All)}");
-        }
-        var targets = spec.AllTargets ? traits.TraitNames : spec.Targets.Select(traits.Canonical).Distinct().ToList();
-        if (targets.Count == 0)
-        {
-            throw new ArgumentException("no traits given: name some (--traits Male,Hoodie) or all (--all)");
-        }
         // "device" says where a job may run (matched by the scheduler); everything else goes to the trainer.
         var device = spec.Parameters.TryGetValue("device", out var d) ? d.Trim().ToLowerInvariant() : "any";
         if (device is not ("any" or "cpu" or "cuda"))
@@ -65,10 +56,27 @@ public sealed partial class RunGrain(JobStore store, TraitCatalog traits, IOptio
             throw new ArgumentException($"device '{d}' is not allowed: expected any, cpu or cuda");
         }
         var parameters = spec.Parameters.Where(p => p.Key != "device").ToDictionary();
-        // Validates the profile and every override before anything is stored.
-        TraitTrainingOptions.Create(targets[0], spec.Profile, parameters);
-        return targets.Select(t => new JobStore.NewJob(
-            $"{RunId}.{Slug(t)}", new JobSpec(spec.Kind, t, spec.Profile, parameters), spec.Priority, scheduling.Value.MaxAttempts, device)).ToList();
+        JobStore.NewJob Job(string? target) => new(
+            target is null ? $"{RunId}.{spec.Kind}" : $"{RunId}.{Slug(target)}",
+            new JobSpec(spec.Kind, target, spec.Profile, parameters), spec.Priority, scheduling.Value.MaxAttempts, device);
+
+        switch (spec.Kind)
+        {
+            case JobKinds.Trait:
+                var targets = spec.AllTargets ? traits.TraitNames : spec.Targets.Select(traits.Canonical).Distinct().ToList();
+                if (targets.Count == 0)
+                {
+                    throw new ArgumentException("no traits given: name some (--traits Male,Hoodie) or all (--all)");
+                }
+                // Validates the profile and every override before anything is stored.
+                TraitTrainingOptions.Create(targets[0], spec.Profile, parameters);
+                return targets.Select(t => Job(t)).ToList();
+            case JobKinds.Vae:
+                VaeTrainingOptions.Create(spec.Profile, parameters);
+                return [Job(null)];
+            default:
+                throw new ArgumentException($"unknown job kind '{spec.Kind}'; allowed: {string.Join(", ", JobKinds.All)}");
+        }
     }
 
     private static string Slug(string value) =>

@@ -46,6 +46,20 @@ public sealed class ClusterTests(ClusterFixture cluster)
     }
 
     [Fact]
+    public async Task A_vae_job_runs_on_the_cluster_and_stores_its_png_artifacts()
+    {
+        var submit = await cluster.Cli("submit", "vae", "--profile", "quick", "--set", "train_limit=32", "--set", "test_limit=8",
+            "--set", "batch_size=16", "--run-id", "vae-1");
+        Assert.True(submit.Exit == 0, submit.Error);
+        await cluster.WaitUntilAsync(async () => await cluster.StateOfAsync("vae-1.vae") is "Succeeded" or "Failed", JobTimeout, "the VAE job");
+        Assert.Equal("Succeeded", await cluster.StateOfAsync("vae-1.vae"));
+        Assert.Equal(3, await cluster.CountAsync("select count(*) from artifacts where job_id = @id and content_type = 'image/png'", "vae-1.vae"));
+        Assert.True(await cluster.CountAsync("select count(*) from metrics where job_id = @id and name = 'test_mse'", "vae-1.vae") == 1);
+        var jobs = await cluster.Cli("jobs", "vae-1");
+        Assert.Contains("test_mse", jobs.Out);
+    }
+
+    [Fact]
     public async Task Both_silos_register_as_workers()
     {
         await cluster.WaitUntilAsync(async () =>
@@ -116,6 +130,7 @@ public sealed class ClusterTests(ClusterFixture cluster)
     [InlineData(new[] { "submit", "traits", "--traits", "Male", "--run-id", "bad id!" }, "run id 'bad id!' is not allowed")]
     [InlineData(new[] { "submit", "traits", "--run-id", "bad-4" }, "give either --all or --traits")]
     [InlineData(new[] { "submit", "traits", "--all", "--device", "tpu", "--run-id", "bad-5" }, "device 'tpu' is not allowed: expected any, cpu or cuda")]
+    [InlineData(new[] { "submit", "vae", "--set", "beta=-1", "--run-id", "bad-6" }, "beta='-1' is not allowed")]
     [InlineData(new[] { "status", "no-such-run" }, "unknown run or job 'no-such-run'")]
     [InlineData(new[] { "jobs", "no-such-run" }, "unknown run 'no-such-run'")]
     [InlineData(new[] { "results", "no-such-run" }, "unknown run 'no-such-run'")]

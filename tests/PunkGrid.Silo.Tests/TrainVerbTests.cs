@@ -76,6 +76,8 @@ public class TrainVerbTests
     [InlineData(new[] { "train", "trait", "Male", "--set", "nonsense" }, "--set 'nonsense' is not key=value")]
     [InlineData(new[] { "train", "trait", "Male", "--device", "tpu" }, "unknown device 'tpu'")]
     [InlineData(new[] { "train", "trait", "Male", "--data", "/nonexistent" }, "trait table not found: /nonexistent/cryptopunks/cryptopunks-classic.csv")]
+    [InlineData(new[] { "train", "vae", "--set", "beta=-1" }, "vae parameter beta='-1' is not allowed")]
+    [InlineData(new[] { "train", "vae", "--profile", "slow" }, "unknown profile 'slow'; allowed: seed, quick")]
     [InlineData(new[] { "data", "fetch", "--dataset", "mnist" }, "unknown dataset 'mnist'; allowed: cryptopunks")]
     public async Task Bad_input_gets_a_clear_error_and_exit_code_2(string[] args, string expected)
     {

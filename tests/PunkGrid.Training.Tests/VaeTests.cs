@@ -1,0 +1,75 @@
+using PunkGrid.Training.Models;
+using PunkGrid.Training.Native;
+using PunkGrid.Training.Trainers;
+using StbImageSharp;
+using static TorchSharp.torch;
+
+namespace PunkGrid.Training.Tests;
+
+public class VaeTests
+{
+    public VaeTests() => TorchRuntime.EnsureInitialized();
+
+    [Fact]
+    public void The_vae_encodes_128px_punks_to_256_latents_and_decodes_them_back()
+    {
+        using var model = new PunkVae();
+        model.eval();
+        using var input = rand(2, 3, 128, 128);
+        var (reconstruction, mean, logVariance) = model.forward(input);
+        Assert.Equal([2L, 3, 128, 128], reconstruction.shape);
+        Assert.Equal([2L, 256], mean.shape);
+        Assert.Equal([2L, 256], logVariance.shape);
+        Assert.InRange(reconstruction.min().item<float>(), 0f, 1f); // sigmoid output
+        Assert.InRange(reconstruction.max().item<float>(), 0f, 1f);
+        var names = model.named_parameters().Select(p => (p.name, p.parameter.shape)).ToList();
+        Assert.Contains(names, p => p.shape.SequenceEqual(new long[] { 32, 3, 3, 3 }));     // encoder conv 1: 32 filters 3x3
+        Assert.Contains(names, p => p.shape.SequenceEqual(new long[] { 256, 128, 3, 3 }));  // encoder conv 4: 256 filters
+        Assert.Contains(names, p => p.shape.SequenceEqual(new long[] { 32, 3, 3, 3 }) && p.name.StartsWith("decoder", StringComparison.Ordinal)); // decoder out: 3 filters
+    }
+
+    [Fact]
+    public void A_wrongly_shaped_input_names_the_shape()
+    {
+        using var model = new PunkVae();
+        using var input = rand(1, 3, 24, 24);
+        Assert.Contains("[N, 3, 128, 128], got [1, 3, 24, 24]", Assert.Throws<ArgumentException>(() => model.forward(input)).Message);
+    }
+
+    [Fact]
+    public void A_short_run_stores_finite_falling_losses_checkpoints_and_png_grids()
+    {
+        var options = VaeTrainingOptions.Create("quick", new Dictionary<string, string>
+        {
+            ["epochs"] = "2", ["train_limit"] = "64", ["test_limit"] = "16", ["batch_size"] = "32",
+        });
+        var sink = new InMemoryTrainingSink();
+        var result = new VaeTrainer(options, TestData.Directory).Train(new TrainContext(sink, "cpu"));
+
+        Assert.Equal([1, 2], sink.Checkpoints.Select(c => c.Epoch));
+        Assert.All(sink.Metrics, m => Assert.True(double.IsFinite(m.Value), $"{m.Name} at step {m.Step} is {m.Value}"));
+        var epochLoss = sink.Metrics.Where(m => m.Name == "epoch_train_loss").Select(m => m.Value).ToList();
+        Assert.True(epochLoss[1] < epochLoss[0], $"training loss did not fall: {string.Join(" → ", epochLoss)}");
+        Assert.True(result.Summary["test_mse"] > 0);
+
+        var reconstructions = ImageResult.FromMemory(sink.Artifacts["reconstructions.png"], ColorComponents.RedGreenBlueAlpha);
+        Assert.Equal((8 * 128) + (7 * 2), reconstructions.Width); // 8 test punks …
+        Assert.Equal((2 * 128) + 2, reconstructions.Height);       // … above their reconstructions
+        var samples = ImageResult.FromMemory(sink.Artifacts["samples.png"], ColorComponents.RedGreenBlueAlpha);
+        Assert.Equal(((8 * 128) + (7 * 2), (2 * 128) + 2), (samples.Width, samples.Height));
+        var strip = ImageResult.FromMemory(sink.Artifacts["interpolation.png"], ColorComponents.RedGreenBlueAlpha);
+        Assert.Equal(((10 * 128) + (9 * 2), 128), (strip.Width, strip.Height));
+        Assert.Contains("\"test_kl\"", System.Text.Encoding.UTF8.GetString(sink.Artifacts["eval.json"]));
+    }
+
+    [Fact]
+    public void Vae_options_follow_the_write_up_and_reject_bad_values()
+    {
+        var seed = VaeTrainingOptions.Create("seed");
+        Assert.Equal((30, 64, 0.0008, 3.4, 0.38, 0.36), (seed.Epochs, seed.BatchSize, seed.LearningRate, seed.Beta, seed.EncoderDropout, seed.DecoderDropout));
+        Assert.Contains("beta='-1' is not allowed",
+            Assert.Throws<ArgumentException>(() => VaeTrainingOptions.Create("seed", new Dictionary<string, string> { ["beta"] = "-1" })).Message);
+        Assert.Contains("unknown vae parameter(s): color",
+            Assert.Throws<ArgumentException>(() => VaeTrainingOptions.Create("quick", new Dictionary<string, string> { ["color"] = "rgb" })).Message);
+    }
+}
