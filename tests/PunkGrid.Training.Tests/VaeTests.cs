@@ -41,7 +41,10 @@ public class VaeTests
     {
         var options = VaeTrainingOptions.Create("quick", new Dictionary<string, string>
         {
-            ["epochs"] = "2", ["train_limit"] = "64", ["test_limit"] = "16", ["batch_size"] = "32",
+            ["epochs"] = "2",
+            ["train_limit"] = "64",
+            ["test_limit"] = "16",
+            ["batch_size"] = "32",
         });
         var sink = new InMemoryTrainingSink();
         var result = new VaeTrainer(options, TestData.Directory).Train(new TrainContext(sink, "cpu"));
