@@ -155,6 +155,7 @@ public static class PunkGridCommandLine
         }));
         submit.Subcommands.Add(traits);
         submit.Subcommands.Add(SingleJobSubmit(JobKinds.Vae, "The PunkVAE (one job): PNG reconstructions, prior samples and an interpolation as artifacts.", io));
+        submit.Subcommands.Add(SingleJobSubmit(JobKinds.Gan, "The Punk GAN (one job; --set conditional=true conditions it on the 92 traits): sample grids as artifacts.", io));
         return submit;
     }
 

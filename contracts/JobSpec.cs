@@ -9,7 +9,10 @@ public static class JobKinds
     /// <summary>The PunkVAE: a variational autoencoder generating 128x128 punks; no target.</summary>
     public const string Vae = "vae";
 
-    public static IReadOnlyList<string> All { get; } = [Trait, Vae];
+    /// <summary>The Punk GAN: 64x64 RGBA punks from noise, optionally conditioned on traits; no target.</summary>
+    public const string Gan = "gan";
+
+    public static IReadOnlyList<string> All { get; } = [Trait, Vae, Gan];
 }
 
 /// <summary>

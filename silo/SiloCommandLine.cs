@@ -130,6 +130,8 @@ public static class SiloCommandLine
             withTarget: true, stdout, stderr));
         train.Subcommands.Add(TrainKindCommand(JobKinds.Vae, "Train the PunkVAE and print its held-out reconstruction loss; artifacts are PNG grids.",
             withTarget: false, stdout, stderr));
+        train.Subcommands.Add(TrainKindCommand(JobKinds.Gan, "Train the Punk GAN (--set conditional=true for the trait-conditioned one); artifacts are sample grids.",
+            withTarget: false, stdout, stderr));
         return train;
     }
 

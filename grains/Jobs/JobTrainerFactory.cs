@@ -20,6 +20,8 @@ public static class JobTrainerFactory
                 return new TraitTrainer(TraitTrainingOptions.Create(canonical, spec.Profile, spec.Parameters), dataDirectory);
             case JobKinds.Vae:
                 return new VaeTrainer(VaeTrainingOptions.Create(spec.Profile, spec.Parameters), dataDirectory);
+            case JobKinds.Gan:
+                return new GanTrainer(GanTrainingOptions.Create(spec.Profile, spec.Parameters), dataDirectory);
             default:
                 throw new ArgumentException($"unknown job kind '{spec.Kind}'; allowed: {string.Join(", ", JobKinds.All)}");
         }

@@ -74,6 +74,9 @@ public sealed partial class RunGrain(JobStore store, TraitCatalog traits, IOptio
             case JobKinds.Vae:
                 VaeTrainingOptions.Create(spec.Profile, parameters);
                 return [Job(null)];
+            case JobKinds.Gan:
+                GanTrainingOptions.Create(spec.Profile, parameters);
+                return [Job(null)];
             default:
                 throw new ArgumentException($"unknown job kind '{spec.Kind}'; allowed: {string.Join(", ", JobKinds.All)}");
         }

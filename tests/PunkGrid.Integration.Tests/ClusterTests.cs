@@ -60,6 +60,18 @@ public sealed class ClusterTests(ClusterFixture cluster)
     }
 
     [Fact]
+    public async Task A_conditional_gan_job_runs_on_the_cluster_and_stores_its_sample_grids()
+    {
+        var submit = await cluster.Cli("submit", "gan", "--profile", "quick", "--set", "conditional=true", "--set", "train_limit=32",
+            "--set", "batch_size=16", "--run-id", "gan-1");
+        Assert.True(submit.Exit == 0, submit.Error);
+        await cluster.WaitUntilAsync(async () => await cluster.StateOfAsync("gan-1.gan") is "Succeeded" or "Failed", JobTimeout, "the GAN job");
+        Assert.Equal("Succeeded", await cluster.StateOfAsync("gan-1.gan"));
+        Assert.Equal(2, await cluster.CountAsync("select count(*) from artifacts where job_id = @id and name in ('samples.png', 'samples-epoch-0001.png')", "gan-1.gan"));
+        Assert.Equal(2, await cluster.CountAsync("select count(*) from metrics where job_id = @id and name = 'g_loss'", "gan-1.gan"));
+    }
+
+    [Fact]
     public async Task Both_silos_register_as_workers()
     {
         await cluster.WaitUntilAsync(async () =>

@@ -78,6 +78,7 @@ public class TrainVerbTests
     [InlineData(new[] { "train", "trait", "Male", "--data", "/nonexistent" }, "trait table not found: /nonexistent/cryptopunks/cryptopunks-classic.csv")]
     [InlineData(new[] { "train", "vae", "--set", "beta=-1" }, "vae parameter beta='-1' is not allowed")]
     [InlineData(new[] { "train", "vae", "--profile", "slow" }, "unknown profile 'slow'; allowed: seed, quick")]
+    [InlineData(new[] { "train", "gan", "--set", "conditional=maybe" }, "gan parameter conditional='maybe' is not allowed")]
     [InlineData(new[] { "data", "fetch", "--dataset", "mnist" }, "unknown dataset 'mnist'; allowed: cryptopunks")]
     public async Task Bad_input_gets_a_clear_error_and_exit_code_2(string[] args, string expected)
     {

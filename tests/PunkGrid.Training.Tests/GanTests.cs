@@ -1,0 +1,100 @@
+using PunkGrid.Training.Checkpoints;
+using PunkGrid.Training.Models;
+using PunkGrid.Training.Native;
+using PunkGrid.Training.Trainers;
+using StbImageSharp;
+using static TorchSharp.torch;
+
+namespace PunkGrid.Training.Tests;
+
+public class GanTests
+{
+    public GanTests() => TorchRuntime.EnsureInitialized();
+
+    [Theory]
+    [InlineData(0)]
+    [InlineData(92)]
+    public void Generator_makes_64px_rgba_and_discriminator_scores_it(int conditionSize)
+    {
+        using var generator = new PunkGenerator(conditionSize);
+        using var discriminator = new PunkDiscriminator(conditionSize);
+        using var noise = randn(3, PunkGenerator.Noise);
+        using var labels = conditionSize > 0 ? zeros(3, conditionSize) : null;
+        using var images = generator.forward(noise, labels);
+        Assert.Equal([3L, 4, 64, 64], images.shape);
+        Assert.InRange(images.min().item<float>(), 0f, 1f);
+        Assert.InRange(images.max().item<float>(), 0f, 1f);
+        using var logits = discriminator.forward(images, labels);
+        Assert.Equal([3L, 1], logits.shape);
+        // 4 strided convolutions 64 → 4 px, then the dense layer
+        Assert.Equal(4, discriminator.named_parameters().Count(p => p.parameter.dim() == 4));
+        Assert.Equal(4, generator.named_parameters().Count(p => p.parameter.dim() == 4));
+    }
+
+    [Fact]
+    public void A_conditional_network_without_labels_or_a_wrong_shape_is_a_clear_error()
+    {
+        using var generator = new PunkGenerator(92);
+        using var discriminator = new PunkDiscriminator(0);
+        using var noise = randn(1, PunkGenerator.Noise);
+        Assert.Contains("give the 92 trait labels", Assert.Throws<ArgumentException>(() => generator.forward(noise, null)).Message);
+        using var small = rand(1, 4, 24, 24);
+        Assert.Contains("[N, 4, 64, 64], got [1, 4, 24, 24]", Assert.Throws<ArgumentException>(() => discriminator.forward(small, null)).Message);
+    }
+
+    private static GanTrainer Tiny(int epochs) => new(GanTrainingOptions.Create("quick", new Dictionary<string, string>
+    {
+        ["epochs"] = $"{epochs}",
+        ["train_limit"] = "64",
+        ["batch_size"] = "32",
+        ["conditional"] = "true",
+    }), TestData.Directory);
+
+    [Fact]
+    public void A_short_conditional_run_stores_losses_checkpoints_and_sample_grids()
+    {
+        var sink = new InMemoryTrainingSink();
+        Tiny(2).Train(new TrainContext(sink, "cpu"));
+        Assert.Equal([1, 2], sink.Checkpoints.Select(c => c.Epoch));
+        Assert.Equal(4, sink.Metrics.Count(m => m.Name == "d_loss"));
+        Assert.All(sink.Metrics, m => Assert.True(double.IsFinite(m.Value), $"{m.Name} at step {m.Step} is {m.Value}"));
+        foreach (var name in new[] { "samples-epoch-0001.png", "samples-epoch-0002.png", "samples.png" })
+        {
+            var grid = ImageResult.FromMemory(sink.Artifacts[name], ColorComponents.RedGreenBlueAlpha);
+            Assert.Equal(((8 * 64) + (7 * 2), (2 * 64) + 2), (grid.Width, grid.Height));
+        }
+        Assert.Contains("\"conditional\": true", System.Text.Encoding.UTF8.GetString(sink.Artifacts["eval.json"]));
+    }
+
+    [Fact]
+    public void Two_epochs_straight_equal_one_then_resume_then_one()
+    {
+        var straight = new InMemoryTrainingSink();
+        Tiny(2).Train(new TrainContext(straight, "cpu"));
+        var first = new InMemoryTrainingSink();
+        Tiny(1).Train(new TrainContext(first, "cpu"));
+        var resumed = new InMemoryTrainingSink();
+        Tiny(2).Train(new TrainContext(resumed, "cpu", first.LatestCheckpoint));
+
+        using var a = new PunkGenerator(92);
+        using var b = new PunkGenerator(92);
+        TorchState.Load(a, straight.Artifacts["model.bin"]);
+        TorchState.Load(b, resumed.Artifacts["model.bin"]);
+        foreach (var ((name, x), (_, y)) in a.named_parameters().Zip(b.named_parameters()))
+        {
+            Assert.True(x.sub(y).abs().max().item<float>() <= 1e-5, name);
+        }
+    }
+
+    [Fact]
+    public void Gan_options_follow_the_write_up_and_reject_bad_values()
+    {
+        var seed = GanTrainingOptions.Create("seed");
+        Assert.Equal((100, 0.0002, false), (seed.Epochs, seed.LearningRate, seed.Conditional));
+        Assert.Contains("conditional='maybe' is not allowed: expected one of true, false",
+            Assert.Throws<ArgumentException>(() => GanTrainingOptions.Create("seed", new Dictionary<string, string> { ["conditional"] = "maybe" })).Message);
+        var tooFew = new GanTrainer(GanTrainingOptions.Create("quick", new Dictionary<string, string> { ["train_limit"] = "10", ["batch_size"] = "64" }), TestData.Directory);
+        Assert.Contains("10 training punks do not fill one batch of 64",
+            Assert.Throws<ArgumentException>(() => tooFew.Train(new TrainContext(new InMemoryTrainingSink(), "cpu"))).Message);
+    }
+}

@@ -1,0 +1,95 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+using static TorchSharp.torch.nn;
+
+namespace PunkGrid.Training.Models;
+
+/// <summary>
+/// The seed's Punk GAN generator: noise (100) → dense → 512x4x4, then 4 transposed convolutions (4x4, stride 2) with
+/// LeakyReLU between them up to 64x64x4 RGBA. The write-up names no output activation; ours is a sigmoid, so images
+/// are in [0, 1] like the data. Conditional: the 92 trait labels (5 types + 87 accessories) are appended to the noise.
+/// </summary>
+public sealed class PunkGenerator : Module<Tensor, Tensor?, Tensor>
+{
+    public const int Noise = 100;
+    public const int ImageSize = 64;
+    public const int Channels = 4;
+
+    private readonly Linear dense;
+    private readonly Sequential upsample;
+
+    public PunkGenerator(int conditionSize = 0) : base(nameof(PunkGenerator))
+    {
+        ConditionSize = conditionSize;
+        dense = Linear(Noise + conditionSize, 512 * 4 * 4);
+        upsample = Sequential(
+            ConvTranspose2d(512, 256, kernel_size: 4, stride: 2, padding: 1), LeakyReLU(0.2),
+            ConvTranspose2d(256, 128, kernel_size: 4, stride: 2, padding: 1), LeakyReLU(0.2),
+            ConvTranspose2d(128, 64, kernel_size: 4, stride: 2, padding: 1), LeakyReLU(0.2),
+            ConvTranspose2d(64, Channels, kernel_size: 4, stride: 2, padding: 1),
+            Sigmoid());
+        RegisterComponents();
+    }
+
+    public int ConditionSize { get; }
+
+    public override Tensor forward(Tensor noise, Tensor? condition)
+    {
+        using var scope = NewDisposeScope();
+        var input = ConditionSize > 0
+            ? cat([noise, condition ?? throw new ArgumentException("this generator is conditional: give the 92 trait labels")], 1)
+            : noise;
+        var x = functional.leaky_relu(dense.forward(input), 0.2).view(-1, 512, 4, 4);
+        return upsample.forward(x).MoveToOuterDisposeScope();
+    }
+}
+
+/// <summary>
+/// The seed's Punk GAN discriminator: 4 strided convolutions (4x4, stride 2) with LeakyReLU, 64x64 → 4x4, flattened
+/// into a dense layer giving one logit (real vs generated). Conditional: the labels become a fifth input channel
+/// (through a dense layer to 64x64) and are appended to the features before the dense layer.
+/// </summary>
+public sealed class PunkDiscriminator : Module<Tensor, Tensor?, Tensor>
+{
+    private readonly Sequential features;
+    private readonly Linear decide;
+    private readonly Linear? labelMap;
+
+    public PunkDiscriminator(int conditionSize = 0) : base(nameof(PunkDiscriminator))
+    {
+        ConditionSize = conditionSize;
+        var inputChannels = PunkGenerator.Channels + (conditionSize > 0 ? 1 : 0);
+        features = Sequential(
+            Conv2d(inputChannels, 64, kernel_size: 4, stride: 2, padding: 1), LeakyReLU(0.2),
+            Conv2d(64, 128, kernel_size: 4, stride: 2, padding: 1), LeakyReLU(0.2),
+            Conv2d(128, 256, kernel_size: 4, stride: 2, padding: 1), LeakyReLU(0.2),
+            Conv2d(256, 512, kernel_size: 4, stride: 2, padding: 1), LeakyReLU(0.2),
+            Flatten());
+        decide = Linear((512 * 4 * 4) + conditionSize, 1);
+        if (conditionSize > 0)
+        {
+            labelMap = Linear(conditionSize, PunkGenerator.ImageSize * PunkGenerator.ImageSize);
+        }
+        RegisterComponents();
+    }
+
+    public int ConditionSize { get; }
+
+    public override Tensor forward(Tensor images, Tensor? condition)
+    {
+        if (images.dim() != 4 || images.shape[1] != PunkGenerator.Channels || images.shape[2] != PunkGenerator.ImageSize || images.shape[3] != PunkGenerator.ImageSize)
+        {
+            throw new ArgumentException($"the discriminator expects [N, 4, 64, 64], got [{string.Join(", ", images.shape)}]");
+        }
+        using var scope = NewDisposeScope();
+        if (labelMap is null)
+        {
+            return decide.forward(features.forward(images)).MoveToOuterDisposeScope();
+        }
+        var labels = condition ?? throw new ArgumentException("this discriminator is conditional: give the 92 trait labels");
+        var map = labelMap.forward(labels).view(-1, 1, PunkGenerator.ImageSize, PunkGenerator.ImageSize);
+        var h = features.forward(cat([images, map], 1));
+        return decide.forward(cat([h, labels], 1)).MoveToOuterDisposeScope();
+    }
+}

@@ -1,0 +1,196 @@
+using System.Diagnostics;
+using System.Text.Json;
+using Microsoft.Extensions.Logging;
+using PunkGrid.Training.Checkpoints;
+using PunkGrid.Training.Data;
+using PunkGrid.Training.Imaging;
+using PunkGrid.Training.Models;
+using PunkGrid.Training.Native;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace PunkGrid.Training.Trainers;
+
+/// <summary>What a GAN job's <c>eval.json</c> holds: how training ended (a GAN has no held-out loss to speak of).</summary>
+public sealed record GanEvaluation(
+    string Profile,
+    bool Conditional,
+    double FinalDiscriminatorLoss,
+    double FinalGeneratorLoss,
+    double FinalRealScore,
+    double FinalFakeScore,
+    int TrainCount,
+    int Epochs,
+    int BatchSize,
+    int Seed,
+    string Device,
+    double Seconds);
+
+/// <summary>
+/// Trains the seed's Punk GAN on 64x64 RGBA punks (nearest-neighbour upscaled, alpha kept): per step one
+/// discriminator update (real vs generated, BCE) and one generator update. Optionally conditioned on the 92 trait
+/// labels. Every few epochs a grid from fixed noise (and, conditional, fixed real label sets) is stored as a PNG so
+/// progress can be seen; checkpoints hold both networks, both optimizers and the RNG.
+/// </summary>
+public sealed class GanTrainer(GanTrainingOptions options, string dataDirectory) : ITrainer
+{
+    private const string GeneratorSection = "generator";
+    private const string DiscriminatorSection = "discriminator";
+    private const string GeneratorOptimizerSection = "generator_optimizer";
+    private const string DiscriminatorOptimizerSection = "discriminator_optimizer";
+    private const int MetricFlushSteps = 20;
+
+    public string Kind => GanTrainingOptions.Kind;
+
+    public static Tensor Upscale(Tensor tiles24) =>
+        nn.functional.interpolate(tiles24, [PunkGenerator.ImageSize, PunkGenerator.ImageSize], mode: InterpolationMode.Nearest);
+
+    /// <summary>The 92 trait labels of every punk as floats <c>[10000, 92]</c>.</summary>
+    public static Tensor LabelMatrix(PunkTraitTable traits)
+    {
+        var values = new float[PunkTraitTable.PunkCount * PunkTraitTable.TraitCount];
+        for (var punk = 0; punk < PunkTraitTable.PunkCount; punk++)
+        {
+            for (var trait = 0; trait < PunkTraitTable.TraitCount; trait++)
+            {
+                values[(punk * PunkTraitTable.TraitCount) + trait] = traits.Has(punk, trait) ? 1f : 0f;
+            }
+        }
+        return tensor(values, [PunkTraitTable.PunkCount, PunkTraitTable.TraitCount]);
+    }
+
+    public TrainingResult Train(TrainContext context)
+    {
+        TorchRuntime.EnsureInitialized(context.Logger);
+        var clock = Stopwatch.StartNew();
+        var device = TorchRuntime.ResolveDevice(context.Device);
+        var data = PunkDataset.Load(dataDirectory);
+        var split = PunkSplit.Create(data.Traits, options.Seed);
+        var trainIds = (options.TrainLimit > 0 ? split.Train.Take(options.TrainLimit) : split.Train).Select(i => (long)i).ToArray();
+
+        using var scope = NewDisposeScope();
+        var ids = tensor(trainIds);
+        var images = data.Tiles.index_select(0, ids).permute(0, 3, 1, 2).to(ScalarType.Float32).div(255f).to(device);
+        var labels = LabelMatrix(data.Traits).index_select(0, ids).to(device);
+        var conditionSize = options.Conditional ? PunkTraitTable.TraitCount : 0;
+
+        manual_seed(options.Seed);
+        using var generatorNet = new PunkGenerator(conditionSize);
+        using var discriminator = new PunkDiscriminator(conditionSize);
+        generatorNet.to(device);
+        discriminator.to(device);
+        using var generatorOptimizer = optim.Adam(generatorNet.parameters(), options.LearningRate, options.Beta1, 0.999);
+        using var discriminatorOptimizer = optim.Adam(discriminator.parameters(), options.LearningRate, options.Beta1, 0.999);
+        using var random = new Generator((ulong)options.Seed + 1);
+        using var fixedRandom = new Generator((ulong)options.Seed + 7);
+        var fixedNoise = randn([16, PunkGenerator.Noise], generator: fixedRandom).to(device);
+        var testIds = split.Test.Take(16).Select(i => (long)i).ToArray();
+        var fixedLabels = options.Conditional ? LabelMatrix(data.Traits).index_select(0, tensor(testIds)).to(device) : null;
+
+        var startEpoch = 0;
+        long step = 0;
+        if (context.LatestCheckpoint is { } checkpoint)
+        {
+            CheckpointCodec.RequireCompatible(checkpoint, Kind, options.CheckpointIdentity());
+            TorchState.Load(generatorNet, checkpoint.Section(GeneratorSection), "generator");
+            TorchState.Load(discriminator, checkpoint.Section(DiscriminatorSection), "discriminator");
+            TorchState.Load(generatorOptimizer, checkpoint.Section(GeneratorOptimizerSection));
+            TorchState.Load(discriminatorOptimizer, checkpoint.Section(DiscriminatorOptimizerSection));
+            TorchState.Load(random, checkpoint.Section(TrainingCheckpoint.RngSection));
+            (startEpoch, step) = (checkpoint.Epoch, checkpoint.Step);
+        }
+
+        var count = trainIds.Length;
+        var stepsPerEpoch = count / options.BatchSize; // whole batches only: BCE on a batch of one is noise
+        if (stepsPerEpoch == 0)
+        {
+            throw new ArgumentException($"gan: {count} training punks do not fill one batch of {options.BatchSize}");
+        }
+        var totalSteps = (long)stepsPerEpoch * options.Epochs;
+        var metrics = new List<MetricSample>();
+        (double D, double G, double Real, double Fake) last = default;
+        for (var epoch = startEpoch; epoch < options.Epochs; epoch++)
+        {
+            var epochClock = Stopwatch.StartNew();
+            using var order = randperm(count, generator: random);
+            double dSum = 0, gSum = 0;
+            for (var batch = 0; batch < stepsPerEpoch; batch++)
+            {
+                context.Cancellation.ThrowIfCancellationRequested();
+                using var stepScope = NewDisposeScope();
+                var indices = order.narrow(0, batch * options.BatchSize, options.BatchSize).to(device);
+                var real = Upscale(images.index_select(0, indices));
+                var condition = options.Conditional ? labels.index_select(0, indices) : null;
+                var noise = randn([options.BatchSize, PunkGenerator.Noise], generator: random).to(device);
+                var ones = torch.ones(options.BatchSize, 1, device: device);
+                var zeros = torch.zeros(options.BatchSize, 1, device: device);
+
+                generatorNet.train();
+                discriminator.train();
+                var fake = generatorNet.forward(noise, condition);
+                discriminatorOptimizer.zero_grad();
+                var realLogits = discriminator.forward(real, condition);
+                var fakeLogits = discriminator.forward(fake.detach(), condition);
+                var dLoss = nn.functional.binary_cross_entropy_with_logits(realLogits, ones) + nn.functional.binary_cross_entropy_with_logits(fakeLogits, zeros);
+                dLoss.backward();
+                discriminatorOptimizer.step();
+
+                generatorOptimizer.zero_grad();
+                var gLoss = nn.functional.binary_cross_entropy_with_logits(discriminator.forward(fake, condition), ones);
+                gLoss.backward();
+                generatorOptimizer.step();
+                step++;
+
+                last = (dLoss.item<float>(), gLoss.item<float>(), realLogits.sigmoid().mean().item<float>(), fakeLogits.sigmoid().mean().item<float>());
+                (dSum, gSum) = (dSum + last.D, gSum + last.G);
+                metrics.Add(new MetricSample("d_loss", epoch + 1, step, last.D));
+                metrics.Add(new MetricSample("g_loss", epoch + 1, step, last.G));
+                metrics.Add(new MetricSample("d_real", epoch + 1, step, last.Real));
+                metrics.Add(new MetricSample("d_fake", epoch + 1, step, last.Fake));
+                context.ReportProgress(new TrainingProgress(epoch, options.Epochs, step, totalSteps, (batch + 1) * options.BatchSize / Math.Max(epochClock.Elapsed.TotalSeconds, 1e-9)));
+                if (step % MetricFlushSteps == 0)
+                {
+                    context.ReportMetrics(metrics.ToArray());
+                    metrics.Clear();
+                }
+            }
+            metrics.Add(new MetricSample("epoch_d_loss", epoch + 1, step, dSum / stepsPerEpoch));
+            metrics.Add(new MetricSample("epoch_g_loss", epoch + 1, step, gSum / stepsPerEpoch));
+            metrics.Add(new MetricSample("epoch_seconds", epoch + 1, step, epochClock.Elapsed.TotalSeconds));
+            context.ReportMetrics(metrics.ToArray());
+            metrics.Clear();
+            if ((epoch + 1) % options.SampleEvery == 0 || epoch + 1 == options.Epochs)
+            {
+                context.SaveArtifact($"samples-epoch-{epoch + 1:D4}.png", "image/png", Samples(generatorNet, fixedNoise, fixedLabels));
+            }
+            context.SaveCheckpoint(new TrainingCheckpoint(Kind, epoch + 1, step, null, options.CheckpointIdentity(),
+                new Dictionary<string, byte[]>
+                {
+                    [GeneratorSection] = TorchState.Save(generatorNet),
+                    [DiscriminatorSection] = TorchState.Save(discriminator),
+                    [GeneratorOptimizerSection] = TorchState.Save(generatorOptimizer),
+                    [DiscriminatorOptimizerSection] = TorchState.Save(discriminatorOptimizer),
+                    [TrainingCheckpoint.RngSection] = TorchState.Save(random),
+                }));
+            context.ReportProgress(new TrainingProgress(epoch + 1, options.Epochs, step, totalSteps, count / Math.Max(epochClock.Elapsed.TotalSeconds, 1e-9)));
+            context.Logger.LogInformation("GAN epoch {Epoch}/{Epochs}: D loss {D:F3}, G loss {G:F3}", epoch + 1, options.Epochs, dSum / stepsPerEpoch, gSum / stepsPerEpoch);
+        }
+
+        context.SaveArtifact("samples.png", "image/png", Samples(generatorNet, fixedNoise, fixedLabels));
+        var evaluation = new GanEvaluation(options.Profile, options.Conditional, last.D, last.G, last.Real, last.Fake, count, options.Epochs,
+            options.BatchSize, options.Seed, device.ToString(), Math.Round(clock.Elapsed.TotalSeconds, 3));
+        var json = JsonSerializer.Serialize(evaluation, TraitTrainer.JsonOptions);
+        context.SaveArtifact("model.bin", "application/x-torchsharp-module", TorchState.Save(generatorNet));
+        context.SaveArtifact("discriminator.bin", "application/x-torchsharp-module", TorchState.Save(discriminator));
+        context.SaveArtifact("eval.json", "application/json", System.Text.Encoding.UTF8.GetBytes(json));
+        return new TrainingResult(Kind, json, new Dictionary<string, double> { ["d_loss"] = last.D, ["g_loss"] = last.G });
+    }
+
+    private static byte[] Samples(PunkGenerator generator, Tensor noise, Tensor? labels)
+    {
+        generator.eval();
+        using var noGrad = no_grad();
+        using var images = generator.forward(noise, labels);
+        return ImageGrid.ToPng(images, columns: 8);
+    }
+}
