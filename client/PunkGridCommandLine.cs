@@ -52,6 +52,8 @@ public static class PunkGridCommandLine
         root.Subcommands.Add(ArtifactsCommand(io));
         root.Subcommands.Add(Listing("workers", "Worker silos: device, slots in use, last heartbeat.", [], WorkersAsync, io));
         root.Subcommands.Add(WithId("results", "RUN", "The per-trait accuracy/precision/recall/F1 table of a sweep.", ResultsAsync, io));
+        root.Subcommands.Add(GenerateCommand(io));
+        root.Subcommands.Add(PredictCommand(io));
         return await root.Parse(args).InvokeAsync(new System.CommandLine.InvocationConfiguration { Output = stdout, Error = stderr }, cancellation);
     }
 
@@ -455,6 +457,86 @@ public static class PunkGridCommandLine
         }
         await io.Out.WriteLineAsync(result.Message);
         return 0;
+    }
+
+    // ---- inference on the cluster ----
+
+    private static Command GenerateCommand(Io io)
+    {
+        var generate = new Command("generate", "Draw punks with a run's trained VAE or GAN (runs on a worker silo); writes a PNG grid.");
+        foreach (var kind in new[] { JobKinds.Vae, JobKinds.Gan })
+        {
+            var command = new Command(kind, $"Punks from the {kind.ToUpperInvariant()} of a run.");
+            var run = new Option<string>("--run") { Required = true, Description = "The run whose model to use." };
+            var traits = new Option<string?>("--traits") { Description = "Traits to draw (conditional GAN only), e.g. Female,Tiara." };
+            var count = new Option<int>("--count") { DefaultValueFactory = _ => 16, Description = "How many punks (1..256)." };
+            var seed = new Option<int>("--seed") { DefaultValueFactory = _ => 1, Description = "Seed of the noise." };
+            var output = new Option<string>("--out") { Required = true, Description = "PNG file to write." };
+            foreach (var option in new Option[] { run, count, seed, output }.Concat(kind == JobKinds.Gan ? [traits] : []))
+            {
+                command.Options.Add(option);
+            }
+            command.SetAction((parse, cancellation) => Execute(parse, io, cancellation, async client =>
+            {
+                var asked = (parse.GetValue(traits) ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+                var result = await client.GetGrain<IInferenceGrain>(0).Generate(parse.GetValue(run)!, kind, asked, parse.GetValue(count), parse.GetValue(seed));
+                if (result.Png is null)
+                {
+                    throw new UsageException(result.Error ?? "nothing was generated");
+                }
+                var path = parse.GetValue(output)!;
+                await File.WriteAllBytesAsync(path, result.Png, cancellation);
+                await io.Out.WriteLineAsync($"wrote {path}: {parse.GetValue(count)} punk(s) from job {result.JobId}");
+                return 0;
+            }));
+            generate.Subcommands.Add(command);
+        }
+        return generate;
+    }
+
+    private static Command PredictCommand(Io io)
+    {
+        var predict = new Command("predict", "Score punks with a run's trained models (runs on a worker silo).");
+        var traits = new Command("traits", "The probability of each trait of a sweep for one punk, its true traits beside them when known.");
+        var run = new Option<string>("--run") { Required = true, Description = "The trait sweep whose models to use." };
+        var punk = new Option<int?>("--punk") { Description = "A punk id, 0..9999." };
+        var image = new Option<string?>("--image") { Description = "A 24x24 punk image (PNG)." };
+        foreach (var option in new Option[] { run, punk, image, JsonOption })
+        {
+            traits.Options.Add(option);
+        }
+        traits.SetAction((parse, cancellation) => Execute(parse, io, cancellation, async client =>
+        {
+            var (id, file) = (parse.GetValue(punk), parse.GetValue(image));
+            if (id is null == file is null)
+            {
+                throw new UsageException("give either --punk ID or --image FILE");
+            }
+            if (file is not null && !File.Exists(file))
+            {
+                throw new UsageException($"image file not found: {file}");
+            }
+            var bytes = file is null ? null : await File.ReadAllBytesAsync(file, cancellation);
+            var result = await client.GetGrain<IInferenceGrain>(0).PredictTraits(parse.GetValue(run)!, id, bytes);
+            if (result.Error is not null)
+            {
+                throw new UsageException(result.Error);
+            }
+            if (parse.GetValue(JsonOption))
+            {
+                return await PrintJson(io, result.Predictions);
+            }
+            var table = new Table().AddColumns("trait", "probability", "predicted", "actual");
+            foreach (var p in result.Predictions.OrderByDescending(p => p.Probability))
+            {
+                table.AddRow(Markup.Escape(p.Trait), p.Probability.ToString("F4", CultureInfo.InvariantCulture), p.Probability >= 0.5 ? "yes" : "no",
+                    p.Actual switch { true => "yes", false => "no", null => "" });
+            }
+            io.Console.Write(table);
+            return 0;
+        }));
+        predict.Subcommands.Add(traits);
+        return predict;
     }
 
     private static Command MetricsCommand(Io io)

@@ -33,6 +33,8 @@ public static class ClusterHosting
         silo.Services.AddSingleton<IReminderTable, PostgresReminderTable>();
         silo.AddReminders();
         silo.Services.AddSingleton<TraitCatalog>();
+        silo.Services.AddSingleton(sp => new PunkGrid.Training.Inference.PunkInferenceEngine(
+            PunkGrid.Training.Data.DataDirectory.Resolve(sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<WorkerOptions>>().Value.DataDirectory)));
         if (section.GetSection("Worker").GetValue("Enabled", true))
         {
             silo.Services.AddHostedService<WorkerAgent>();

@@ -41,6 +41,21 @@ public sealed class ClusterTests(ClusterFixture cluster)
         Assert.Equal(0, (await cluster.Cli("artifacts", "sweep-1.male", "--out", folder)).Exit);
         Assert.Equal("Male", JsonDocument.Parse(File.ReadAllText(Path.Combine(folder, "eval.json"))).RootElement.GetProperty("trait").GetString());
 
+        var predicted = await cluster.Cli("predict", "traits", "--run", "sweep-1", "--punk", "0", "--json");
+        Assert.True(predicted.Exit == 0, predicted.Error);
+        var predictions = JsonDocument.Parse(predicted.Out).RootElement.EnumerateArray().ToList();
+        Assert.Equal(3, predictions.Count);
+        Assert.Contains(predictions, p => p.GetProperty("trait").GetString() == "Earring" && p.GetProperty("actual").GetBoolean()); // punk 0 wears an earring
+        Assert.All(predictions, p => Assert.InRange(p.GetProperty("probability").GetDouble(), 0, 1));
+        var tile = Path.Combine(Path.GetTempPath(), $"punk-{Guid.NewGuid():N}.png");
+        using (var file = File.Create(tile))
+        {
+            new StbImageWriteSharp.ImageWriter().WritePng(new byte[10 * 10 * 4], 10, 10, StbImageWriteSharp.ColorComponents.RedGreenBlueAlpha, file);
+        }
+        var wrongSize = await cluster.Cli("predict", "traits", "--run", "sweep-1", "--image", tile);
+        Assert.Equal(PunkGridCommandLine.BadInput, wrongSize.Exit);
+        Assert.Contains("the image is 10x10; a punk is 24x24", wrongSize.Error);
+
         var runs = await cluster.Cli("runs", "--json");
         Assert.Contains(JsonDocument.Parse(runs.Out).RootElement.EnumerateArray(), r => r.GetProperty("run_id").GetString() == "sweep-1");
     }
@@ -57,6 +72,14 @@ public sealed class ClusterTests(ClusterFixture cluster)
         Assert.True(await cluster.CountAsync("select count(*) from metrics where job_id = @id and name = 'test_mse'", "vae-1.vae") == 1);
         var jobs = await cluster.Cli("jobs", "vae-1");
         Assert.Contains("test_mse", jobs.Out);
+        var png = Path.Combine(Path.GetTempPath(), $"vae-{Guid.NewGuid():N}.png");
+        var generated = await cluster.Cli("generate", "vae", "--run", "vae-1", "--count", "4", "--out", png);
+        Assert.True(generated.Exit == 0, generated.Error);
+        var image = StbImageSharp.ImageResult.FromMemory(File.ReadAllBytes(png));
+        Assert.Equal(((4 * 128) + (3 * 2), 128), (image.Width, image.Height));
+        var notAGan = await cluster.Cli("generate", "gan", "--run", "vae-1", "--out", png);
+        Assert.Equal(PunkGridCommandLine.BadInput, notAGan.Exit);
+        Assert.Contains("run 'vae-1' has no succeeded gan job", notAGan.Error);
     }
 
     [Fact]
@@ -69,6 +92,14 @@ public sealed class ClusterTests(ClusterFixture cluster)
         Assert.Equal("Succeeded", await cluster.StateOfAsync("gan-1.gan"));
         Assert.Equal(2, await cluster.CountAsync("select count(*) from artifacts where job_id = @id and name in ('samples.png', 'samples-epoch-0001.png')", "gan-1.gan"));
         Assert.Equal(2, await cluster.CountAsync("select count(*) from metrics where job_id = @id and name = 'g_loss'", "gan-1.gan"));
+        var png = Path.Combine(Path.GetTempPath(), $"gan-{Guid.NewGuid():N}.png");
+        var generated = await cluster.Cli("generate", "gan", "--run", "gan-1", "--traits", "Female,Tiara", "--count", "16", "--out", png);
+        Assert.True(generated.Exit == 0, generated.Error);
+        var image = StbImageSharp.ImageResult.FromMemory(File.ReadAllBytes(png));
+        Assert.Equal(((8 * 64) + (7 * 2), (2 * 64) + 2), (image.Width, image.Height));
+        var unknownTrait = await cluster.Cli("generate", "gan", "--run", "gan-1", "--traits", "Wings", "--out", png);
+        Assert.Equal(PunkGridCommandLine.BadInput, unknownTrait.Exit);
+        Assert.Contains("unknown trait 'Wings'", unknownTrait.Error);
     }
 
     [Fact]
@@ -151,6 +182,10 @@ public sealed class ClusterTests(ClusterFixture cluster)
     [InlineData(new[] { "retry", "no-such-job" }, "unknown job 'no-such-job'")]
     [InlineData(new[] { "metrics", "no-such-job" }, "unknown job 'no-such-job'")]
     [InlineData(new[] { "artifacts", "no-such-job" }, "unknown job 'no-such-job'")]
+    [InlineData(new[] { "generate", "vae", "--run", "no-such-run", "--out", "/tmp/x.png" }, "unknown run 'no-such-run'")]
+    [InlineData(new[] { "generate", "gan", "--run", "no-such-run", "--count", "0", "--out", "/tmp/x.png" }, "count 0 is not allowed: 1..256")]
+    [InlineData(new[] { "predict", "traits", "--run", "no-such-run", "--punk", "1" }, "unknown run 'no-such-run'")]
+    [InlineData(new[] { "predict", "traits", "--run", "no-such-run" }, "give either --punk ID or --image FILE")]
     public async Task Bad_input_and_unknown_ids_get_a_clear_error_and_exit_code_2_and_store_nothing(string[] args, string expected)
     {
         var runs = await cluster.CountAsync("select count(*) from runs where run_id <> @id", "");

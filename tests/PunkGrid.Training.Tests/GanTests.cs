@@ -98,3 +98,28 @@ public class GanTests
             Assert.Throws<ArgumentException>(() => tooFew.Train(new TrainContext(new InMemoryTrainingSink(), "cpu"))).Message);
     }
 }
+
+public class InferenceEngineTests
+{
+    [Fact]
+    public void A_file_that_is_not_an_image_is_refused_naming_what_it_is()
+    {
+        var error = Assert.Throws<ArgumentException>(() => PunkGrid.Training.Inference.PunkInferenceEngine.DecodePunkImage("not an image"u8.ToArray()));
+        Assert.Contains("is not a readable PNG/JPEG/BMP (12 bytes)", error.Message);
+    }
+
+    [Fact]
+    public void A_known_punk_is_scored_by_trained_trait_models_with_its_true_labels_beside()
+    {
+        var sink = new InMemoryTrainingSink();
+        new TraitTrainer(TraitTrainingOptions.Create("Earring", "quick", new Dictionary<string, string> { ["train_samples"] = "100" }), TestData.Directory)
+            .Train(new TrainContext(sink, "cpu"));
+        var model = new PunkGrid.Training.Inference.StoredModel("job", sink.Artifacts["model.bin"], new Dictionary<string, string> { ["color"] = "gray" });
+        var engine = new PunkGrid.Training.Inference.PunkInferenceEngine(TestData.Directory);
+        var prediction = Assert.Single(engine.PredictTraits([("earring", model)], 0, null));
+        Assert.Equal("Earring", prediction.Trait);
+        Assert.True(prediction.Actual); // punk 0: Female, Green Eye Shadow, Earring, Blonde Bob
+        Assert.InRange(prediction.Probability, 0, 1);
+        Assert.Contains("punk 10000 does not exist", Assert.Throws<ArgumentException>(() => engine.PredictTraits([("Earring", model)], 10_000, null)).Message);
+    }
+}

@@ -1,0 +1,35 @@
+namespace PunkGrid.Contracts;
+
+/// <summary>A grid of generated punks (PNG), or why there is none.</summary>
+[GenerateSerializer, Immutable, Alias("PunkGrid.GenerateResult")]
+public sealed record GenerateResult(
+    [property: Id(0)] string? JobId,
+    [property: Id(1)] byte[]? Png,
+    [property: Id(2)] string? Error,
+    [property: Id(3)] bool NotFound = false);
+
+[GenerateSerializer, Immutable, Alias("PunkGrid.TraitPrediction")]
+public sealed record TraitPrediction(
+    [property: Id(0)] string Trait,
+    [property: Id(1)] double Probability,
+    [property: Id(2)] bool? Actual);
+
+/// <summary>Every trait model of a sweep scoring one punk, or why not.</summary>
+[GenerateSerializer, Immutable, Alias("PunkGrid.PredictTraitsResult")]
+public sealed record PredictTraitsResult(
+    [property: Id(0)] IReadOnlyList<TraitPrediction> Predictions,
+    [property: Id(1)] string? Error,
+    [property: Id(2)] bool NotFound = false);
+
+/// <summary>Inference on the cluster: runs on a worker silo, with the models loaded from PostgreSQL (cached there).</summary>
+[Alias("PunkGrid.IInferenceGrain")]
+public interface IInferenceGrain : IGrainWithIntegerKey
+{
+    /// <summary>Punks from the VAE or GAN of a run; <paramref name="traits"/> for a conditional GAN.</summary>
+    [Alias("Generate")]
+    Task<GenerateResult> Generate(string runId, string kind, IReadOnlyList<string> traits, int count, int seed);
+
+    /// <summary>The probabilities of every trait model of a sweep, for a known punk or a 24x24 image.</summary>
+    [Alias("PredictTraits")]
+    Task<PredictTraitsResult> PredictTraits(string runId, int? punkId, byte[]? image);
+}

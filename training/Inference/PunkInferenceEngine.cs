@@ -1,0 +1,136 @@
+using System.Collections.Concurrent;
+using System.Security.Cryptography;
+using PunkGrid.Training.Checkpoints;
+using PunkGrid.Training.Data;
+using PunkGrid.Training.Imaging;
+using PunkGrid.Training.Models;
+using PunkGrid.Training.Native;
+using StbImageSharp;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace PunkGrid.Training.Inference;
+
+/// <summary>A stored model as inference needs it: the weights artifact and its settings (from <c>eval.json</c>).</summary>
+public sealed record StoredModel(string JobId, byte[] Weights, IReadOnlyDictionary<string, string> Settings);
+
+/// <summary>One trait's probability for a punk, and whether the punk really has it (when the punk is a known one).</summary>
+public sealed record TraitProbability(string Trait, double Probability, bool? Actual);
+
+/// <summary>
+/// Runs trained models: generates punks with a VAE or GAN and scores punks with the 92 trait classifiers. Its API is
+/// bytes and records only, so grains can call it without touching a tensor. Loaded models are cached by weight hash.
+/// </summary>
+public sealed class PunkInferenceEngine(string dataDirectory)
+{
+    private readonly ConcurrentDictionary<string, nn.Module> cache = new(StringComparer.Ordinal);
+
+    private T Load<T>(StoredModel model, Func<T> create) where T : nn.Module
+    {
+        TorchRuntime.EnsureInitialized();
+        var key = $"{typeof(T).Name}:{Convert.ToHexStringLower(SHA256.HashData(model.Weights))}";
+        return (T)cache.GetOrAdd(key, _ =>
+        {
+            var module = create();
+            TorchState.Load(module, model.Weights);
+            module.eval();
+            return module;
+        });
+    }
+
+    /// <summary>A PNG grid of <paramref name="count"/> punks from the VAE's prior.</summary>
+    public byte[] GenerateWithVae(StoredModel model, int count, int seed)
+    {
+        var vae = Load(model, () => new PunkVae());
+        lock (vae)
+        {
+            using var noGrad = no_grad();
+            using var scope = NewDisposeScope();
+            using var random = new Generator((ulong)seed);
+            var images = vae.Decode(randn([count, PunkVae.Latent], generator: random));
+            return ImageGrid.ToPng(images, columns: Math.Min(count, 8));
+        }
+    }
+
+    /// <summary>A PNG grid of <paramref name="count"/> GAN punks; a conditional GAN draws the asked traits.</summary>
+    public byte[] GenerateWithGan(StoredModel model, IReadOnlyList<string> traits, int count, int seed)
+    {
+        var conditional = model.Settings.TryGetValue("conditional", out var c) && c == "true";
+        if (!conditional && traits.Count > 0)
+        {
+            throw new ArgumentException($"the GAN of job {model.JobId} is not conditional: it cannot draw asked traits (train one with --set conditional=true)");
+        }
+        var table = PunkDataset.Load(dataDirectory).Traits;
+        var labels = new float[PunkTraitTable.TraitCount];
+        foreach (var trait in traits)
+        {
+            labels[table.IndexOf(trait)] = 1f;
+        }
+        var generator = Load(model, () => new PunkGenerator(conditional ? PunkTraitTable.TraitCount : 0));
+        lock (generator)
+        {
+            using var noGrad = no_grad();
+            using var scope = NewDisposeScope();
+            using var random = new Generator((ulong)seed);
+            var noise = randn([count, PunkGenerator.Noise], generator: random);
+            var condition = conditional ? tensor(labels).unsqueeze(0).expand(count, -1) : null;
+            return ImageGrid.ToPng(generator.forward(noise, condition), columns: Math.Min(count, 8));
+        }
+    }
+
+    /// <summary>Decodes a PNG (or any image StbImage reads) of one punk: 24x24, RGBA or RGB. Names what is wrong otherwise.</summary>
+    public static byte[] DecodePunkImage(byte[] file)
+    {
+        ImageResult image;
+        try
+        {
+            image = ImageResult.FromMemory(file, ColorComponents.RedGreenBlueAlpha);
+        }
+        catch (Exception ex)
+        {
+            throw new ArgumentException($"the image is not a readable PNG/JPEG/BMP ({file.Length} bytes): {ex.Message}", ex);
+        }
+        if (image.Width != PunkSheet.TileSize || image.Height != PunkSheet.TileSize)
+        {
+            throw new ArgumentException($"the image is {image.Width}x{image.Height}; a punk is {PunkSheet.TileSize}x{PunkSheet.TileSize} (crop one tile of punks.png)");
+        }
+        return image.Data;
+    }
+
+    /// <summary>Every given trait model's probability for one punk: a known punk by id, or a 24x24 RGBA image.</summary>
+    public IReadOnlyList<TraitProbability> PredictTraits(IReadOnlyList<(string Trait, StoredModel Model)> models, int? punkId, byte[]? image)
+    {
+        TorchRuntime.EnsureInitialized();
+        var data = PunkDataset.Load(dataDirectory);
+        using var scope = NewDisposeScope();
+        Tensor rgba;
+        if (punkId is { } id)
+        {
+            if (id is < 0 or >= PunkTraitTable.PunkCount)
+            {
+                throw new ArgumentException($"punk {id} does not exist: ids are 0..{PunkTraitTable.PunkCount - 1}");
+            }
+            rgba = data.Tiles.narrow(0, id, 1);
+        }
+        else
+        {
+            rgba = tensor(DecodePunkImage(image ?? throw new ArgumentException("give a punk id or an image")), [1, PunkSheet.TileSize, PunkSheet.TileSize, 4], ScalarType.Byte);
+        }
+        var result = new List<TraitProbability>();
+        foreach (var (trait, model) in models)
+        {
+            var color = PunkImageTensors.ParseColorMode(model.Settings.TryGetValue("color", out var c) ? c : "gray");
+            var cnn = Load(model, () => new TraitCnn(PunkImageTensors.Channels(color)));
+            var input = PunkImageTensors.ToModelInput(rgba, color);
+            double probability;
+            lock (cnn)
+            {
+                using var noGrad = no_grad();
+                probability = cnn.Probabilities(input)[0, 1].item<float>();
+            }
+            var index = data.Traits.IndexOf(trait);
+            result.Add(new TraitProbability(data.Traits.TraitNames[index], probability, punkId is { } p ? data.Traits.Has(p, index) : null));
+        }
+        return result;
+    }
+}
