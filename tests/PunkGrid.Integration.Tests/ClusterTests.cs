@@ -64,7 +64,7 @@ public sealed class ClusterTests(ClusterFixture cluster)
     public async Task A_vae_job_runs_on_the_cluster_and_stores_its_png_artifacts()
     {
         var submit = await cluster.Cli("submit", "vae", "--profile", "quick", "--set", "train_limit=32", "--set", "test_limit=8",
-            "--set", "batch_size=16", "--run-id", "vae-1");
+            "--set", "batch_size=16", "--set", "judge_epochs=0", "--run-id", "vae-1");
         Assert.True(submit.Exit == 0, submit.Error);
         await cluster.WaitUntilAsync(async () => await cluster.StateOfAsync("vae-1.vae") is "Succeeded" or "Failed", JobTimeout, "the VAE job");
         Assert.Equal("Succeeded", await cluster.StateOfAsync("vae-1.vae"));
@@ -86,7 +86,7 @@ public sealed class ClusterTests(ClusterFixture cluster)
     public async Task A_conditional_gan_job_runs_on_the_cluster_and_stores_its_sample_grids()
     {
         var submit = await cluster.Cli("submit", "gan", "--profile", "quick", "--set", "conditional=true", "--set", "train_limit=32",
-            "--set", "batch_size=16", "--run-id", "gan-1");
+            "--set", "batch_size=16", "--set", "judge_epochs=0", "--run-id", "gan-1");
         Assert.True(submit.Exit == 0, submit.Error);
         await cluster.WaitUntilAsync(async () => await cluster.StateOfAsync("gan-1.gan") is "Succeeded" or "Failed", JobTimeout, "the GAN job");
         Assert.Equal("Succeeded", await cluster.StateOfAsync("gan-1.gan"));

@@ -64,6 +64,13 @@ public class GanTests
             Assert.Equal(((8 * 64) + (7 * 2), (2 * 64) + 2), (grid.Width, grid.Height));
         }
         Assert.Contains("\"conditional\": true", System.Text.Encoding.UTF8.GetString(sink.Artifacts["eval.json"]));
+
+        // The judge: Punk-FID and, conditional, the share of punks showing every asked trait, per epoch and in eval.json.
+        Assert.Equal(2, sink.Metrics.Count(m => m.Name == "punk_fid"));
+        Assert.All(sink.Metrics.Where(m => m.Name == "trait_agreement"), m => Assert.InRange(m.Value, 0, 1));
+        using var evaluation = System.Text.Json.JsonDocument.Parse(sink.Artifacts["eval.json"]);
+        Assert.True(evaluation.RootElement.GetProperty("punk_fid").GetDouble() > 0);
+        Assert.InRange(evaluation.RootElement.GetProperty("trait_agreement").GetDouble(), 0, 1);
     }
 
     [Fact]

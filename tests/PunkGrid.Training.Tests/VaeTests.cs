@@ -63,6 +63,13 @@ public class VaeTests
         var strip = ImageResult.FromMemory(sink.Artifacts["interpolation.png"], ColorComponents.RedGreenBlueAlpha);
         Assert.Equal(((10 * 128) + (9 * 2), 128), (strip.Width, strip.Height));
         Assert.Contains("\"test_kl\"", System.Text.Encoding.UTF8.GetString(sink.Artifacts["eval.json"]));
+
+        // The judge: a Punk-FID per epoch, and for samples and reconstructions in eval.json.
+        Assert.Equal(2, sink.Metrics.Count(m => m.Name == "punk_fid"));
+        using var evaluation = System.Text.Json.JsonDocument.Parse(sink.Artifacts["eval.json"]);
+        Assert.True(evaluation.RootElement.GetProperty("punk_fid_samples").GetDouble() > 0);
+        Assert.True(evaluation.RootElement.GetProperty("punk_fid_reconstructions").GetDouble() > 0);
+        Assert.InRange(evaluation.RootElement.GetProperty("judge_test_accuracy").GetDouble(), 0.9, 1);
     }
 
     [Fact]

@@ -3,6 +3,7 @@ using System.Text.Json;
 using Microsoft.Extensions.Logging;
 using PunkGrid.Training.Checkpoints;
 using PunkGrid.Training.Data;
+using PunkGrid.Training.Evaluation;
 using PunkGrid.Training.Imaging;
 using PunkGrid.Training.Models;
 using PunkGrid.Training.Native;
@@ -24,7 +25,10 @@ public sealed record GanEvaluation(
     int BatchSize,
     int Seed,
     string Device,
-    double Seconds);
+    double Seconds,
+    double? PunkFid,
+    double? TraitAgreement,
+    double? JudgeTestAccuracy);
 
 /// <summary>
 /// Trains the seed's Punk GAN on 64x64 RGBA punks (nearest-neighbour upscaled, alpha kept): per step one
@@ -73,6 +77,11 @@ public sealed class GanTrainer(GanTrainingOptions options, string dataDirectory)
         var images = data.Tiles.index_select(0, ids).permute(0, 3, 1, 2).to(ScalarType.Float32).div(255f).to(device);
         var labels = LabelMatrix(data.Traits).index_select(0, ids).to(device);
         var conditionSize = options.Conditional ? PunkTraitTable.TraitCount : 0;
+
+        var judge = options.JudgeEpochs > 0 ? PunkJudge.For(data, options.Seed, options.JudgeEpochs) : null;
+        var judgeIds = tensor(split.Test.Take(options.JudgeSamples).Select(i => (long)i).ToArray());
+        var judgeReal = PunkImageTensors.ToModelInput(data.Tiles.index_select(0, judgeIds), PunkColorMode.Rgb);
+        var judgeLabels = LabelMatrix(data.Traits).index_select(0, judgeIds);
 
         manual_seed(options.Seed);
         using var generatorNet = new PunkGenerator(conditionSize);
@@ -157,6 +166,15 @@ public sealed class GanTrainer(GanTrainingOptions options, string dataDirectory)
             metrics.Add(new MetricSample("epoch_d_loss", epoch + 1, step, dSum / stepsPerEpoch));
             metrics.Add(new MetricSample("epoch_g_loss", epoch + 1, step, gSum / stepsPerEpoch));
             metrics.Add(new MetricSample("epoch_seconds", epoch + 1, step, epochClock.Elapsed.TotalSeconds));
+            if (judge is not null)
+            {
+                var (fid, agreement) = Judge(judge, generatorNet, judgeReal, judgeLabels, device);
+                metrics.Add(new MetricSample("punk_fid", epoch + 1, step, fid!.Value));
+                if (agreement is { } a)
+                {
+                    metrics.Add(new MetricSample("trait_agreement", epoch + 1, step, a));
+                }
+            }
             context.ReportMetrics(metrics.ToArray());
             metrics.Clear();
             if ((epoch + 1) % options.SampleEvery == 0 || epoch + 1 == options.Epochs)
@@ -177,13 +195,29 @@ public sealed class GanTrainer(GanTrainingOptions options, string dataDirectory)
         }
 
         context.SaveArtifact("samples.png", "image/png", Samples(generatorNet, fixedNoise, fixedLabels));
+        var (finalFid, finalAgreement) = judge is null ? (null, null) : Judge(judge, generatorNet, judgeReal, judgeLabels, device);
         var evaluation = new GanEvaluation(options.Profile, options.Conditional, last.D, last.G, last.Real, last.Fake, count, options.Epochs,
-            options.BatchSize, options.Seed, device.ToString(), Math.Round(clock.Elapsed.TotalSeconds, 3));
+            options.BatchSize, options.Seed, device.ToString(), Math.Round(clock.Elapsed.TotalSeconds, 3), finalFid, finalAgreement, judge?.TestAccuracy);
         var json = JsonSerializer.Serialize(evaluation, TraitTrainer.JsonOptions);
         context.SaveArtifact("model.bin", "application/x-torchsharp-module", TorchState.Save(generatorNet));
         context.SaveArtifact("discriminator.bin", "application/x-torchsharp-module", TorchState.Save(discriminator));
         context.SaveArtifact("eval.json", "application/json", System.Text.Encoding.UTF8.GetBytes(json));
         return new TrainingResult(Kind, json, new Dictionary<string, double> { ["d_loss"] = last.D, ["g_loss"] = last.G });
+    }
+
+    /// <summary>
+    /// Punk-FID of as many generated punks as held-out ones and, for a conditional GAN asked for the held-out punks'
+    /// trait sets, the fraction of generated punks in which the judge finds every asked trait.
+    /// </summary>
+    private (double? Fid, double? Agreement) Judge(PunkJudge judge, PunkGenerator generator, Tensor real, Tensor labels, Device device)
+    {
+        generator.eval();
+        using var noGrad = no_grad();
+        using var scope = NewDisposeScope();
+        using var sampler = new Generator((ulong)options.Seed + 13);
+        var noise = randn([real.shape[0], PunkGenerator.Noise], generator: sampler).to(device);
+        var generated = PunkJudge.ToJudgeInput(generator.forward(noise, options.Conditional ? labels.to(device) : null));
+        return (judge.FrechetDistance(real, generated), options.Conditional ? judge.TraitAgreement(generated, labels) : null);
     }
 
     private static byte[] Samples(PunkGenerator generator, Tensor noise, Tensor? labels)

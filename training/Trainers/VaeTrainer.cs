@@ -3,6 +3,7 @@ using System.Text.Json;
 using Microsoft.Extensions.Logging;
 using PunkGrid.Training.Checkpoints;
 using PunkGrid.Training.Data;
+using PunkGrid.Training.Evaluation;
 using PunkGrid.Training.Imaging;
 using PunkGrid.Training.Models;
 using PunkGrid.Training.Native;
@@ -25,7 +26,10 @@ public sealed record VaeEvaluation(
     int BatchSize,
     int Seed,
     string Device,
-    double Seconds);
+    double Seconds,
+    double? PunkFidSamples,
+    double? PunkFidReconstructions,
+    double? JudgeTestAccuracy);
 
 /// <summary>
 /// Trains the seed's PunkVAE on the punks (24x24 composited onto the fixed background, upscaled nearest-neighbour to
@@ -57,6 +61,9 @@ public sealed class VaeTrainer(VaeTrainingOptions options, string dataDirectory)
         var train = images.index_select(0, tensor(trainIds.Select(i => (long)i).ToArray())).to(device);
         var test = images.index_select(0, tensor(testIds.Select(i => (long)i).ToArray())).to(device);
         images.Dispose();
+
+        var judge = options.JudgeEpochs > 0 ? PunkJudge.For(data, options.Seed, options.JudgeEpochs) : null;
+        var judgeReal = test.narrow(0, 0, Math.Min(options.JudgeSamples, test.shape[0])).cpu();
 
         manual_seed(options.Seed);
         using var model = new PunkVae(options.EncoderDropout, options.DecoderDropout);
@@ -123,6 +130,10 @@ public sealed class VaeTrainer(VaeTrainingOptions options, string dataDirectory)
             metrics.Add(new MetricSample("test_kl", epoch + 1, step, testKl));
             metrics.Add(new MetricSample("test_loss", epoch + 1, step, testMse + (options.Beta * testKl)));
             metrics.Add(new MetricSample("epoch_seconds", epoch + 1, step, epochClock.Elapsed.TotalSeconds));
+            if (judge is not null)
+            {
+                metrics.Add(new MetricSample("punk_fid", epoch + 1, step, SampleFid(judge, model, judgeReal, device)));
+            }
             context.ReportMetrics(metrics.ToArray());
             metrics.Clear();
             context.SaveCheckpoint(new TrainingCheckpoint(Kind, epoch + 1, step, -(testMse + (options.Beta * testKl)), options.CheckpointIdentity(),
@@ -139,9 +150,11 @@ public sealed class VaeTrainer(VaeTrainingOptions options, string dataDirectory)
 
         var (finalMse, finalKl) = Evaluate(model, test);
         SaveImages(context, model, test, device);
+        double? fidSamples = judge is null ? null : SampleFid(judge, model, judgeReal, device);
+        double? fidReconstructions = judge is null ? null : ReconstructionFid(judge, model, judgeReal, device);
         var evaluation = new VaeEvaluation(options.Profile, finalMse, finalMse / (3 * PunkVae.ImageSize * PunkVae.ImageSize), finalKl,
             finalMse + (options.Beta * finalKl), options.Beta, count, (int)test.shape[0], options.Epochs, options.BatchSize, options.Seed,
-            device.ToString(), Math.Round(clock.Elapsed.TotalSeconds, 3));
+            device.ToString(), Math.Round(clock.Elapsed.TotalSeconds, 3), fidSamples, fidReconstructions, judge?.TestAccuracy);
         var json = JsonSerializer.Serialize(evaluation, TraitTrainer.JsonOptions);
         context.SaveArtifact("model.bin", "application/x-torchsharp-module", TorchState.Save(model));
         context.SaveArtifact("eval.json", "application/json", System.Text.Encoding.UTF8.GetBytes(json));
@@ -151,6 +164,32 @@ public sealed class VaeTrainer(VaeTrainingOptions options, string dataDirectory)
             ["test_kl"] = finalKl,
             ["test_loss"] = evaluation.TestLoss,
         });
+    }
+
+    /// <summary>Punk-FID of samples from the prior against held-out punks (24x24, as the judge sees them).</summary>
+    private double SampleFid(PunkJudge judge, PunkVae model, Tensor real, Device device)
+    {
+        model.eval();
+        using var noGrad = no_grad();
+        using var scope = NewDisposeScope();
+        using var sampler = new Generator((ulong)options.Seed + 13);
+        var samples = model.Decode(randn([real.shape[0], PunkVae.Latent], generator: sampler).to(device));
+        return judge.FrechetDistance(real, PunkJudge.ToJudgeInput(samples));
+    }
+
+    /// <summary>Punk-FID of the held-out punks' reconstructions against the punks themselves.</summary>
+    private static double ReconstructionFid(PunkJudge judge, PunkVae model, Tensor real, Device device)
+    {
+        model.eval();
+        using var noGrad = no_grad();
+        using var scope = NewDisposeScope();
+        var reconstructions = new List<Tensor>();
+        for (long start = 0; start < real.shape[0]; start += 128)
+        {
+            var batch = Upscale(real.narrow(0, start, Math.Min(128, real.shape[0] - start)).to(device));
+            reconstructions.Add(PunkJudge.ToJudgeInput(model.forward(batch).Reconstruction));
+        }
+        return judge.FrechetDistance(real, cat(reconstructions));
     }
 
     private static int[] Limit(IReadOnlyList<int> ids, int limit) => limit > 0 ? ids.Take(limit).ToArray() : ids.ToArray();

@@ -31,6 +31,12 @@ public sealed record VaeTrainingOptions
 
     public int Seed { get; init; } = 42;
 
+    /// <summary>Epochs of the punk feature network that judges samples (Punk-FID); 0 turns judging off.</summary>
+    public int JudgeEpochs { get; init; } = 4;
+
+    /// <summary>Samples compared with as many held-out punks for the Punk-FID.</summary>
+    public int JudgeSamples { get; init; } = 500;
+
     public static VaeTrainingOptions Create(string profile, IReadOnlyDictionary<string, string>? overrides = null)
     {
         var baseline = profile.Trim().ToLowerInvariant() switch
@@ -51,6 +57,8 @@ public sealed record VaeTrainingOptions
             TrainLimit = p.Int("train_limit", baseline.TrainLimit, 0, 10_000),
             TestLimit = p.Int("test_limit", baseline.TestLimit, 0, 10_000),
             Seed = p.Int("seed", baseline.Seed, 0, int.MaxValue),
+            JudgeEpochs = p.Int("judge_epochs", baseline.JudgeEpochs, 0, 1000),
+            JudgeSamples = p.Int("judge_samples", baseline.JudgeSamples, 2, 10_000),
         };
         p.RejectUnknown();
         return options;

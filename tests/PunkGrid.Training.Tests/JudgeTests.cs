@@ -1,0 +1,35 @@
+using PunkGrid.Training.Data;
+using PunkGrid.Training.Evaluation;
+using static TorchSharp.torch;
+
+namespace PunkGrid.Training.Tests;
+
+public class JudgeTests
+{
+    [Fact]
+    public void Punk_fid_is_small_between_real_punks_and_large_for_noise_and_the_judge_reads_traits()
+    {
+        var data = TestData.Punks;
+        var judge = PunkJudge.For(data, seed: 42, epochs: 4);
+        Assert.InRange(judge.TestAccuracy, 0.9, 1.0); // most traits are absent on most punks; the judge beats that
+
+        using var scope = NewDisposeScope();
+        var rgb = PunkImageTensors.ToModelInput(data.Tiles, PunkColorMode.Rgb);
+        var (a, b) = (rgb.narrow(0, 0, 500), rgb.narrow(0, 500, 500));
+        var realVsReal = judge.FrechetDistance(a, b);
+        var realVsNoise = judge.FrechetDistance(a, rand(500, 3, 24, 24));
+        Assert.True(realVsReal * 10 < realVsNoise, $"real/real {realVsReal} vs real/noise {realVsNoise}");
+
+        // RGBA at 64 px (what the GAN makes) is brought to the judge's input.
+        Assert.Equal([2L, 3, 24, 24], PunkJudge.ToJudgeInput(rand(2, 4, 64, 64)).shape);
+
+        // Asked for their type only, real punks are confirmed; asked for a type they do not have, they are not.
+        var labels = Trainers.GanTrainer.LabelMatrix(data.Traits).narrow(0, 0, 500);
+        var types = labels.narrow(1, 0, 5);
+        var askTypes = cat([types, zeros(500, 87)], 1);
+        var askWrongTypes = cat([types.roll(1, 1), zeros(500, 87)], 1);
+        var right = judge.TraitAgreement(a, askTypes);
+        var wrong = judge.TraitAgreement(a, askWrongTypes);
+        Assert.True(right > 0.9 && wrong < 0.1, $"agreement on true types {right}, on wrong types {wrong}");
+    }
+}
