@@ -157,6 +157,7 @@ public static class PunkGridCommandLine
         }));
         submit.Subcommands.Add(traits);
         submit.Subcommands.Add(SingleJobSubmit(JobKinds.Vae, "The PunkVAE (one job): PNG reconstructions, prior samples and an interpolation as artifacts.", io));
+        submit.Subcommands.Add(SingleJobSubmit(JobKinds.Pokemon, "The Pokémon classifier (one job): test top-1/top-5, per-class accuracy, the duplicate report.", io));
         submit.Subcommands.Add(SingleJobSubmit(JobKinds.Gan, "The Punk GAN (one job; --set conditional=true conditions it on the 92 traits): sample grids as artifacts.", io));
         return submit;
     }
@@ -536,6 +537,39 @@ public static class PunkGridCommandLine
             return 0;
         }));
         predict.Subcommands.Add(traits);
+
+        var pokemon = new Command("pokemon", "The five most likely Pokémon for an image, from a run's classifier.");
+        var pokemonRun = new Option<string>("--run") { Required = true, Description = "The run whose Pokémon classifier to use." };
+        var pokemonImage = new Option<string>("--image") { Required = true, Description = "An image file (JPEG, PNG, BMP, GIF; any size)." };
+        foreach (var option in new Option[] { pokemonRun, pokemonImage, JsonOption })
+        {
+            pokemon.Options.Add(option);
+        }
+        pokemon.SetAction((parse, cancellation) => Execute(parse, io, cancellation, async client =>
+        {
+            var file = parse.GetValue(pokemonImage)!;
+            if (!File.Exists(file))
+            {
+                throw new UsageException($"image file not found: {file}");
+            }
+            var result = await client.GetGrain<IInferenceGrain>(0).PredictPokemon(parse.GetValue(pokemonRun)!, await File.ReadAllBytesAsync(file, cancellation));
+            if (result.Error is not null)
+            {
+                throw new UsageException(result.Error);
+            }
+            if (parse.GetValue(JsonOption))
+            {
+                return await PrintJson(io, result.Top5);
+            }
+            var table = new Table().AddColumns("rank", "pokemon", "probability");
+            foreach (var (p, rank) in result.Top5.Select((p, i) => (p, i + 1)))
+            {
+                table.AddRow($"{rank}", Markup.Escape(p.Name), p.Probability.ToString("P1", CultureInfo.InvariantCulture));
+            }
+            io.Console.Write(table);
+            return 0;
+        }));
+        predict.Subcommands.Add(pokemon);
         return predict;
     }
 

@@ -21,6 +21,18 @@ public sealed record PredictTraitsResult(
     [property: Id(1)] string? Error,
     [property: Id(2)] bool NotFound = false);
 
+[GenerateSerializer, Immutable, Alias("PunkGrid.ClassPrediction")]
+public sealed record ClassPrediction(
+    [property: Id(0)] string Name,
+    [property: Id(1)] double Probability);
+
+/// <summary>The Pokémon classifier's five most likely classes for an image, or why not.</summary>
+[GenerateSerializer, Immutable, Alias("PunkGrid.PredictPokemonResult")]
+public sealed record PredictPokemonResult(
+    [property: Id(0)] IReadOnlyList<ClassPrediction> Top5,
+    [property: Id(1)] string? Error,
+    [property: Id(2)] bool NotFound = false);
+
 /// <summary>Inference on the cluster: runs on a worker silo, with the models loaded from PostgreSQL (cached there).</summary>
 [Alias("PunkGrid.IInferenceGrain")]
 public interface IInferenceGrain : IGrainWithIntegerKey
@@ -32,4 +44,8 @@ public interface IInferenceGrain : IGrainWithIntegerKey
     /// <summary>The probabilities of every trait model of a sweep, for a known punk or a 24x24 image.</summary>
     [Alias("PredictTraits")]
     Task<PredictTraitsResult> PredictTraits(string runId, int? punkId, byte[]? image);
+
+    /// <summary>The top-5 Pokémon of a run's classifier for an image (any size, JPEG/PNG/BMP/GIF).</summary>
+    [Alias("PredictPokemon")]
+    Task<PredictPokemonResult> PredictPokemon(string runId, byte[] image);
 }

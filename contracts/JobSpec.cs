@@ -12,7 +12,10 @@ public static class JobKinds
     /// <summary>The Punk GAN: 64x64 RGBA punks from noise, optionally conditioned on traits; no target.</summary>
     public const string Gan = "gan";
 
-    public static IReadOnlyList<string> All { get; } = [Trait, Vae, Gan];
+    /// <summary>The Pokémon classifier (MobileNetV3-Small over the first-generation Pokémon); no target.</summary>
+    public const string Pokemon = "pokemon";
+
+    public static IReadOnlyList<string> All { get; } = [Trait, Vae, Gan, Pokemon];
 }
 
 /// <summary>

@@ -132,6 +132,8 @@ public static class SiloCommandLine
             withTarget: false, stdout, stderr));
         train.Subcommands.Add(TrainKindCommand(JobKinds.Gan, "Train the Punk GAN (--set conditional=true for the trait-conditioned one); artifacts are sample grids.",
             withTarget: false, stdout, stderr));
+        train.Subcommands.Add(TrainKindCommand(JobKinds.Pokemon, "Train the Pokémon classifier (MobileNetV3-Small, duplicate-aware split) and print its test top-1/top-5.",
+            withTarget: false, stdout, stderr));
         return train;
     }
 

@@ -72,6 +72,36 @@ public sealed class InferenceGrain(JobStore store, TrainingOutputStore outputs, 
         }
     }
 
+    public async Task<PredictPokemonResult> PredictPokemon(string runId, byte[] image)
+    {
+        var jobs = await store.GetJobsAsync(runId);
+        if (jobs.Count == 0)
+        {
+            return new PredictPokemonResult([], $"unknown run '{runId}'", NotFound: true);
+        }
+        var job = jobs.FirstOrDefault(j => j.Kind == JobKinds.Pokemon && j.State == JobState.Succeeded);
+        if (job is null)
+        {
+            return new PredictPokemonResult([], $"run '{runId}' has no succeeded pokemon job");
+        }
+        var model = await LoadAsync(job);
+        var classes = await outputs.ReadArtifactAsync(job.JobId, "classes.json");
+        if (model is null || classes is null)
+        {
+            return new PredictPokemonResult([], $"job {job.JobId} has no stored model");
+        }
+        try
+        {
+            var names = JsonSerializer.Deserialize<List<string>>(classes.Content)!;
+            var top = engine.PredictPokemon(model, names, image);
+            return new PredictPokemonResult(top.Select(p => new ClassPrediction(p.Name, p.Probability)).ToList(), null);
+        }
+        catch (ArgumentException ex)
+        {
+            return new PredictPokemonResult([], ex.Message);
+        }
+    }
+
     public async Task<PredictTraitsResult> PredictTraits(string runId, int? punkId, byte[]? image)
     {
         var jobs = await store.GetJobsAsync(runId);

@@ -22,6 +22,8 @@ public static class JobTrainerFactory
                 return new VaeTrainer(VaeTrainingOptions.Create(spec.Profile, spec.Parameters), dataDirectory);
             case JobKinds.Gan:
                 return new GanTrainer(GanTrainingOptions.Create(spec.Profile, spec.Parameters), dataDirectory);
+            case JobKinds.Pokemon:
+                return new PokemonTrainer(PokemonTrainingOptions.Create(spec.Profile, spec.Parameters), dataDirectory);
             default:
                 throw new ArgumentException($"unknown job kind '{spec.Kind}'; allowed: {string.Join(", ", JobKinds.All)}");
         }

@@ -77,6 +77,9 @@ public sealed partial class RunGrain(JobStore store, TraitCatalog traits, IOptio
             case JobKinds.Gan:
                 GanTrainingOptions.Create(spec.Profile, parameters);
                 return [Job(null)];
+            case JobKinds.Pokemon:
+                PokemonTrainingOptions.Create(spec.Profile, parameters);
+                return [Job(null)];
             default:
                 throw new ArgumentException($"unknown job kind '{spec.Kind}'; allowed: {string.Join(", ", JobKinds.All)}");
         }

@@ -103,6 +103,28 @@ public sealed class ClusterTests(ClusterFixture cluster)
     }
 
     [Fact]
+    public async Task A_pokemon_job_runs_on_the_cluster_and_classifies_an_image()
+    {
+        var submit = await cluster.Cli("submit", "pokemon", "--profile", "quick", "--set", "class_limit=3", "--set", "image_size=32", "--run-id", "poke-1");
+        Assert.True(submit.Exit == 0, submit.Error);
+        await cluster.WaitUntilAsync(async () => await cluster.StateOfAsync("poke-1.pokemon") is "Succeeded" or "Failed", JobTimeout, "the Pokémon job");
+        Assert.Equal("Succeeded", await cluster.StateOfAsync("poke-1.pokemon"));
+        var image = Path.Combine(PostgresServer.RepositoryRoot, "..", "shared", "data", "pokemon", "images", "bulbasaur001.jpg");
+        var predicted = await cluster.Cli("predict", "pokemon", "--run", "poke-1", "--image", image, "--json");
+        Assert.True(predicted.Exit == 0, predicted.Error);
+        var top = JsonDocument.Parse(predicted.Out).RootElement.EnumerateArray().ToList();
+        Assert.Equal(3, top.Count); // 3 classes known: bulbasaur, ivysaur, venusaur
+        Assert.Equal(["bulbasaur", "ivysaur", "venusaur"], top.Select(p => p.GetProperty("name").GetString()).Order());
+        Assert.InRange(top.Sum(p => p.GetProperty("probability").GetDouble()), 0.99, 1.01);
+
+        var notAnImage = Path.Combine(Path.GetTempPath(), $"not-an-image-{Guid.NewGuid():N}.jpg");
+        File.WriteAllText(notAnImage, "hello");
+        var bad = await cluster.Cli("predict", "pokemon", "--run", "poke-1", "--image", notAnImage);
+        Assert.Equal(PunkGridCommandLine.BadInput, bad.Exit);
+        Assert.Contains("the image is not a readable JPEG/PNG/BMP/GIF (5 bytes)", bad.Error);
+    }
+
+    [Fact]
     public async Task Both_silos_register_as_workers()
     {
         await cluster.WaitUntilAsync(async () =>

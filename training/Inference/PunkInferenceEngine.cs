@@ -14,6 +14,9 @@ namespace PunkGrid.Training.Inference;
 /// <summary>A stored model as inference needs it: the weights artifact and its settings (from <c>eval.json</c>).</summary>
 public sealed record StoredModel(string JobId, byte[] Weights, IReadOnlyDictionary<string, string> Settings);
 
+/// <summary>A class and its probability.</summary>
+public sealed record ClassProbability(string Name, double Probability);
+
 /// <summary>One trait's probability for a punk, and whether the punk really has it (when the punk is a known one).</summary>
 public sealed record TraitProbability(string Trait, double Probability, bool? Actual);
 
@@ -95,6 +98,24 @@ public sealed class PunkInferenceEngine(string dataDirectory)
             throw new ArgumentException($"the image is {image.Width}x{image.Height}; a punk is {PunkSheet.TileSize}x{PunkSheet.TileSize} (crop one tile of punks.png)");
         }
         return image.Data;
+    }
+
+    /// <summary>The five most likely Pokémon (fewer when the model knows fewer classes) for an image of any size.</summary>
+    public IReadOnlyList<ClassProbability> PredictPokemon(StoredModel model, IReadOnlyList<string> classNames, byte[] image)
+    {
+        var size = model.Settings.TryGetValue("image_size", out var s) ? int.Parse(s, System.Globalization.CultureInfo.InvariantCulture) : 96;
+        using var scope = NewDisposeScope();
+        var input = PokemonDataset.Prepare(image, size).unsqueeze(0);
+        var network = Load(model, () => new MobileNetV3Small(classNames.Count));
+        lock (network)
+        {
+            using var noGrad = no_grad();
+            var probabilities = nn.functional.softmax(network.forward(input), 1)[0];
+            var (values, indexes) = probabilities.topk(Math.Min(5, classNames.Count));
+            var p = values.data<float>().ToArray();
+            var i = indexes.data<long>().ToArray();
+            return Enumerable.Range(0, p.Length).Select(k => new ClassProbability(classNames[(int)i[k]], p[k])).ToList();
+        }
     }
 
     /// <summary>Every given trait model's probability for one punk: a known punk by id, or a 24x24 RGBA image.</summary>

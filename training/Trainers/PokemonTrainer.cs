@@ -1,0 +1,230 @@
+using System.Diagnostics;
+using System.Text.Json;
+using Microsoft.Extensions.Logging;
+using PunkGrid.Training.Checkpoints;
+using PunkGrid.Training.Data;
+using PunkGrid.Training.Models;
+using PunkGrid.Training.Native;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace PunkGrid.Training.Trainers;
+
+/// <summary>How the Pokémon split was made, and what a naive split would have leaked.</summary>
+public sealed record DuplicateReport(int Images, int Skipped, int NearDuplicatePairs, int DuplicateGroups, int NaiveCrossSplitPairs, int CrossSplitPairs, string SplitUsed);
+
+public sealed record ConfusedPair(string Actual, string Predicted, int Count);
+
+/// <summary>The Pokémon classifier's <c>eval.json</c>: test top-1/top-5 with the best-on-validation weights, per-class accuracy, confusions, duplicates.</summary>
+public sealed record PokemonEvaluation(
+    string Profile,
+    double Top1,
+    double Top5,
+    double BestValidationAccuracy,
+    int BestEpoch,
+    int Classes,
+    int TrainCount,
+    int ValidationCount,
+    int TestCount,
+    IReadOnlyDictionary<string, double> PerClassAccuracy,
+    IReadOnlyList<ConfusedPair> MostConfused,
+    DuplicateReport Duplicates,
+    int Epochs,
+    int ImageSize,
+    int Seed,
+    string Device,
+    double Seconds);
+
+/// <summary>
+/// Trains MobileNetV3-Small from scratch on the Pokémon images: duplicate-aware stratified split, augmentation on the
+/// training images only (random horizontal flip, random crop after 1/8 padding), cross-entropy, Adam with the learning
+/// rate ×0.9 per epoch, the best weights on the validation split kept and evaluated on the test split.
+/// </summary>
+public sealed class PokemonTrainer(PokemonTrainingOptions options, string dataDirectory) : ITrainer
+{
+    private const string BestModelSection = "best_model";
+
+    public string Kind => PokemonTrainingOptions.Kind;
+
+    public TrainingResult Train(TrainContext context)
+    {
+        TorchRuntime.EnsureInitialized(context.Logger);
+        var clock = Stopwatch.StartNew();
+        var device = TorchRuntime.ResolveDevice(context.Device);
+        var data = PokemonDataset.Load(dataDirectory, options.ImageSize, options.ClassLimit);
+        var classIndex = data.Classes.Select((c, i) => (c, i)).ToDictionary(x => x.c, x => x.i);
+        var labels = data.Images.Select(i => (long)classIndex[i.PokedexNumber]).ToArray();
+        var split = PokemonSplit.Create(data.Images.Select(i => i.PokedexNumber).ToList(), data.Hashes, options.Seed);
+        var (trainIds, validationIds, testIds) = options.Split == "naive" ? split.Naive : (split.Train, split.Validation, split.Test);
+
+        using var scope = NewDisposeScope();
+        Tensor Select(IReadOnlyList<int> ids) => data.Pixels.index_select(0, tensor(ids.Select(i => (long)i).ToArray())).to(device);
+        Tensor Labels(IReadOnlyList<int> ids) => tensor(ids.Select(i => labels[i]).ToArray()).to(device);
+        var (trainX, trainY) = (Select(trainIds), Labels(trainIds));
+        var (validationX, validationY) = (Select(validationIds), Labels(validationIds));
+        var (testX, testY) = (Select(testIds), Labels(testIds));
+
+        manual_seed(options.Seed);
+        using var model = new MobileNetV3Small(data.Classes.Count);
+        model.to(device);
+        using var optimizer = optim.Adam(model.parameters(), options.LearningRate);
+        using var generator = new Generator((ulong)options.Seed + 1);
+        var startEpoch = 0;
+        long step = 0;
+        var (bestAccuracy, bestEpoch) = (-1.0, 0);
+        byte[]? bestWeights = null;
+        if (context.LatestCheckpoint is { } checkpoint)
+        {
+            CheckpointCodec.RequireCompatible(checkpoint, Kind, options.CheckpointIdentity());
+            TorchState.Load(model, checkpoint.Section(TrainingCheckpoint.ModelSection));
+            TorchState.Load(optimizer, checkpoint.Section(TrainingCheckpoint.OptimizerSection));
+            TorchState.Load(generator, checkpoint.Section(TrainingCheckpoint.RngSection));
+            bestWeights = checkpoint.Section(BestModelSection);
+            bestAccuracy = double.Parse(checkpoint.Metadata["best_validation_accuracy"], System.Globalization.CultureInfo.InvariantCulture);
+            bestEpoch = int.Parse(checkpoint.Metadata["best_epoch"], System.Globalization.CultureInfo.InvariantCulture);
+            (startEpoch, step) = (checkpoint.Epoch, checkpoint.Step);
+        }
+
+        var count = (int)trainX.shape[0];
+        var stepsPerEpoch = (count + options.BatchSize - 1) / options.BatchSize;
+        var totalSteps = (long)stepsPerEpoch * options.Epochs;
+        for (var epoch = startEpoch; epoch < options.Epochs; epoch++)
+        {
+            var learningRate = options.LearningRate * Math.Pow(options.LearningRateDecay, epoch);
+            foreach (var group in optimizer.ParamGroups)
+            {
+                group.LearningRate = learningRate;
+            }
+            var epochClock = Stopwatch.StartNew();
+            var metrics = new List<MetricSample>();
+            using var order = randperm(count, generator: generator);
+            double lossSum = 0;
+            for (var batch = 0; batch < stepsPerEpoch; batch++)
+            {
+                context.Cancellation.ThrowIfCancellationRequested();
+                using var stepScope = NewDisposeScope();
+                var start = batch * options.BatchSize;
+                var indices = order.narrow(0, start, Math.Min(options.BatchSize, count - start)).to(device);
+                var x = trainX.index_select(0, indices);
+                if (options.Augment)
+                {
+                    x = Augment(x, generator, device);
+                }
+                model.train();
+                optimizer.zero_grad();
+                var loss = nn.functional.cross_entropy(model.forward(x), trainY.index_select(0, indices));
+                loss.backward();
+                optimizer.step();
+                step++;
+                var value = loss.item<float>();
+                lossSum += value;
+                metrics.Add(new MetricSample("train_loss", epoch + 1, step, value));
+                context.ReportProgress(new TrainingProgress(epoch, options.Epochs, step, totalSteps, (start + indices.shape[0]) / Math.Max(epochClock.Elapsed.TotalSeconds, 1e-9)));
+            }
+            var (validationTop1, _, validationLoss, _) = Evaluate(model, validationX, validationY, data.Classes.Count);
+            if (validationTop1 > bestAccuracy)
+            {
+                (bestAccuracy, bestEpoch, bestWeights) = (validationTop1, epoch + 1, TorchState.Save(model));
+            }
+            metrics.Add(new MetricSample("epoch_train_loss", epoch + 1, step, lossSum / stepsPerEpoch));
+            metrics.Add(new MetricSample("validation_accuracy", epoch + 1, step, validationTop1));
+            metrics.Add(new MetricSample("validation_loss", epoch + 1, step, validationLoss));
+            metrics.Add(new MetricSample("learning_rate", epoch + 1, step, learningRate));
+            metrics.Add(new MetricSample("epoch_seconds", epoch + 1, step, epochClock.Elapsed.TotalSeconds));
+            context.ReportMetrics(metrics);
+            var identity = new Dictionary<string, string>(options.CheckpointIdentity())
+            {
+                ["best_validation_accuracy"] = bestAccuracy.ToString("R", System.Globalization.CultureInfo.InvariantCulture),
+                ["best_epoch"] = bestEpoch.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            };
+            context.SaveCheckpoint(new TrainingCheckpoint(Kind, epoch + 1, step, validationTop1, identity, new Dictionary<string, byte[]>
+            {
+                [TrainingCheckpoint.ModelSection] = TorchState.Save(model),
+                [TrainingCheckpoint.OptimizerSection] = TorchState.Save(optimizer),
+                [TrainingCheckpoint.RngSection] = TorchState.Save(generator),
+                [BestModelSection] = bestWeights!,
+            }));
+            context.Logger.LogInformation("Pokémon epoch {Epoch}/{Epochs}: train loss {Loss:F3}, validation accuracy {Accuracy:P1}",
+                epoch + 1, options.Epochs, lossSum / stepsPerEpoch, validationTop1);
+        }
+
+        TorchState.Load(model, bestWeights!);
+        var (top1, top5, _, confusion) = Evaluate(model, testX, testY, data.Classes.Count);
+        var names = data.Classes.Select(c => data.Images.First(i => i.PokedexNumber == c).ClassName).ToList();
+        var perClass = new Dictionary<string, double>();
+        var confused = new List<ConfusedPair>();
+        for (var actual = 0; actual < names.Count; actual++)
+        {
+            var total = Enumerable.Range(0, names.Count).Sum(p => confusion[actual, p]);
+            if (total > 0)
+            {
+                perClass[names[actual]] = (double)confusion[actual, actual] / total;
+            }
+            for (var predicted = 0; predicted < names.Count; predicted++)
+            {
+                if (predicted != actual && confusion[actual, predicted] > 0)
+                {
+                    confused.Add(new ConfusedPair(names[actual], names[predicted], confusion[actual, predicted]));
+                }
+            }
+        }
+        var duplicates = new DuplicateReport(data.Images.Count, data.Skipped.Count, split.NearDuplicatePairs, split.DuplicateGroups,
+            split.NaiveCrossSplitPairs, options.Split == "naive" ? split.NaiveCrossSplitPairs : split.CrossSplitPairs, options.Split);
+        var evaluation = new PokemonEvaluation(options.Profile, top1, top5, bestAccuracy, bestEpoch, names.Count, count, validationIds.Count, testIds.Count,
+            perClass, confused.OrderByDescending(c => c.Count).Take(10).ToList(), duplicates, options.Epochs, options.ImageSize, options.Seed,
+            device.ToString(), Math.Round(clock.Elapsed.TotalSeconds, 3));
+        var json = JsonSerializer.Serialize(evaluation, TraitTrainer.JsonOptions);
+        context.SaveArtifact("model.bin", "application/x-torchsharp-module", bestWeights!);
+        context.SaveArtifact("classes.json", "application/json", JsonSerializer.SerializeToUtf8Bytes(names));
+        context.SaveArtifact("eval.json", "application/json", System.Text.Encoding.UTF8.GetBytes(json));
+        return new TrainingResult(Kind, json, new Dictionary<string, double> { ["top1"] = top1, ["top5"] = top5 });
+    }
+
+    /// <summary>Random horizontal flips and random crops after padding by 1/8 of the side (edge-replicated), per image.</summary>
+    private static Tensor Augment(Tensor images, Generator generator, Device device)
+    {
+        var n = images.shape[0];
+        var size = images.shape[2];
+        var pad = (int)Math.Max(1, size / 8);
+        var flip = rand([n], generator: generator).lt(0.5).to(device).view(-1, 1, 1, 1);
+        var flipped = where(flip, images.flip(3), images);
+        var padded = nn.functional.pad(flipped, [pad, pad, pad, pad], PaddingModes.Replicate);
+        var offsets = randint(2 * pad + 1, [n, 2], generator: generator).data<long>().ToArray();
+        var crops = new List<Tensor>((int)n);
+        for (var i = 0; i < n; i++)
+        {
+            crops.Add(padded[i].narrow(1, offsets[2 * i], size).narrow(2, offsets[(2 * i) + 1], size));
+        }
+        return stack(crops);
+    }
+
+    /// <summary>Top-1, top-5, mean loss and the confusion matrix [actual, predicted] over a split.</summary>
+    public static (double Top1, double Top5, double Loss, int[,] Confusion) Evaluate(MobileNetV3Small model, Tensor x, Tensor y, int classes)
+    {
+        model.eval();
+        using var noGrad = no_grad();
+        var confusion = new int[classes, classes];
+        long top1 = 0, top5 = 0;
+        double loss = 0;
+        var n = x.shape[0];
+        for (long start = 0; start < n; start += 256)
+        {
+            using var scope = NewDisposeScope();
+            var length = Math.Min(256, n - start);
+            var logits = model.forward(x.narrow(0, start, length));
+            var labels = y.narrow(0, start, length);
+            loss += nn.functional.cross_entropy(logits, labels, reduction: nn.Reduction.Sum).item<float>();
+            var best = logits.topk(Math.Min(5, classes), 1).indexes.cpu().data<long>().ToArray();
+            var k = Math.Min(5, classes);
+            var actual = labels.cpu().data<long>().ToArray();
+            for (var i = 0; i < length; i++)
+            {
+                var predicted = best[i * k];
+                confusion[actual[i], predicted]++;
+                top1 += predicted == actual[i] ? 1 : 0;
+                top5 += best.AsSpan((int)(i * k), k).Contains(actual[i]) ? 1 : 0;
+            }
+        }
+        return ((double)top1 / Math.Max(1, n), (double)top5 / Math.Max(1, n), loss / Math.Max(1, n), confusion);
+    }
+}
