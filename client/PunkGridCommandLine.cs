@@ -139,7 +139,7 @@ public static class PunkGridCommandLine
             {
                 throw new UsageException("give either --all or --traits A,B,… (not both, not neither)");
             }
-            var parameters = ParseSet(parse.GetValue(set));
+            var parameters = JobParameters.ParseAssignments(parse.GetValue(set));
             void Put(string key, object? value)
             {
                 if (value is not null)
@@ -179,7 +179,7 @@ public static class PunkGridCommandLine
         }
         command.SetAction((parse, cancellation) => Execute(parse, io, cancellation, async client =>
         {
-            var parameters = ParseSet(parse.GetValue(set));
+            var parameters = JobParameters.ParseAssignments(parse.GetValue(set));
             if (parse.GetValue(epochs) is { } e)
             {
                 parameters["epochs"] = e.ToString(CultureInfo.InvariantCulture);
@@ -193,21 +193,6 @@ public static class PunkGridCommandLine
             return await SubmitAsync(client, id, spec, parse, io, parse.GetValue(watch));
         }));
         return command;
-    }
-
-    private static Dictionary<string, string> ParseSet(string[]? pairs)
-    {
-        var parameters = new Dictionary<string, string>(StringComparer.Ordinal);
-        foreach (var pair in pairs ?? [])
-        {
-            var at = pair.IndexOf('=');
-            if (at <= 0)
-            {
-                throw new UsageException($"--set '{pair}' is not key=value");
-            }
-            parameters[pair[..at].Trim().ToLowerInvariant().Replace('-', '_')] = pair[(at + 1)..].Trim();
-        }
-        return parameters;
     }
 
     private static async Task<int> SubmitAsync(IClusterClient client, string id, RunSpec spec, ParseResult parse, Io io, bool watch)

@@ -166,7 +166,16 @@ public static class SiloCommandLine
         }
         command.SetAction(async (parse, cancellation) =>
         {
-            var parameters = new Dictionary<string, string>(StringComparer.Ordinal);
+            Dictionary<string, string> parameters;
+            try
+            {
+                parameters = JobParameters.ParseAssignments(parse.GetValue(set));
+            }
+            catch (ArgumentException ex)
+            {
+                await stderr.WriteLineAsync($"error: {ex.Message}");
+                return BadInput;
+            }
             void Put(string key, object? value)
             {
                 if (value is not null)
@@ -182,16 +191,6 @@ public static class SiloCommandLine
             {
                 Put("train_samples", parse.GetValue(trainSamples));
                 Put("color", parse.GetValue(color));
-            }
-            foreach (var pair in parse.GetValue(set) ?? [])
-            {
-                var at = pair.IndexOf('=');
-                if (at <= 0)
-                {
-                    await stderr.WriteLineAsync($"error: --set '{pair}' is not key=value");
-                    return BadInput;
-                }
-                parameters[TrainingParameters.NormalizeKey(pair[..at])] = pair[(at + 1)..];
             }
             var spec = new JobSpec(kind, withTarget ? parse.GetValue(name) : null, parse.GetValue(profile)!, parameters);
             return await RunTrainingAsync(spec, parse.GetValue(data), parse.GetValue(output), parse.GetValue(resume),

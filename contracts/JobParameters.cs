@@ -1,0 +1,23 @@
+namespace PunkGrid.Contracts;
+
+/// <summary>Hyperparameter overrides as users type them: <c>--set key=value</c>, keys case-insensitive with <c>-</c> read as <c>_</c>.</summary>
+public static class JobParameters
+{
+    public static string NormalizeKey(string key) => key.Trim().ToLowerInvariant().Replace('-', '_');
+
+    /// <summary>Parses <c>key=value</c> assignments; a malformed one is an <see cref="ArgumentException"/> naming it.</summary>
+    public static Dictionary<string, string> ParseAssignments(IEnumerable<string>? assignments)
+    {
+        var parameters = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var pair in assignments ?? [])
+        {
+            var at = pair.IndexOf('=');
+            if (at <= 0)
+            {
+                throw new ArgumentException($"--set '{pair}' is not key=value");
+            }
+            parameters[NormalizeKey(pair[..at])] = pair[(at + 1)..].Trim();
+        }
+        return parameters;
+    }
+}
