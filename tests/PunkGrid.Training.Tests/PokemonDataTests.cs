@@ -155,3 +155,26 @@ public class PokemonModelTests
         Assert.Equal("aware", duplicates.GetProperty("split_used").GetString());
     }
 }
+
+public class PokemonResumeTests
+{
+    [Fact]
+    public void A_resumed_run_continues_after_its_checkpoint_and_keeps_the_best_weights_so_far()
+    {
+        PunkGrid.Training.Trainers.PokemonTrainer Tiny(int epochs) => new(PunkGrid.Training.Trainers.PokemonTrainingOptions.Create("quick",
+            new Dictionary<string, string> { ["class_limit"] = "3", ["image_size"] = "32", ["epochs"] = $"{epochs}" }), TestData.Directory);
+        var first = new PunkGrid.Training.Trainers.InMemoryTrainingSink();
+        Tiny(1).Train(new PunkGrid.Training.Trainers.TrainContext(first, "cpu"));
+        var resumed = new PunkGrid.Training.Trainers.InMemoryTrainingSink();
+        Tiny(2).Train(new PunkGrid.Training.Trainers.TrainContext(resumed, "cpu", first.LatestCheckpoint));
+
+        Assert.Equal([2], resumed.Checkpoints.Select(c => c.Epoch));
+        var firstSteps = first.Metrics.Where(m => m.Name == "train_loss").Select(m => m.Step).ToList();
+        var resumedSteps = resumed.Metrics.Where(m => m.Name == "train_loss").Select(m => m.Step).ToList();
+        Assert.Equal(firstSteps.Max() + 1, resumedSteps.Min()); // no gap, no repeat
+        var bestBefore = double.Parse(first.LatestCheckpoint!.Metadata["best_validation_accuracy"], System.Globalization.CultureInfo.InvariantCulture);
+        var bestAfter = double.Parse(resumed.LatestCheckpoint!.Metadata["best_validation_accuracy"], System.Globalization.CultureInfo.InvariantCulture);
+        Assert.True(bestAfter >= bestBefore, $"the best validation accuracy went from {bestBefore} to {bestAfter}");
+        Assert.True(resumed.Artifacts.ContainsKey("model.bin"));
+    }
+}

@@ -51,6 +51,28 @@ public static class TorchState
         }
     }
 
+    /// <summary>The standard sections of a one-model job's checkpoint: weights, optimizer state, RNG state.</summary>
+    public static Dictionary<string, byte[]> Sections(nn.Module model, TorchSharp.Modules.OptimizerHelper optimizer, Generator rng) => new()
+    {
+        [TrainingCheckpoint.ModelSection] = Save(model),
+        [TrainingCheckpoint.OptimizerSection] = Save(optimizer),
+        [TrainingCheckpoint.RngSection] = Save(rng),
+    };
+
+    /// <summary>
+    /// Checks a one-model job's checkpoint belongs to this job, loads its weights, optimizer and RNG state, and returns
+    /// where training stood (completed epochs, global step).
+    /// </summary>
+    public static (int Epoch, long Step) Restore(TrainingCheckpoint checkpoint, string kind, IReadOnlyDictionary<string, string> identity,
+        nn.Module model, TorchSharp.Modules.OptimizerHelper optimizer, Generator rng)
+    {
+        CheckpointCodec.RequireCompatible(checkpoint, kind, identity);
+        Load(model, checkpoint.Section(TrainingCheckpoint.ModelSection));
+        Load(optimizer, checkpoint.Section(TrainingCheckpoint.OptimizerSection));
+        Load(rng, checkpoint.Section(TrainingCheckpoint.RngSection));
+        return (checkpoint.Epoch, checkpoint.Step);
+    }
+
     public static byte[] Save(Generator generator)
     {
         using var state = generator.get_state();

@@ -75,14 +75,10 @@ public sealed class PokemonTrainer(PokemonTrainingOptions options, string dataDi
         byte[]? bestWeights = null;
         if (context.LatestCheckpoint is { } checkpoint)
         {
-            CheckpointCodec.RequireCompatible(checkpoint, Kind, options.CheckpointIdentity());
-            TorchState.Load(model, checkpoint.Section(TrainingCheckpoint.ModelSection));
-            TorchState.Load(optimizer, checkpoint.Section(TrainingCheckpoint.OptimizerSection));
-            TorchState.Load(generator, checkpoint.Section(TrainingCheckpoint.RngSection));
+            (startEpoch, step) = TorchState.Restore(checkpoint, Kind, options.CheckpointIdentity(), model, optimizer, generator);
             bestWeights = checkpoint.Section(BestModelSection);
             bestAccuracy = double.Parse(checkpoint.Metadata["best_validation_accuracy"], System.Globalization.CultureInfo.InvariantCulture);
             bestEpoch = int.Parse(checkpoint.Metadata["best_epoch"], System.Globalization.CultureInfo.InvariantCulture);
-            (startEpoch, step) = (checkpoint.Epoch, checkpoint.Step);
         }
 
         var count = (int)trainX.shape[0];
@@ -137,13 +133,9 @@ public sealed class PokemonTrainer(PokemonTrainingOptions options, string dataDi
                 ["best_validation_accuracy"] = bestAccuracy.ToString("R", System.Globalization.CultureInfo.InvariantCulture),
                 ["best_epoch"] = bestEpoch.ToString(System.Globalization.CultureInfo.InvariantCulture),
             };
-            context.SaveCheckpoint(new TrainingCheckpoint(Kind, epoch + 1, step, validationTop1, identity, new Dictionary<string, byte[]>
-            {
-                [TrainingCheckpoint.ModelSection] = TorchState.Save(model),
-                [TrainingCheckpoint.OptimizerSection] = TorchState.Save(optimizer),
-                [TrainingCheckpoint.RngSection] = TorchState.Save(generator),
-                [BestModelSection] = bestWeights!,
-            }));
+            var sections = TorchState.Sections(model, optimizer, generator);
+            sections[BestModelSection] = bestWeights!;
+            context.SaveCheckpoint(new TrainingCheckpoint(Kind, epoch + 1, step, validationTop1, identity, sections));
             context.Logger.LogInformation("Pokémon epoch {Epoch}/{Epochs}: train loss {Loss:F3}, validation accuracy {Accuracy:P1}",
                 epoch + 1, options.Epochs, lossSum / stepsPerEpoch, validationTop1);
         }

@@ -87,12 +87,7 @@ public sealed class TraitTrainer(TraitTrainingOptions options, string dataDirect
         long step = 0;
         if (context.LatestCheckpoint is { } checkpoint)
         {
-            CheckpointCodec.RequireCompatible(checkpoint, Kind, identity);
-            TorchState.Load(model, checkpoint.Section(TrainingCheckpoint.ModelSection));
-            TorchState.Load(optimizer, checkpoint.Section(TrainingCheckpoint.OptimizerSection));
-            TorchState.Load(generator, checkpoint.Section(TrainingCheckpoint.RngSection));
-            startEpoch = checkpoint.Epoch;
-            step = checkpoint.Step;
+            (startEpoch, step) = TorchState.Restore(checkpoint, Kind, identity, model, optimizer, generator);
             context.Logger.LogInformation("Resuming trait {Trait} from epoch {Epoch}, step {Step}", trait, startEpoch, step);
         }
 
@@ -152,12 +147,7 @@ public sealed class TraitTrainer(TraitTrainingOptions options, string dataDirect
             Flush(context, metrics);
 
             context.SaveCheckpoint(new TrainingCheckpoint(Kind, epoch + 1, step, confusion.F1, identity,
-                new Dictionary<string, byte[]>
-                {
-                    [TrainingCheckpoint.ModelSection] = TorchState.Save(model),
-                    [TrainingCheckpoint.OptimizerSection] = TorchState.Save(optimizer),
-                    [TrainingCheckpoint.RngSection] = TorchState.Save(generator),
-                }));
+                TorchState.Sections(model, optimizer, generator)));
             context.ReportProgress(new TrainingProgress(epoch + 1, options.Epochs, step, totalSteps, samplesPerSecond));
             context.Logger.LogInformation(
                 "Trait {Trait} epoch {Epoch}/{Epochs}: test loss {Loss:F4}, accuracy {Accuracy:F4}, F1 {F1:F4} ({Seconds:F1}s, {Rate:F0} samples/s)",

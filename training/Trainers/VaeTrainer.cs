@@ -75,11 +75,7 @@ public sealed class VaeTrainer(VaeTrainingOptions options, string dataDirectory)
         long step = 0;
         if (context.LatestCheckpoint is { } checkpoint)
         {
-            CheckpointCodec.RequireCompatible(checkpoint, Kind, options.CheckpointIdentity());
-            TorchState.Load(model, checkpoint.Section(TrainingCheckpoint.ModelSection));
-            TorchState.Load(optimizer, checkpoint.Section(TrainingCheckpoint.OptimizerSection));
-            TorchState.Load(generator, checkpoint.Section(TrainingCheckpoint.RngSection));
-            (startEpoch, step) = (checkpoint.Epoch, checkpoint.Step);
+            (startEpoch, step) = TorchState.Restore(checkpoint, Kind, options.CheckpointIdentity(), model, optimizer, generator);
         }
 
         var count = (int)train.shape[0];
@@ -137,12 +133,7 @@ public sealed class VaeTrainer(VaeTrainingOptions options, string dataDirectory)
             context.ReportMetrics(metrics.ToArray());
             metrics.Clear();
             context.SaveCheckpoint(new TrainingCheckpoint(Kind, epoch + 1, step, -(testMse + (options.Beta * testKl)), options.CheckpointIdentity(),
-                new Dictionary<string, byte[]>
-                {
-                    [TrainingCheckpoint.ModelSection] = TorchState.Save(model),
-                    [TrainingCheckpoint.OptimizerSection] = TorchState.Save(optimizer),
-                    [TrainingCheckpoint.RngSection] = TorchState.Save(generator),
-                }));
+                TorchState.Sections(model, optimizer, generator)));
             context.ReportProgress(new TrainingProgress(epoch + 1, options.Epochs, step, totalSteps, count / Math.Max(epochClock.Elapsed.TotalSeconds, 1e-9)));
             context.Logger.LogInformation("VAE epoch {Epoch}/{Epochs}: train loss {Loss:F1}, test MSE {Mse:F2}, test KL {Kl:F2}",
                 epoch + 1, options.Epochs, lossSum / stepsPerEpoch, testMse, testKl);
