@@ -75,13 +75,14 @@ public sealed class GanTrainer(GanTrainingOptions options, string dataDirectory)
         using var scope = NewDisposeScope();
         var ids = tensor(trainIds);
         var images = data.Tiles.index_select(0, ids).permute(0, 3, 1, 2).to(ScalarType.Float32).div(255f).to(device);
-        var labels = LabelMatrix(data.Traits).index_select(0, ids).to(device);
+        var allLabels = LabelMatrix(data.Traits);
+        var labels = allLabels.index_select(0, ids).to(device);
         var conditionSize = options.Conditional ? PunkTraitTable.TraitCount : 0;
 
         var judge = options.JudgeEpochs > 0 ? PunkJudge.For(data, options.Seed, options.JudgeEpochs) : null;
         var judgeIds = tensor(split.Test.Take(options.JudgeSamples).Select(i => (long)i).ToArray());
         var judgeReal = PunkImageTensors.ToModelInput(data.Tiles.index_select(0, judgeIds), PunkColorMode.Rgb);
-        var judgeLabels = LabelMatrix(data.Traits).index_select(0, judgeIds);
+        var judgeLabels = allLabels.index_select(0, judgeIds);
 
         manual_seed(options.Seed);
         using var generatorNet = new PunkGenerator(conditionSize);
@@ -94,7 +95,7 @@ public sealed class GanTrainer(GanTrainingOptions options, string dataDirectory)
         using var fixedRandom = new Generator((ulong)options.Seed + 7);
         var fixedNoise = randn([16, PunkGenerator.Noise], generator: fixedRandom).to(device);
         var testIds = split.Test.Take(16).Select(i => (long)i).ToArray();
-        var fixedLabels = options.Conditional ? LabelMatrix(data.Traits).index_select(0, tensor(testIds)).to(device) : null;
+        var fixedLabels = options.Conditional ? allLabels.index_select(0, tensor(testIds)).to(device) : null;
 
         var startEpoch = 0;
         long step = 0;
