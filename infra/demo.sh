@@ -58,7 +58,7 @@ fi
 # 2. Data
 if ! dotnet "$silo_dll" data check >/dev/null 2>"$state/data-check.log"; then
   echo "demo: $(cat "$state/data-check.log"); fetching the datasets"
-  dotnet "$silo_dll" data fetch
+  dotnet "$silo_dll" data fetch --dataset cryptopunks
 fi
 rm -f "$state/data-check.log"
 

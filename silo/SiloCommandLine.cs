@@ -292,12 +292,42 @@ public static class SiloCommandLine
             using var loggers = CreateLoggerFactory(quiet: false);
             try
             {
-                var files = (parse.GetValue(dataset) ?? []).SelectMany(DatasetFetcher.FilesOf).ToList();
+                var datasets = (parse.GetValue(dataset) ?? []).Select(d => d.Trim().ToLowerInvariant()).Distinct().ToList();
+                foreach (var unknown in datasets.Where(d => !DatasetFetcher.Datasets.Contains(d)))
+                {
+                    throw new ArgumentException($"unknown dataset '{unknown}'; allowed: {string.Join(", ", DatasetFetcher.Datasets)}");
+                }
                 var folder = DataDirectory.Resolve(parse.GetValue(destination));
                 using var http = new HttpClient { Timeout = TimeSpan.FromMinutes(10) };
-                var fetcher = new DatasetFetcher(http, loggers.CreateLogger("PunkGrid.Data"));
-                var written = await fetcher.FetchAsync(folder, files, parse.GetValue(force), cancellation: cancellation);
-                await stdout.WriteLineAsync($"{written.Count} file(s) fetched into {folder}; {files.Count - written.Count} already present");
+                if (datasets.Contains("cryptopunks"))
+                {
+                    var files = DatasetFetcher.FilesOf("cryptopunks");
+                    var fetcher = new DatasetFetcher(http, loggers.CreateLogger("PunkGrid.Data"));
+                    var written = await fetcher.FetchAsync(folder, files, parse.GetValue(force), cancellation: cancellation);
+                    await stdout.WriteLineAsync($"cryptopunks: {written.Count} file(s) fetched into {folder}; {files.Count - written.Count} already present");
+                }
+                if (datasets.Contains("pokemon"))
+                {
+                    var fetcher = new PokemonFetcher(http, loggers.CreateLogger("PunkGrid.Data"));
+                    var interactive = !Console.IsOutputRedirected && ReferenceEquals(stdout, Console.Out);
+                    PokemonFetchReport? report = null;
+                    if (interactive)
+                    {
+                        await AnsiConsole.Progress().StartAsync(async progress =>
+                        {
+                            var task = progress.AddTask("pokemon images", maxValue: 1);
+                            report = await fetcher.FetchAsync(folder, PokemonSource.Public, parse.GetValue(force),
+                                new Progress<(int Done, int Total)>(p => { task.MaxValue = p.Total; task.Value = p.Done; }), cancellation);
+                        });
+                    }
+                    else
+                    {
+                        report = await fetcher.FetchAsync(folder, PokemonSource.Public, parse.GetValue(force), cancellation: cancellation);
+                    }
+                    await stdout.WriteLineAsync(report is null
+                        ? $"pokemon: {Path.Combine(folder, "pokemon")} already present"
+                        : $"pokemon: {report.Images} images of {report.Classes} classes fetched into {report.Folder}; {report.Skipped.Count} skipped (unreadable or missing)");
+                }
                 return 0;
             }
             catch (Exception ex) when (ex is ArgumentException or DataFormatException)

@@ -15,7 +15,8 @@ public sealed class DatasetFetcher(HttpClient http, ILogger? logger = null)
 {
     private readonly ILogger log = logger ?? NullLogger.Instance;
 
-    public static IReadOnlyList<string> Datasets { get; } = ["cryptopunks"];
+    /// <summary>The datasets <c>data fetch</c> knows: the punks (three files) and the Pokémon set (see <see cref="PokemonFetcher"/>).</summary>
+    public static IReadOnlyList<string> Datasets { get; } = ["cryptopunks", "pokemon"];
 
     public static IReadOnlyList<DatasetFile> CryptoPunksFiles { get; } =
     [
@@ -27,6 +28,7 @@ public sealed class DatasetFetcher(HttpClient http, ILogger? logger = null)
     public static IReadOnlyList<DatasetFile> FilesOf(string dataset) => dataset.Trim().ToLowerInvariant() switch
     {
         "cryptopunks" => CryptoPunksFiles,
+        "pokemon" => throw new ArgumentException("the Pokémon set is not a fixed list of files; fetch it with PokemonFetcher"),
         _ => throw new ArgumentException($"unknown dataset '{dataset}'; allowed: {string.Join(", ", Datasets)}"),
     };
 
