@@ -19,15 +19,17 @@ public sealed class StaleAttemptException(string jobId, int attempt, string actu
 
 /// <summary>
 /// Checkpoints, metrics and artifacts in PostgreSQL. Every write is fenced: in the same transaction it locks the job
-/// row (<c>for share</c>) and proceeds only if the job is Running at the writer's attempt, so a stale attempt's write
-/// is rejected and cannot race a requeue. Checkpoints are <c>bytea</c> with size and SHA-256, verified on read, and
+/// row (<c>for key share</c>) and proceeds only if the job is Running at the writer's attempt, so a stale attempt's write
+/// is rejected and cannot race a requeue: every state transition locks the row <c>for update</c>, which waits for the
+/// write to commit. <c>key share</c> rather than <c>share</c> so that heartbeats (plain updates of the progress
+/// columns) are not blocked by a large checkpoint being written — they must keep renewing the lease meanwhile. Checkpoints are <c>bytea</c> with size and SHA-256, verified on read, and
 /// pruned to the last 2 plus the best; metrics go in with binary COPY.
 /// </summary>
 public sealed class TrainingOutputStore(NpgsqlDataSource dataSource, ILogger<TrainingOutputStore> logger)
 {
     private static async Task FenceAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, string jobId, int attempt, CancellationToken cancellation)
     {
-        await using var fence = new NpgsqlCommand("select attempt, state from jobs where job_id = @job for share", connection, transaction);
+        await using var fence = new NpgsqlCommand("select attempt, state from jobs where job_id = @job for key share", connection, transaction);
         fence.Parameters.AddWithValue("job", jobId);
         await using var reader = await fence.ExecuteReaderAsync(cancellation);
         if (!await reader.ReadAsync(cancellation))

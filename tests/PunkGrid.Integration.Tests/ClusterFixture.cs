@@ -76,6 +76,16 @@ public class ClusterFixture : IAsyncLifetime
         Assert.Fail($"timed out after {timeout.TotalSeconds:F0}s waiting for {what}\n{logs}");
     }
 
+    /// <summary>Replaces every killed silo with a fresh one under a new name, so each kill test starts with two workers.</summary>
+    public async Task ReplaceExitedSilosAsync()
+    {
+        foreach (var dead in Silos.Where(s => s.HasExited).ToList())
+        {
+            await dead.DisposeAsync();
+            Silos[Silos.IndexOf(dead)] = await SiloProcess.StartAsync(Postgres, $"{dead.Name}-{Guid.NewGuid().ToString("N")[..4]}", slots: 1);
+        }
+    }
+
     public Task<string> StateOfAsync(string jobId) => ScalarAsync("select state from jobs where job_id = @id", jobId);
 }
 

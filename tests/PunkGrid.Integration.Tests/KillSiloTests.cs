@@ -9,6 +9,7 @@ public sealed class KillSiloTests(KillFixture cluster)
     [Fact]
     public async Task A_killed_silos_job_finishes_on_the_other_silo_resumed_from_its_checkpoint()
     {
+        await cluster.ReplaceExitedSilosAsync();
         const string job = "kill-run.hoodie";
         const int epochs = 5;
         var submit = await cluster.Cli("submit", "traits", "--traits", "Hoodie", "--profile", "quick", "--epochs", $"{epochs}",
@@ -44,5 +45,47 @@ public sealed class KillSiloTests(KillFixture cluster)
         var stepsPerEpoch = 2000 / 100;
         Assert.Equal(Enumerable.Range(1, epochs * stepsPerEpoch).Select(i => (long)i), steps.Select(s => s.Step).Distinct().Order());
         Assert.Equal(epochs * stepsPerEpoch, resumed.Max(s => s.Step));
+    }
+
+    /// <summary>
+    /// The same for the other kinds: killed after their first checkpoint, each finishes on the survivor, its last attempt
+    /// starting past epoch 1, the attempts together covering every epoch, its artifacts stored.
+    /// </summary>
+    [Theory]
+    [InlineData("vae", "test_mse", new[] { "--set", "train_limit=256", "--set", "test_limit=32", "--set", "batch_size=32", "--set", "judge_epochs=0" })]
+    [InlineData("gan", "g_loss", new[] { "--set", "train_limit=256", "--set", "batch_size=32", "--set", "judge_epochs=0" })]
+    [InlineData("pokemon", "validation_accuracy", new[] { "--set", "class_limit=6" })]
+    public async Task A_killed_silos_generative_or_pokemon_job_resumes_on_the_other_silo(string kind, string epochMetric, string[] settings)
+    {
+        await cluster.ReplaceExitedSilosAsync();
+        const int epochs = 4;
+        var run = $"kill-{kind}";
+        var job = $"{run}.{kind}";
+        var submit = await cluster.Cli(["submit", kind, "--profile", "quick", "--epochs", $"{epochs}", .. settings, "--run-id", run]);
+        Assert.True(submit.Exit == 0, submit.Error);
+
+        await cluster.WaitUntilAsync(async () =>
+            await cluster.CountAsync("select count(*) from checkpoints where job_id = @id", job) > 0
+            && await cluster.StateOfAsync(job) == "Running", TimeSpan.FromMinutes(3), $"a first {kind} checkpoint");
+        var worker = await cluster.ScalarAsync("select worker_id from jobs where job_id = @id", job);
+        var victim = cluster.Silos.Single(s => worker.StartsWith(s.Name + "@", StringComparison.Ordinal));
+        var survivor = cluster.Silos.Single(s => s != victim);
+        victim.Kill();
+
+        await cluster.WaitUntilAsync(async () => await cluster.StateOfAsync(job) is "Succeeded" or "Failed", TimeSpan.FromMinutes(5), $"the {kind} job to finish on the survivor");
+        Assert.Equal("Succeeded", await cluster.StateOfAsync(job));
+
+        var events = JsonDocument.Parse((await cluster.Cli("status", job, "--json")).Out).RootElement.GetProperty("events").EnumerateArray().ToList();
+        Assert.Contains(events, e => e.GetProperty("attempt").GetInt32() == 1 && e.GetProperty("to_state").GetString() == "Queued"
+            && e.GetProperty("detail").GetString()!.Contains("lease expired", StringComparison.Ordinal));
+        var finalRun = events.Last(e => e.GetProperty("to_state").GetString() == "Running");
+        Assert.StartsWith(survivor.Name + "@", finalRun.GetProperty("worker_id").GetString());
+        var finalAttempt = finalRun.GetProperty("attempt").GetInt32();
+
+        var points = JsonDocument.Parse((await cluster.Cli("metrics", job, "--name", epochMetric, "--json")).Out).RootElement.EnumerateArray()
+            .Select(p => (Attempt: p.GetProperty("attempt").GetInt32(), Epoch: p.GetProperty("epoch").GetInt32())).ToList();
+        Assert.True(points.Where(p => p.Attempt == finalAttempt).Min(p => p.Epoch) > 1, $"the last attempt re-ran epoch 1: {string.Join(", ", points)}");
+        Assert.Equal(Enumerable.Range(1, epochs), points.Select(p => p.Epoch).Distinct().Order());
+        Assert.True(await cluster.CountAsync("select count(*) from artifacts where job_id = @id and name = 'eval.json'", job) == 1);
     }
 }
