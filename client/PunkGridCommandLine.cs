@@ -11,7 +11,7 @@ namespace PunkGrid.Client;
 /// The <c>punkgrid</c> CLI: submit, runs, status, jobs, watch, cancel, retry, metrics, artifacts, workers, results.
 /// Every listing takes <c>--json</c>. Exit codes: 0 ok, 2 bad input or unknown id, 3 cluster unreachable.
 /// </summary>
-public static class PunkGridCommandLine
+public static partial class PunkGridCommandLine
 {
     public const int BadInput = 2;
     public const int Unreachable = 3;
@@ -54,6 +54,7 @@ public static class PunkGridCommandLine
         root.Subcommands.Add(WithId("results", "RUN", "The per-trait accuracy/precision/recall/F1 table of a sweep.", ResultsAsync, io));
         root.Subcommands.Add(GenerateCommand(io));
         root.Subcommands.Add(PredictCommand(io));
+        root.Subcommands.Add(ScheduleCommand(io));
         return await root.Parse(args).InvokeAsync(new System.CommandLine.InvocationConfiguration { Output = stdout, Error = stderr }, cancellation);
     }
 
@@ -113,8 +114,19 @@ public static class PunkGridCommandLine
 
     // ---- submit ----
 
-    private static Command SubmitCommand(Io io)
+    /// <summary>What a <c>submit …</c> line does with the run it describes: <paramref name="build"/> validates and makes it.</summary>
+    private delegate Task<int> RunHandler(ParseResult parse, CancellationToken cancellation, Func<(string? RunId, RunSpec Spec)> build);
+
+    private static RunHandler SubmitHandler(Io io) => (parse, cancellation, build) => Execute(parse, io, cancellation, client =>
     {
+        var (id, spec) = build();
+        id ??= $"{(spec.Kind == JobKinds.Trait ? "traits" : spec.Kind)}-{DateTime.UtcNow:yyyyMMdd-HHmmss}-{Random.Shared.Next(0x10000):x4}";
+        return SubmitAsync(client, id, spec, parse, io, parse.GetValue<bool>("--watch"));
+    });
+
+    private static Command SubmitCommand(Io io, RunHandler? handler = null)
+    {
+        handler ??= SubmitHandler(io);
         var submit = new Command("submit", "Submit a run.");
         var traits = new Command("traits", "A sweep of trait classifiers: one job per trait.");
         var all = new Option<bool>("--all") { Description = "All 92 traits." };
@@ -132,7 +144,7 @@ public static class PunkGridCommandLine
         {
             traits.Options.Add(option);
         }
-        traits.SetAction((parse, cancellation) => Execute(parse, io, cancellation, async client =>
+        traits.SetAction((parse, cancellation) => handler(parse, cancellation, () =>
         {
             var list = (parse.GetValue(names) ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
             if (parse.GetValue(all) == list.Length > 0)
@@ -151,19 +163,17 @@ public static class PunkGridCommandLine
             Put("train_samples", parse.GetValue(samples));
             Put("color", parse.GetValue(color));
             Put("device", parse.GetValue(device));
-            var id = parse.GetValue(runId) ?? $"traits-{DateTime.UtcNow:yyyyMMdd-HHmmss}-{Random.Shared.Next(0x10000):x4}";
-            var spec = new RunSpec(JobKinds.Trait, list, parse.GetValue(all), parse.GetValue(profile)!, parameters, parse.GetValue(priority));
-            return await SubmitAsync(client, id, spec, parse, io, parse.GetValue(watch));
+            return (parse.GetValue(runId), new RunSpec(JobKinds.Trait, list, parse.GetValue(all), parse.GetValue(profile)!, parameters, parse.GetValue(priority)));
         }));
         submit.Subcommands.Add(traits);
-        submit.Subcommands.Add(SingleJobSubmit(JobKinds.Vae, "The PunkVAE (one job): PNG reconstructions, prior samples and an interpolation as artifacts.", io));
-        submit.Subcommands.Add(SingleJobSubmit(JobKinds.Pokemon, "The Pokémon classifier (one job): test top-1/top-5, per-class accuracy, the duplicate report.", io));
-        submit.Subcommands.Add(SingleJobSubmit(JobKinds.Gan, "The Punk GAN (one job; --set conditional=true conditions it on the 92 traits): sample grids as artifacts.", io));
+        submit.Subcommands.Add(SingleJobSubmit(JobKinds.Vae, "The PunkVAE (one job): PNG reconstructions, prior samples and an interpolation as artifacts.", handler));
+        submit.Subcommands.Add(SingleJobSubmit(JobKinds.Pokemon, "The Pokémon classifier (one job): test top-1/top-5, per-class accuracy, the duplicate report.", handler));
+        submit.Subcommands.Add(SingleJobSubmit(JobKinds.Gan, "The Punk GAN (one job; --set conditional=true conditions it on the 92 traits): sample grids as artifacts.", handler));
         return submit;
     }
 
     /// <summary><c>submit vae …</c>: a run of one job of a kind that has no target.</summary>
-    private static Command SingleJobSubmit(string kind, string description, Io io)
+    private static Command SingleJobSubmit(string kind, string description, RunHandler handler)
     {
         var command = new Command(kind, description);
         var profile = new Option<string>("--profile") { DefaultValueFactory = _ => JobSpec.DefaultProfile, Description = "seed (the write-up) or quick (minutes on a CPU)." };
@@ -177,7 +187,7 @@ public static class PunkGridCommandLine
         {
             command.Options.Add(option);
         }
-        command.SetAction((parse, cancellation) => Execute(parse, io, cancellation, async client =>
+        command.SetAction((parse, cancellation) => handler(parse, cancellation, () =>
         {
             var parameters = JobParameters.ParseAssignments(parse.GetValue(set));
             if (parse.GetValue(epochs) is { } e)
@@ -188,9 +198,7 @@ public static class PunkGridCommandLine
             {
                 parameters["device"] = d;
             }
-            var id = parse.GetValue(runId) ?? $"{kind}-{DateTime.UtcNow:yyyyMMdd-HHmmss}-{Random.Shared.Next(0x10000):x4}";
-            var spec = new RunSpec(kind, [], false, parse.GetValue(profile)!, parameters, parse.GetValue(priority));
-            return await SubmitAsync(client, id, spec, parse, io, parse.GetValue(watch));
+            return (parse.GetValue(runId), new RunSpec(kind, [], false, parse.GetValue(profile)!, parameters, parse.GetValue(priority)));
         }));
         return command;
     }

@@ -20,4 +20,8 @@ public static class JobParameters
         }
         return parameters;
     }
+
+    /// <summary>The same keys normalized as <see cref="ParseAssignments"/> does (for parameters given as a JSON object).</summary>
+    public static Dictionary<string, string> Normalize(IReadOnlyDictionary<string, string> parameters) =>
+        parameters.ToDictionary(p => NormalizeKey(p.Key), p => p.Value.Trim(), StringComparer.Ordinal);
 }

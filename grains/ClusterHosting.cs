@@ -19,6 +19,7 @@ public static class ClusterHosting
         services.AddSingleton<SchemaMigrator>();
         services.AddSingleton<JobStore>();
         services.AddSingleton<TrainingOutputStore>();
+        services.AddSingleton<ScheduleStore>();
         return services;
     }
 
@@ -32,7 +33,11 @@ public static class ClusterHosting
         silo.Services.AddSingleton<IMembershipTable, PostgresMembershipTable>();
         silo.Services.AddSingleton<IReminderTable, PostgresReminderTable>();
         silo.AddReminders();
+        var tick = section.GetSection("Scheduling").GetValue("ScheduleTick", TimeSpan.FromMinutes(1));
+        silo.Services.Configure<ReminderOptions>(o => o.MinimumReminderPeriod = tick < o.MinimumReminderPeriod ? tick : o.MinimumReminderPeriod);
         silo.Services.AddSingleton<TraitCatalog>();
+        silo.Services.AddSingleton<RunPlanner>();
+        silo.Services.AddHostedService<Telemetry.JobStateSampler>();
         silo.Services.AddSingleton(sp => new PunkGrid.Training.Inference.PunkInferenceEngine(
             PunkGrid.Training.Data.DataDirectory.Resolve(sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<WorkerOptions>>().Value.DataDirectory)));
         if (section.GetSection("Worker").GetValue("Enabled", true))

@@ -11,6 +11,9 @@ public sealed class SchedulingOptions
 
     /// <summary>How often the scheduler looks for expired leases.</summary>
     public TimeSpan ExpiryScanInterval { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>How often each schedule's reminder wakes it to check whether a firing is due (the cron's resolution).</summary>
+    public TimeSpan ScheduleTick { get; set; } = TimeSpan.FromMinutes(1);
 }
 
 public sealed class WorkerOptions

@@ -58,7 +58,8 @@ public static class SiloCommandLine
         var noWorker = new Option<bool>("--no-worker") { Description = "Do not run jobs on this silo." };
         var slots = new Option<int?>("--slots") { Description = "Jobs run at once (default: one per two cores)." };
         var name = new Option<string?>("--name") { Description = "Silo name shown by `punkgrid workers`." };
-        foreach (var option in new Option[] { PostgresOption, siloPort, gatewayPort, noWorker, slots, name })
+        var dashboard = new Option<string?>("--dashboard") { Description = "Dashboard, /api/ and /metrics address(es), ';'-separated, or 'off' (default: PunkGrid:Dashboard:Urls, http://127.0.0.1:5080). Non-loopback needs PunkGrid:Dashboard:Token." };
+        foreach (var option in new Option[] { PostgresOption, siloPort, gatewayPort, noWorker, slots, name, dashboard })
         {
             serve.Options.Add(option);
         }
@@ -68,7 +69,7 @@ public static class SiloCommandLine
             try
             {
                 host = SiloHost.BuildSilo(new SiloHost.Overrides(parse.GetValue(PostgresOption), parse.GetValue(siloPort), parse.GetValue(gatewayPort),
-                    parse.GetValue(noWorker) ? false : null, parse.GetValue(slots), parse.GetValue(name)));
+                    parse.GetValue(noWorker) ? false : null, parse.GetValue(slots), parse.GetValue(name), parse.GetValue(dashboard)));
             }
             catch (ArgumentException ex)
             {
@@ -84,6 +85,11 @@ public static class SiloCommandLine
                 catch (Npgsql.NpgsqlException ex)
                 {
                     await stderr.WriteLineAsync($"error: cannot use PostgreSQL ({ex.Message}); check --postgres / PUNKGRID_PG");
+                    return 1;
+                }
+                catch (IOException ex) when (ex.InnerException is System.Net.Sockets.SocketException || ex.Message.Contains("address", StringComparison.OrdinalIgnoreCase))
+                {
+                    await stderr.WriteLineAsync($"error: cannot serve the dashboard ({ex.Message}); pick another address with --dashboard or PunkGrid:Dashboard:Urls, or 'off'");
                     return 1;
                 }
             }

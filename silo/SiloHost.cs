@@ -1,11 +1,18 @@
 using System.Net;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using OpenTelemetry.Metrics;
+using OpenTelemetry.Resources;
+using OpenTelemetry.Trace;
 using Orleans.Configuration;
 using PunkGrid.Grains;
 using PunkGrid.Grains.Persistence;
+using PunkGrid.Grains.Telemetry;
+using PunkGrid.Silo.Dashboard;
 
 namespace PunkGrid.Silo;
 
@@ -13,7 +20,7 @@ namespace PunkGrid.Silo;
 public static class SiloHost
 {
     /// <summary>Command-line settings that override configuration.</summary>
-    public sealed record Overrides(string? Postgres, int? SiloPort, int? GatewayPort, bool? Worker, int? Slots, string? Name);
+    public sealed record Overrides(string? Postgres, int? SiloPort, int? GatewayPort, bool? Worker, int? Slots, string? Name, string? Dashboard = null);
 
     public static HostApplicationBuilder CreateBuilder(Overrides overrides)
     {
@@ -22,6 +29,12 @@ public static class SiloHost
             ContentRootPath = AppContext.BaseDirectory,
             EnvironmentName = Environments.Production,
         });
+        ApplySettings(builder, overrides);
+        return builder;
+    }
+
+    private static void ApplySettings(IHostApplicationBuilder builder, Overrides overrides)
+    {
         var settings = new Dictionary<string, string?>();
         void Set(string key, object? value)
         {
@@ -36,13 +49,13 @@ public static class SiloHost
         Set("PunkGrid:Worker:Enabled", overrides.Worker);
         Set("PunkGrid:Worker:Slots", overrides.Slots);
         Set("PunkGrid:SiloName", overrides.Name);
+        Set("PunkGrid:Dashboard:Urls", overrides.Dashboard);
         builder.Configuration.AddInMemoryCollection(settings);
         builder.Logging.AddSimpleConsole(o =>
         {
             o.SingleLine = true;
             o.TimestampFormat = "HH:mm:ss ";
         });
-        return builder;
     }
 
     private static string? NullIfEmpty(string? value) => string.IsNullOrWhiteSpace(value) ? null : value;
@@ -56,10 +69,40 @@ public static class SiloHost
     public static async Task MigrateAsync(IServiceProvider services, CancellationToken cancellation) =>
         await services.GetRequiredService<SchemaMigrator>().MigrateAsync(cancellation);
 
-    /// <summary>Builds the silo host: PunkGrid storage, migrations at start, Orleans with PunkGrid's providers.</summary>
+    /// <summary>
+    /// Builds the silo host: PunkGrid storage, migrations at start, Orleans with PunkGrid's providers, OpenTelemetry, and
+    /// (unless <c>PunkGrid:Dashboard:Urls</c> is <c>off</c>) the dashboard, <c>/api/</c> and <c>/metrics</c> on Kestrel.
+    /// </summary>
     public static IHost BuildSilo(Overrides overrides)
     {
-        var builder = CreateBuilder(overrides);
+        var probe = CreateBuilder(overrides).Configuration;
+        var dashboard = DashboardSettings.Create(probe["PunkGrid:Dashboard:Urls"], probe["PunkGrid:Dashboard:Token"]);
+        RequirePostgres(probe);
+        if (!dashboard.Enabled)
+        {
+            var plain = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { ContentRootPath = AppContext.BaseDirectory, EnvironmentName = Environments.Production });
+            ConfigureSilo(plain, overrides, prometheus: false);
+            return plain.Build();
+        }
+        var web = WebApplication.CreateBuilder(new WebApplicationOptions
+        {
+            ContentRootPath = AppContext.BaseDirectory,
+            WebRootPath = Path.Combine(AppContext.BaseDirectory, "dashboard"),
+            EnvironmentName = Environments.Production,
+        });
+        ConfigureSilo(web, overrides, prometheus: true);
+        web.WebHost.UseUrls([.. dashboard.Urls]);
+        var app = web.Build();
+        app.UseDefaultFiles();
+        app.UseStaticFiles();
+        app.MapPunkGridApi(dashboard);
+        app.MapPrometheusScrapingEndpoint("/metrics");
+        return app;
+    }
+
+    private static void ConfigureSilo(IHostApplicationBuilder builder, Overrides overrides, bool prometheus)
+    {
+        ApplySettings(builder, overrides);
         var configuration = builder.Configuration;
         var connectionString = RequirePostgres(configuration);
         builder.Services.AddPunkGridStorage(connectionString);
@@ -80,9 +123,42 @@ public static class SiloHost
             silo.Configure<SiloMessagingOptions>(o => o.ResponseTimeout = TimeSpan.FromSeconds(15));
             silo.AddPunkGrid(configuration);
         });
+        AddTelemetry(builder, prometheus);
         // Migrations run before Orleans starts: membership lives in these tables.
         builder.Services.Insert(0, ServiceDescriptor.Singleton<IHostedService, MigrateOnStart>());
-        return builder.Build();
+    }
+
+    /// <summary>
+    /// Traces from the <c>PunkGrid</c> source; metrics from the <c>PunkGrid</c> meter and Orleans' own. OTLP export is on
+    /// when <c>OTEL_EXPORTER_OTLP_ENDPOINT</c> is set (the exporter reads the standard <c>OTEL_*</c> variables); the
+    /// Prometheus scrape endpoint <c>/metrics</c> is on whenever the HTTP surface is.
+    /// </summary>
+    private static void AddTelemetry(IHostApplicationBuilder builder, bool prometheus)
+    {
+        var otlp = !string.IsNullOrWhiteSpace(builder.Configuration["OTEL_EXPORTER_OTLP_ENDPOINT"]);
+        var instance = builder.Configuration["PunkGrid:SiloName"] ?? Environment.MachineName;
+        builder.Services.AddOpenTelemetry()
+            .ConfigureResource(resource => resource.AddService("punkgrid-silo", serviceInstanceId: instance))
+            .WithTracing(tracing =>
+            {
+                tracing.AddSource(PunkGridTelemetry.Name);
+                if (otlp)
+                {
+                    tracing.AddOtlpExporter();
+                }
+            })
+            .WithMetrics(metrics =>
+            {
+                metrics.AddMeter(PunkGridTelemetry.Name, "Microsoft.Orleans");
+                if (prometheus)
+                {
+                    metrics.AddPrometheusExporter();
+                }
+                if (otlp)
+                {
+                    metrics.AddOtlpExporter();
+                }
+            });
     }
 
     private sealed class MigrateOnStart(SchemaMigrator migrator) : IHostedService

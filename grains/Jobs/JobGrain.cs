@@ -2,6 +2,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using PunkGrid.Contracts;
 using PunkGrid.Grains.Persistence;
+using PunkGrid.Grains.Telemetry;
 
 namespace PunkGrid.Grains.Jobs;
 
@@ -30,6 +31,7 @@ public sealed class JobGrain(JobStore store, TrainingOutputStore outputs, IOptio
         var ok = await store.SucceedAsync(JobId, attempt, evaluationJson, summary);
         if (ok)
         {
+            PunkGridTelemetry.JobsFinished.Add(1, new KeyValuePair<string, object?>("state", nameof(JobState.Succeeded)));
             await Scheduler.Released(JobId);
         }
         else
@@ -45,7 +47,10 @@ public sealed class JobGrain(JobStore store, TrainingOutputStore outputs, IOptio
 
     private async Task<JobState?> EndAttemptAsync(int attempt, string reason, bool retryable)
     {
+        using var activity = retryable ? PunkGridTelemetry.Source.StartActivity("requeue") : null;
+        activity?.SetTag("punkgrid.job_id", JobId).SetTag("punkgrid.attempt", attempt).SetTag("punkgrid.reason", reason);
         var state = await store.FailAsync(JobId, attempt, reason, retryable);
+        activity?.SetTag("punkgrid.state", state?.ToString() ?? "unchanged");
         switch (state)
         {
             case JobState.Queued:
@@ -53,6 +58,7 @@ public sealed class JobGrain(JobStore store, TrainingOutputStore outputs, IOptio
                 await Scheduler.Enqueue(await store.QueuedJobsAsync(JobId));
                 break;
             case JobState.Failed:
+                PunkGridTelemetry.JobsFinished.Add(1, new KeyValuePair<string, object?>("state", nameof(JobState.Failed)));
                 logger.LogError("Job {Job}: attempt {Attempt} failed for good: {Reason}", JobId, attempt, reason);
                 await Scheduler.Released(JobId);
                 break;

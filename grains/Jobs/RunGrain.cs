@@ -1,14 +1,13 @@
 using System.Text.RegularExpressions;
 using Microsoft.Extensions.Logging;
-using Microsoft.Extensions.Options;
 using PunkGrid.Contracts;
 using PunkGrid.Grains.Persistence;
-using PunkGrid.Training.Trainers;
+using PunkGrid.Grains.Telemetry;
 
 namespace PunkGrid.Grains.Jobs;
 
 /// <summary>A sweep: validates the spec, writes the run and its jobs in one transaction, and queues them.</summary>
-public sealed partial class RunGrain(JobStore store, TraitCatalog traits, IOptions<SchedulingOptions> scheduling, ILogger<RunGrain> logger)
+public sealed partial class RunGrain(JobStore store, RunPlanner planner, ILogger<RunGrain> logger)
     : Grain, IRunGrain
 {
     [GeneratedRegex("^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")]
@@ -18,6 +17,8 @@ public sealed partial class RunGrain(JobStore store, TraitCatalog traits, IOptio
 
     public async Task<SubmitResult> Submit(RunSpec spec)
     {
+        using var activity = PunkGridTelemetry.Source.StartActivity("submit");
+        activity?.SetTag("punkgrid.run_id", RunId).SetTag("punkgrid.kind", spec.Kind).SetTag("punkgrid.profile", spec.Profile);
         if (!RunIdPattern().IsMatch(RunId))
         {
             return new SubmitResult(RunId, false, $"run id '{RunId}' is not allowed: 1-100 letters, digits, '.', '_' or '-', starting with a letter or digit", 0);
@@ -25,7 +26,7 @@ public sealed partial class RunGrain(JobStore store, TraitCatalog traits, IOptio
         List<JobStore.NewJob> jobs;
         try
         {
-            jobs = PlanJobs(spec);
+            jobs = planner.Plan(RunId, spec);
         }
         catch (ArgumentException ex)
         {
@@ -40,53 +41,13 @@ public sealed partial class RunGrain(JobStore store, TraitCatalog traits, IOptio
             return new SubmitResult(RunId, false, null, existing?.Total ?? 0);
         }
         logger.LogInformation("Run {Run}: {Count} {Kind} jobs queued (profile {Profile})", RunId, jobs.Count, spec.Kind, spec.Profile);
+        PunkGridTelemetry.RunsSubmitted.Add(1, new KeyValuePair<string, object?>("kind", spec.Kind));
+        activity?.SetTag("punkgrid.jobs", jobs.Count);
         var scheduler = GrainFactory.GetGrain<ISchedulerGrain>(0);
         var now = DateTimeOffset.UtcNow;
         await scheduler.Enqueue(jobs.Select(j => new QueuedJob(j.JobId, j.Priority, now, j.Device)).ToList());
         return new SubmitResult(RunId, true, null, jobs.Count);
     }
-
-    /// <summary>One job per target, each validated now so a bad submit stores nothing.</summary>
-    private List<JobStore.NewJob> PlanJobs(RunSpec spec)
-    {
-        // "device" says where a job may run (matched by the scheduler); everything else goes to the trainer.
-        var device = spec.Parameters.TryGetValue("device", out var d) ? d.Trim().ToLowerInvariant() : "any";
-        if (device is not ("any" or "cpu" or "cuda"))
-        {
-            throw new ArgumentException($"device '{d}' is not allowed: expected any, cpu or cuda");
-        }
-        var parameters = spec.Parameters.Where(p => p.Key != "device").ToDictionary();
-        JobStore.NewJob Job(string? target) => new(
-            target is null ? $"{RunId}.{spec.Kind}" : $"{RunId}.{Slug(target)}",
-            new JobSpec(spec.Kind, target, spec.Profile, parameters), spec.Priority, scheduling.Value.MaxAttempts, device);
-
-        switch (spec.Kind)
-        {
-            case JobKinds.Trait:
-                var targets = spec.AllTargets ? traits.TraitNames : spec.Targets.Select(traits.Canonical).Distinct().ToList();
-                if (targets.Count == 0)
-                {
-                    throw new ArgumentException("no traits given: name some (--traits Male,Hoodie) or all (--all)");
-                }
-                // Validates the profile and every override before anything is stored.
-                TraitTrainingOptions.Create(targets[0], spec.Profile, parameters);
-                return targets.Select(t => Job(t)).ToList();
-            case JobKinds.Vae:
-                VaeTrainingOptions.Create(spec.Profile, parameters);
-                return [Job(null)];
-            case JobKinds.Gan:
-                GanTrainingOptions.Create(spec.Profile, parameters);
-                return [Job(null)];
-            case JobKinds.Pokemon:
-                PokemonTrainingOptions.Create(spec.Profile, parameters);
-                return [Job(null)];
-            default:
-                throw new ArgumentException($"unknown job kind '{spec.Kind}'; allowed: {string.Join(", ", JobKinds.All)}");
-        }
-    }
-
-    private static string Slug(string value) =>
-        string.Concat(value.Select(c => char.IsLetterOrDigit(c) ? char.ToLowerInvariant(c) : '-'));
 
     public Task<RunSummary?> GetSummary() => store.GetRunSummaryAsync(RunId);
 

@@ -2,6 +2,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using PunkGrid.Contracts;
 using PunkGrid.Grains.Persistence;
+using PunkGrid.Grains.Telemetry;
 
 namespace PunkGrid.Grains.Jobs;
 
@@ -98,6 +99,8 @@ public sealed class SchedulerGrain(JobStore store, IOptions<SchedulingOptions> o
         {
             queue.Remove(candidate);
             queued.Remove(candidate.JobId);
+            using var activity = PunkGridTelemetry.Source.StartActivity("lease");
+            activity?.SetTag("punkgrid.job_id", candidate.JobId).SetTag("punkgrid.worker_id", worker.WorkerId);
             var lease = await GrainFactory.GetGrain<IJobGrain>(candidate.JobId).Start(worker.WorkerId);
             if (lease is null)
             {
@@ -105,6 +108,8 @@ public sealed class SchedulerGrain(JobStore store, IOptions<SchedulingOptions> o
             }
             leases[lease.JobId] = new HeldLease(worker.WorkerId, lease.Attempt, DateTimeOffset.UtcNow + LeaseTimeout);
             granted.Add(lease);
+            activity?.SetTag("punkgrid.attempt", lease.Attempt);
+            PunkGridTelemetry.JobsLeased.Add(1);
             logger.LogInformation("Leased {Job} (attempt {Attempt}) to {Worker}", lease.JobId, lease.Attempt, worker.WorkerId);
         }
         return granted;
@@ -137,6 +142,7 @@ public sealed class SchedulerGrain(JobStore store, IOptions<SchedulingOptions> o
         foreach (var (jobId, lease) in leases.Where(l => l.Value.ExpiresAt < now).ToList())
         {
             leases.Remove(jobId);
+            PunkGridTelemetry.LeaseExpirations.Add(1);
             var reason = $"lease expired: worker {lease.WorkerId} sent no heartbeat for {LeaseTimeout.TotalSeconds:F0}s";
             var state = await GrainFactory.GetGrain<IJobGrain>(jobId).LoseLease(lease.Attempt, reason);
             logger.LogWarning("Job {Job} attempt {Attempt}: {Reason} → {State}", jobId, lease.Attempt, reason, state?.ToString() ?? "unchanged");

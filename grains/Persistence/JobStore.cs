@@ -65,6 +65,19 @@ public sealed class JobStore(NpgsqlDataSource dataSource)
         return true;
     }
 
+    /// <summary>How many jobs are in each state, cluster-wide (every state present, zero when none).</summary>
+    public async Task<IReadOnlyDictionary<string, long>> CountJobsByStateAsync(CancellationToken cancellation = default)
+    {
+        var counts = Enum.GetNames<JobState>().ToDictionary(s => s, _ => 0L);
+        await using var command = dataSource.CreateCommand("select state, count(*) from jobs group by state");
+        await using var reader = await command.ExecuteReaderAsync(cancellation);
+        while (await reader.ReadAsync(cancellation))
+        {
+            counts[reader.GetString(0)] = reader.GetInt64(1);
+        }
+        return counts;
+    }
+
     public async Task<RunSummary?> GetRunSummaryAsync(string runId, CancellationToken cancellation = default) =>
         (await ListRunsAsync(1, runId, cancellation)).SingleOrDefault();
 

@@ -3,6 +3,7 @@ using Microsoft.Extensions.Logging;
 using Npgsql;
 using NpgsqlTypes;
 using PunkGrid.Contracts;
+using PunkGrid.Grains.Telemetry;
 using PunkGrid.Training.Checkpoints;
 using PunkGrid.Training.Trainers;
 
@@ -45,7 +46,10 @@ public sealed class TrainingOutputStore(NpgsqlDataSource dataSource, ILogger<Tra
 
     public async Task SaveCheckpointAsync(string jobId, int attempt, TrainingCheckpoint checkpoint, CancellationToken cancellation = default)
     {
+        using var activity = PunkGridTelemetry.Source.StartActivity("checkpoint");
         var bytes = CheckpointCodec.Encode(checkpoint);
+        activity?.SetTag("punkgrid.job_id", jobId).SetTag("punkgrid.attempt", attempt).SetTag("punkgrid.epoch", checkpoint.Epoch).SetTag("punkgrid.bytes", bytes.Length);
+        PunkGridTelemetry.CheckpointBytes.Record(bytes.Length);
         await using var connection = await dataSource.OpenConnectionAsync(cancellation);
         await using var transaction = await connection.BeginTransactionAsync(cancellation);
         await FenceAsync(connection, transaction, jobId, attempt, cancellation);

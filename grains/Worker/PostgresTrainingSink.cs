@@ -1,4 +1,5 @@
 using PunkGrid.Grains.Persistence;
+using PunkGrid.Grains.Telemetry;
 using PunkGrid.Training.Checkpoints;
 using PunkGrid.Training.Trainers;
 
@@ -12,11 +13,24 @@ namespace PunkGrid.Grains.Worker;
 public sealed class PostgresTrainingSink(TrainingOutputStore store, string jobId, int attempt, CancellationToken cancellation) : ITrainingSink
 {
     private TrainingProgress latest;
+    private DateTime epochStarted = DateTime.UtcNow;
 
     public TrainingProgress LatestProgress => latest;
 
-    public void SaveCheckpoint(TrainingCheckpoint checkpoint) =>
+    /// <summary>Checkpoints come once per epoch: the time since the previous one (or the start) is that epoch's span.</summary>
+    public void SaveCheckpoint(TrainingCheckpoint checkpoint)
+    {
+        var now = DateTime.UtcNow;
+        using (var epoch = PunkGridTelemetry.Source.StartActivity("epoch", System.Diagnostics.ActivityKind.Internal, parentContext: default, startTime: epochStarted))
+        {
+            epoch?.SetTag("punkgrid.job_id", jobId).SetTag("punkgrid.attempt", attempt).SetTag("punkgrid.epoch", checkpoint.Epoch)
+                .SetTag("punkgrid.samples_per_second", latest.SamplesPerSecond);
+            epoch?.SetEndTime(now);
+        }
+        PunkGridTelemetry.EpochDuration.Record((now - epochStarted).TotalSeconds, new KeyValuePair<string, object?>("kind", jobId[(jobId.LastIndexOf('.') + 1)..]));
         store.SaveCheckpointAsync(jobId, attempt, checkpoint, cancellation).GetAwaiter().GetResult();
+        epochStarted = DateTime.UtcNow;
+    }
 
     public void ReportMetrics(IReadOnlyList<MetricSample> samples) =>
         store.WriteMetricsAsync(jobId, attempt, samples, cancellation).GetAwaiter().GetResult();

@@ -5,6 +5,7 @@ using Microsoft.Extensions.Options;
 using PunkGrid.Contracts;
 using PunkGrid.Grains.Jobs;
 using PunkGrid.Grains.Persistence;
+using PunkGrid.Grains.Telemetry;
 using PunkGrid.Training.Checkpoints;
 using PunkGrid.Training.Data;
 using PunkGrid.Training.Native;
@@ -53,6 +54,10 @@ public sealed class WorkerAgent(
                     var reports = running.Values.Select(r =>
                     {
                         var p = r.Sink.LatestProgress;
+                        if (p.SamplesPerSecond > 0)
+                        {
+                            PunkGridTelemetry.SamplesPerSecond.Record(p.SamplesPerSecond);
+                        }
                         return new JobProgressReport(r.Lease.JobId, r.Lease.Attempt, p.Epoch, p.TotalEpochs, p.Step, p.TotalSteps, p.Fraction);
                     }).ToList();
                     var reply = await scheduler.Heartbeat(registration, reports);

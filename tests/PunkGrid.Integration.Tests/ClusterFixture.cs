@@ -18,13 +18,32 @@ public class ClusterFixture : IAsyncLifetime
 
     public NpgsqlDataSource Database { get; private set; } = null!;
 
+    /// <summary>The bearer token the silos' mutating API endpoints require.</summary>
+    public const string ApiToken = "test-token-0123456789";
+
+    /// <summary>An OTLP/HTTP receiver both silos export their traces and metrics to.</summary>
+    public OtlpReceiver Otlp { get; } = new();
+
+    public HttpClient Http { get; } = new() { Timeout = TimeSpan.FromSeconds(30) };
+
+    /// <summary>Settings every silo of the fixture runs with: the API token, a 1 s schedule tick, fast OTLP export.</summary>
+    public Dictionary<string, string> Environment => new()
+    {
+        ["PUNKGRID__Dashboard__Token"] = ApiToken,
+        ["PUNKGRID__Scheduling__ScheduleTick"] = "00:00:01",
+        ["OTEL_EXPORTER_OTLP_ENDPOINT"] = Otlp.Endpoint.ToString().TrimEnd('/'),
+        ["OTEL_EXPORTER_OTLP_PROTOCOL"] = "http/protobuf",
+        ["OTEL_BSP_SCHEDULE_DELAY"] = "500",
+        ["OTEL_METRIC_EXPORT_INTERVAL"] = "1000",
+    };
+
     public async Task InitializeAsync()
     {
         await server.InitializeAsync();
         Postgres = await server.CreateDatabaseAsync("cluster");
         Database = NpgsqlDataSource.Create(Postgres);
-        Silos.Add(await SiloProcess.StartAsync(Postgres, "silo-a", slots: 1));
-        Silos.Add(await SiloProcess.StartAsync(Postgres, "silo-b", slots: 1));
+        Silos.Add(await SiloProcess.StartAsync(Postgres, "silo-a", slots: 1, Environment));
+        Silos.Add(await SiloProcess.StartAsync(Postgres, "silo-b", slots: 1, Environment));
     }
 
     public async Task DisposeAsync()
@@ -35,6 +54,8 @@ public class ClusterFixture : IAsyncLifetime
         }
         await Database.DisposeAsync();
         await server.DisposeAsync();
+        Http.Dispose();
+        Otlp.Dispose();
     }
 
     /// <summary>Runs the real CLI in-process against this cluster's gateways.</summary>
@@ -42,7 +63,7 @@ public class ClusterFixture : IAsyncLifetime
     {
         var stdout = new StringWriter();
         var stderr = new StringWriter();
-        var exit = await PunkGridCommandLine.RunAsync([.. args, "--gateway", Gateways], stdout, stderr);
+        var exit = await PunkGridCommandLine.RunAsync(["--gateway", Gateways, .. args], stdout, stderr); // before a `--` separator
         return (exit, stdout.ToString(), stderr.ToString());
     }
 
@@ -82,8 +103,25 @@ public class ClusterFixture : IAsyncLifetime
         foreach (var dead in Silos.Where(s => s.HasExited).ToList())
         {
             await dead.DisposeAsync();
-            Silos[Silos.IndexOf(dead)] = await SiloProcess.StartAsync(Postgres, $"{dead.Name}-{Guid.NewGuid().ToString("N")[..4]}", slots: 1);
+            Silos[Silos.IndexOf(dead)] = await SiloProcess.StartAsync(Postgres, $"{dead.Name}-{Guid.NewGuid().ToString("N")[..4]}", slots: 1, Environment);
         }
+    }
+
+    /// <summary>A request to the first live silo's <c>/api/…</c>, with the bearer token unless <paramref name="token"/> says otherwise.</summary>
+    public async Task<(int Status, System.Text.Json.JsonElement Body)> ApiAsync(HttpMethod method, string path, string? json = null, string? token = ApiToken)
+    {
+        using var request = new HttpRequestMessage(method, new Uri(Silos.First(s => !s.HasExited).DashboardUrl, path.TrimStart('/')));
+        if (json is not null)
+        {
+            request.Content = new StringContent(json, System.Text.Encoding.UTF8, "application/json");
+        }
+        if (token is not null)
+        {
+            request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", token);
+        }
+        using var response = await Http.SendAsync(request);
+        var text = await response.Content.ReadAsStringAsync();
+        return ((int)response.StatusCode, text.Length == 0 ? default : System.Text.Json.JsonDocument.Parse(text).RootElement.Clone());
     }
 
     public Task<string> StateOfAsync(string jobId) => ScalarAsync("select state from jobs where job_id = @id", jobId);

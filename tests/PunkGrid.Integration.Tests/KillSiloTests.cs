@@ -45,6 +45,10 @@ public sealed class KillSiloTests(KillFixture cluster)
         var stepsPerEpoch = 2000 / 100;
         Assert.Equal(Enumerable.Range(1, epochs * stepsPerEpoch).Select(i => (long)i), steps.Select(s => s.Step).Distinct().Order());
         Assert.Equal(epochs * stepsPerEpoch, resumed.Max(s => s.Step));
+
+        // The lost lease is traced (a requeue span) and counted, exported over OTLP by the surviving silo.
+        await cluster.WaitUntilAsync(() => Task.FromResult(cluster.Otlp.SpanNames().Contains("requeue")
+            && cluster.Otlp.MetricNames().Contains("punkgrid.lease.expirations")), TimeSpan.FromSeconds(30), "the requeue over OTLP");
     }
 
     /// <summary>
@@ -87,5 +91,38 @@ public sealed class KillSiloTests(KillFixture cluster)
         Assert.True(points.Where(p => p.Attempt == finalAttempt).Min(p => p.Epoch) > 1, $"the last attempt re-ran epoch 1: {string.Join(", ", points)}");
         Assert.Equal(Enumerable.Range(1, epochs), points.Select(p => p.Epoch).Distinct().Order());
         Assert.True(await cluster.CountAsync("select count(*) from artifacts where job_id = @id and name = 'eval.json'", job) == 1);
+    }
+
+    /// <summary>A schedule outlives every silo: all are killed and replaced, and its reminder (in PostgreSQL) fires again.</summary>
+    [Fact]
+    public async Task A_schedule_keeps_firing_after_every_silo_is_restarted()
+    {
+        await cluster.ReplaceExitedSilosAsync();
+        var add = await cluster.Cli("schedule", "add", "--name", "survivor", "--cron", "*/2 * * * * *", "--",
+            "traits", "--traits", "Mole", "--profile", "quick", "--epochs", "1", "--train-samples", "100");
+        Assert.True(add.Exit == 0, add.Error);
+        try
+        {
+            await cluster.WaitUntilAsync(async () => await cluster.CountAsync("select count(*) from runs where run_id like @id || '-%'", "survivor") > 0,
+                TimeSpan.FromMinutes(2), "a first scheduled run");
+            foreach (var silo in cluster.Silos)
+            {
+                silo.Kill();
+            }
+            var restarted = DateTimeOffset.UtcNow;
+            await cluster.ReplaceExitedSilosAsync();
+            await cluster.WaitUntilAsync(async () =>
+            {
+                await using var command = cluster.Database.CreateCommand("select count(*) from runs where run_id like 'survivor-%' and created_at > @t");
+                command.Parameters.AddWithValue("t", restarted);
+                return (long)(await command.ExecuteScalarAsync())! > 0;
+            }, TimeSpan.FromMinutes(3), "a scheduled run after the restart");
+        }
+        finally
+        {
+            await cluster.Cli("schedule", "remove", "survivor");
+        }
+        await cluster.WaitUntilAsync(async () => await cluster.CountAsync("select count(*) from jobs where run_id like @id || '-%' and state in ('Queued', 'Running')", "survivor") == 0,
+            TimeSpan.FromMinutes(2), "the scheduled runs to finish");
     }
 }

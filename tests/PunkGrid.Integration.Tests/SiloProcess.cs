@@ -9,13 +9,19 @@ public sealed class SiloProcess : IAsyncDisposable
 {
     private readonly Process process;
 
-    private SiloProcess(Process process, string name, int gatewayPort, string logPath)
+    private SiloProcess(Process process, string name, int gatewayPort, int dashboardPort, string logPath)
     {
         this.process = process;
         Name = name;
         GatewayPort = gatewayPort;
+        DashboardPort = dashboardPort;
         LogPath = logPath;
     }
+
+    /// <summary>The dashboard, <c>/api/</c> and <c>/metrics</c> of this silo.</summary>
+    public int DashboardPort { get; }
+
+    public Uri DashboardUrl => new($"http://127.0.0.1:{DashboardPort}/");
 
     public string Name { get; }
 
@@ -38,6 +44,7 @@ public sealed class SiloProcess : IAsyncDisposable
     {
         var siloPort = FreePort();
         var gatewayPort = FreePort();
+        var dashboardPort = FreePort();
         var log = Path.Combine(Path.GetTempPath(), $"punkgrid-{name}-{Guid.NewGuid():N}.log");
         var start = new ProcessStartInfo("dotnet")
         {
@@ -48,7 +55,7 @@ public sealed class SiloProcess : IAsyncDisposable
         foreach (var arg in new[]
         {
             PostgresServer.Metadata("SiloAssembly"), "serve", "--postgres", postgres, "--silo-port", $"{siloPort}",
-            "--gateway-port", $"{gatewayPort}", "--name", name, "--slots", $"{slots}",
+            "--gateway-port", $"{gatewayPort}", "--name", name, "--slots", $"{slots}", "--dashboard", $"http://127.0.0.1:{dashboardPort}",
         })
         {
             start.ArgumentList.Add(arg);
@@ -67,7 +74,7 @@ public sealed class SiloProcess : IAsyncDisposable
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
 
-        var silo = new SiloProcess(process, name, gatewayPort, log);
+        var silo = new SiloProcess(process, name, gatewayPort, dashboardPort, log);
         var deadline = DateTime.UtcNow.AddSeconds(90);
         while (DateTime.UtcNow < deadline)
         {
@@ -77,8 +84,14 @@ public sealed class SiloProcess : IAsyncDisposable
             }
             try
             {
-                using var client = new TcpClient();
-                await client.ConnectAsync(IPAddress.Loopback, gatewayPort);
+                using (var gateway = new TcpClient())
+                {
+                    await gateway.ConnectAsync(IPAddress.Loopback, gatewayPort);
+                }
+                using (var dashboard = new TcpClient())
+                {
+                    await dashboard.ConnectAsync(IPAddress.Loopback, dashboardPort);
+                }
                 return silo;
             }
             catch (SocketException)

@@ -1,0 +1,125 @@
+using Microsoft.Playwright;
+
+namespace PunkGrid.Integration.Tests;
+
+/// <summary>
+/// The operator surface of a real two-silo cluster: the dashboard page in headless Chromium, the JSON API and its token
+/// checks, the Prometheus endpoint and the OTLP export.
+/// </summary>
+[Collection(ClusterCollection.Name)]
+public sealed class DashboardTests(ClusterFixture cluster)
+{
+    private static readonly TimeSpan JobTimeout = TimeSpan.FromMinutes(4);
+
+    private const string SmallSweep = """
+        {"run_id": "dash-1", "kind": "trait", "targets": ["Male", "Hoodie"], "profile": "quick", "parameters": {"train_samples": "200", "epochs": "2"}}
+        """;
+
+    [Fact]
+    public async Task The_dashboard_in_headless_chromium_shows_a_sweep_succeeding_and_a_jobs_loss_curve()
+    {
+        await using var chromium = await HeadlessChromium.LaunchAsync();
+        var (status, body) = await cluster.ApiAsync(HttpMethod.Post, "/api/runs", SmallSweep);
+        Assert.True(status is 201 or 200, body.ToString());
+
+        // One page, opened while the sweep is queued or running, never reloaded: the poller moves both jobs to Succeeded.
+        var run = await chromium.OpenAsync(new Uri(cluster.Silos[1].DashboardUrl, "#/run/dash-1")); // every silo serves it
+        await run.WaitForSelectorAsync("[data-job='dash-1.male']");
+        var timeout = new PageWaitForSelectorOptions { Timeout = (float)JobTimeout.TotalMilliseconds };
+        await run.WaitForSelectorAsync("[data-job='dash-1.male'][data-state='Succeeded']", timeout);
+        await run.WaitForSelectorAsync("[data-job='dash-1.hoodie'][data-state='Succeeded']", timeout);
+        await run.WaitForSelectorAsync("[data-result='Hoodie']"); // the per-trait results table
+        Assert.Equal("Succeeded", await cluster.StateOfAsync("dash-1.male"));
+
+        var home = await chromium.OpenAsync(cluster.Silos[0].DashboardUrl);
+        await home.WaitForSelectorAsync("[data-run='dash-1'][data-state='Succeeded']");
+        Assert.True(await home.Locator("[data-worker][data-alive='true']").CountAsync() >= 2); // the cluster view
+
+        var job = await chromium.OpenAsync(new Uri(cluster.Silos[0].DashboardUrl, "#/job/dash-1.male"));
+        var curve = await job.WaitForSelectorAsync("svg[data-metric='train_loss']");
+        Assert.True(int.Parse(await curve!.GetAttributeAsync("data-points") ?? "0", System.Globalization.CultureInfo.InvariantCulture) >= 3);
+        await job.WaitForSelectorAsync("[data-event='Succeeded']"); // the state timeline
+        Assert.Equal(0, await job.Locator("#load-error").CountAsync());
+    }
+
+    [Fact]
+    public async Task A_vae_jobs_image_artifacts_are_shown_inline()
+    {
+        var (status, _) = await cluster.ApiAsync(HttpMethod.Post, "/api/runs",
+            """{"run_id": "dash-vae", "kind": "vae", "profile": "quick", "parameters": {"train_limit": "16", "test_limit": "8", "batch_size": "8", "judge_epochs": "0"}}""");
+        Assert.Equal(201, status);
+        await cluster.WaitUntilAsync(async () => await cluster.StateOfAsync("dash-vae.vae") is "Succeeded" or "Failed", JobTimeout, "the VAE job");
+        await using var chromium = await HeadlessChromium.LaunchAsync();
+        var page = await chromium.OpenAsync(new Uri(cluster.Silos[0].DashboardUrl, "#/job/dash-vae.vae"));
+        var image = await page.WaitForSelectorAsync("img[alt='samples.png']");
+        await page.WaitForFunctionAsync("() => document.querySelector(\"img[alt='samples.png']\").naturalWidth > 0");
+        Assert.True(await image!.EvaluateAsync<int>("img => img.naturalWidth") >= 128); // decoded: a real PNG came back
+    }
+
+    [Fact]
+    public async Task Mutating_requests_need_the_token_and_bad_requests_change_nothing()
+    {
+        var body = """{"run_id": "tok-1", "kind": "vae", "profile": "quick"}""";
+        var (noToken, error) = await cluster.ApiAsync(HttpMethod.Post, "/api/runs", body, token: null);
+        Assert.Equal(401, noToken);
+        Assert.Contains("Bearer", error.GetProperty("error").GetString());
+        Assert.Equal(401, (await cluster.ApiAsync(HttpMethod.Post, "/api/runs", body, token: "wrong")).Status);
+        Assert.Equal(401, (await cluster.ApiAsync(HttpMethod.Delete, "/api/schedules/anything", token: null)).Status);
+        Assert.Equal(404, (await cluster.ApiAsync(HttpMethod.Get, "/api/runs/tok-1", token: null)).Status); // nothing was stored
+
+        var (badJson, badJsonError) = await cluster.ApiAsync(HttpMethod.Post, "/api/runs", "{not json");
+        Assert.Equal(400, badJson);
+        Assert.Contains("not the expected JSON", badJsonError.GetProperty("error").GetString());
+        var (badTrait, badTraitError) = await cluster.ApiAsync(HttpMethod.Post, "/api/runs", """{"run_id": "tok-2", "kind": "trait", "targets": ["Wings"]}""");
+        Assert.Equal(400, badTrait);
+        Assert.Contains("unknown trait 'Wings'", badTraitError.GetProperty("error").GetString());
+        Assert.Equal(400, (await cluster.ApiAsync(HttpMethod.Post, "/api/runs", """{"run_id": "tok-3", "kind": "mnist"}""")).Status);
+        Assert.Equal(404, (await cluster.ApiAsync(HttpMethod.Get, "/api/runs/tok-2")).Status);
+        var (badCron, badCronError) = await cluster.ApiAsync(HttpMethod.Post, "/api/schedules", """{"name": "x", "cron": "99 * * * *", "run": {"kind": "vae"}}""");
+        Assert.Equal(400, badCron);
+        Assert.Contains("cron '99 * * * *'", badCronError.GetProperty("error").GetString());
+        Assert.Equal(0, (await cluster.ApiAsync(HttpMethod.Get, "/api/schedules")).Body.EnumerateArray().Count(s => s.GetProperty("name").GetString() == "x"));
+
+        Assert.Equal(404, (await cluster.ApiAsync(HttpMethod.Post, "/api/jobs/no-such.job/cancel")).Status);
+        Assert.Equal(404, (await cluster.ApiAsync(HttpMethod.Get, "/api/jobs/no-such.job", token: null)).Status);
+        Assert.Equal(404, (await cluster.ApiAsync(HttpMethod.Get, "/api/no-such-endpoint", token: null)).Status);
+        Assert.Equal(200, (await cluster.ApiAsync(HttpMethod.Get, "/api/cluster", token: null)).Status); // reads are open
+
+        var (created, result) = await cluster.ApiAsync(HttpMethod.Post, "/api/runs", """{"run_id": "tok-ok", "kind": "vae", "profile": "quick", "parameters": {"train_limit": "16", "test_limit": "8", "batch_size": "8", "judge_epochs": "0"}}""");
+        Assert.Equal(201, created);
+        Assert.Equal(1, result.GetProperty("job_count").GetInt32());
+        Assert.Equal(200, (await cluster.ApiAsync(HttpMethod.Post, "/api/runs", """{"run_id": "tok-ok", "kind": "vae", "profile": "quick"}""")).Status); // idempotent
+        await cluster.WaitUntilAsync(async () => await cluster.StateOfAsync("tok-ok.vae") is "Succeeded" or "Failed", JobTimeout, "the API-submitted VAE");
+        var (retry, retryError) = await cluster.ApiAsync(HttpMethod.Post, "/api/jobs/tok-ok.vae/retry");
+        Assert.Equal(409, retry);
+        Assert.Contains("tok-ok.vae", retryError.GetProperty("error").GetString());
+        using var png = await cluster.Http.GetAsync(new Uri(cluster.Silos[0].DashboardUrl, "api/jobs/tok-ok.vae/artifacts/samples.png"));
+        Assert.Equal("image/png", png.Content.Headers.ContentType?.MediaType);
+    }
+
+    [Fact]
+    public async Task Metrics_are_scraped_by_prometheus_and_traces_exported_over_otlp()
+    {
+        var (status, _) = await cluster.ApiAsync(HttpMethod.Post, "/api/runs",
+            """{"run_id": "otel-1", "kind": "trait", "targets": ["Smile"], "profile": "quick", "parameters": {"train_samples": "200", "epochs": "2"}}""");
+        Assert.Equal(201, status);
+        await cluster.WaitUntilAsync(async () => await cluster.StateOfAsync("otel-1.smile") == "Succeeded", JobTimeout, "the traced job");
+
+        string scrape = "";
+        await cluster.WaitUntilAsync(async () =>
+        {
+            scrape = string.Concat(await Task.WhenAll(cluster.Silos.Select(s => cluster.Http.GetStringAsync(new Uri(s.DashboardUrl, "metrics")))));
+            return scrape.Contains("punkgrid_jobs_running_local", StringComparison.Ordinal)
+                && scrape.Contains("punkgrid_epoch_duration_seconds_count", StringComparison.Ordinal);
+        }, TimeSpan.FromSeconds(30), "the job metrics on /metrics");
+        Assert.Matches("punkgrid_jobs\\{[^}]*state=\"Succeeded\"[^}]*\\} [1-9]", scrape); // queue depth by state
+        Assert.Contains("punkgrid_jobs{", scrape);
+        Assert.Contains("punkgrid_runs_submitted_total", scrape);
+        Assert.Contains("punkgrid_checkpoint_size_bytes", scrape);
+        Assert.Contains("orleans_", scrape); // Orleans' own meters
+
+        await cluster.WaitUntilAsync(() => Task.FromResult(
+            new[] { "submit", "lease", "epoch", "checkpoint" }.All(cluster.Otlp.SpanNames().Contains)
+            && cluster.Otlp.MetricNames().Contains("punkgrid.jobs.leased")), TimeSpan.FromSeconds(30), "spans and metrics over OTLP");
+    }
+}
