@@ -30,10 +30,33 @@ public sealed class ClusterConnection : IAsyncDisposable
         {
             text = DefaultGateway;
         }
-        return text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(g =>
-            IPEndPoint.TryParse(g, out var endpoint) && endpoint.Port > 0
-                ? endpoint
-                : throw new ArgumentException($"gateway '{g}' is not host:port (e.g. {DefaultGateway})")).ToList();
+        return text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(Resolve).ToList();
+    }
+
+    /// <summary>host:port with an IP address or a DNS name (resolved now, IPv4 first: silo-1:30000 in a compose network).</summary>
+    private static IPEndPoint Resolve(string gateway)
+    {
+        if (IPEndPoint.TryParse(gateway, out var endpoint) && endpoint.Port > 0 && gateway.Contains(':', StringComparison.Ordinal))
+        {
+            return endpoint;
+        }
+        var colon = gateway.LastIndexOf(':');
+        if (colon > 0 && int.TryParse(gateway[(colon + 1)..], System.Globalization.CultureInfo.InvariantCulture, out var port) && port is > 0 and < 65536)
+        {
+            try
+            {
+                var addresses = Dns.GetHostAddresses(gateway[..colon]);
+                if (addresses.OrderBy(a => a.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork ? 0 : 1).FirstOrDefault() is { } address)
+                {
+                    return new IPEndPoint(address, port);
+                }
+            }
+            catch (System.Net.Sockets.SocketException ex)
+            {
+                throw new ArgumentException($"gateway '{gateway}': cannot resolve '{gateway[..colon]}' ({ex.Message})", ex);
+            }
+        }
+        throw new ArgumentException($"gateway '{gateway}' is not host:port (e.g. {DefaultGateway})");
     }
 
     public static async Task<ClusterConnection> ConnectAsync(string? gateways, CancellationToken cancellation)

@@ -66,18 +66,21 @@ rm -f "$state/data-check.log"
 pidfile=$state/silo-1.pid
 if alive "$pidfile" && [[ -f $state/cluster.env ]]; then
   gateway=$(. "$state/cluster.env" && echo "$PUNKGRID_GATEWAYS")
+  dashboard=$(. "$state/cluster.env" && echo "${PUNKGRID_DASHBOARD-}")
   echo "demo: reusing silo-1 (pid $(cat "$pidfile")), gateway $gateway"
 else
-  silo_port=11111 gateway_port=30000
+  silo_port=11111 gateway_port=30000 dashboard_port=5080
   while ! port_free $silo_port; do silo_port=$((silo_port + 1)); done
   while ! port_free $gateway_port; do gateway_port=$((gateway_port + 1)); done
+  while ! port_free $dashboard_port; do dashboard_port=$((dashboard_port + 1)); done
   gateway=127.0.0.1:$gateway_port
-  echo "demo: starting silo-1 (silo port $silo_port, gateway $gateway, $slots slot(s)); log in .punkgrid/silo-1.log"
+  dashboard=http://127.0.0.1:$dashboard_port
+  echo "demo: starting silo-1 (silo port $silo_port, gateway $gateway, dashboard $dashboard, $slots slot(s)); log in .punkgrid/silo-1.log"
   setsid nohup dotnet "$silo_dll" serve --postgres "$pg" --silo-port "$silo_port" --gateway-port "$gateway_port" \
-    --name silo-1 --slots "$slots" > "$state/silo-1.log" 2>&1 < /dev/null &
+    --dashboard "$dashboard" --name silo-1 --slots "$slots" > "$state/silo-1.log" 2>&1 < /dev/null &
   echo $! > "$pidfile"
 fi
-printf 'PUNKGRID_PG=%q\nPUNKGRID_GATEWAYS=%q\n' "$pg" "$gateway" > "$state/cluster.env"
+printf 'PUNKGRID_PG=%q\nPUNKGRID_GATEWAYS=%q\nPUNKGRID_DASHBOARD=%q\n' "$pg" "$gateway" "$dashboard" > "$state/cluster.env"
 export PUNKGRID_GATEWAYS=$gateway
 
 for i in $(seq 1 90); do
@@ -88,6 +91,7 @@ for i in $(seq 1 90); do
 done
 
 # 4. The sweep
+echo "demo: dashboard at $dashboard/ (live job states, curves, results; metrics for Prometheus at $dashboard/metrics)"
 run=demo-$(date -u +%Y%m%d-%H%M%S)
 if [[ -n $traits ]]; then
   dotnet "$client_dll" submit traits --traits "$traits" --profile "$profile" --run-id "$run"
@@ -101,6 +105,8 @@ cat <<MSG
 The cluster is still running. Try:
   ./punkgrid runs                        ./punkgrid jobs $run
   ./punkgrid metrics $run.male --csv     ./punkgrid artifacts $run.male --out /tmp/male
-  ./punkgrid workers                     ./punkgrid silo serve --silo-port 11112 --gateway-port 30001 --name silo-2   (a second silo)
+  ./punkgrid workers                     ./punkgrid schedule add --name nightly --cron "0 3 * * *" -- traits --all --profile seed
+  ./punkgrid silo serve --silo-port 11112 --gateway-port 30001 --dashboard http://127.0.0.1:5081 --name silo-2   (a second silo)
+  the dashboard: $dashboard/#/run/$run
   ./punkgrid down                        (stop the silos and PostgreSQL)
 MSG

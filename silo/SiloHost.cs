@@ -60,6 +60,24 @@ public static class SiloHost
 
     private static string? NullIfEmpty(string? value) => string.IsNullOrWhiteSpace(value) ? null : value;
 
+    /// <summary>The address other silos and clients reach this one at: an IP, or a host name resolved now (IPv4 first).</summary>
+    public static IPAddress AdvertisedAddress(string? value)
+    {
+        var text = string.IsNullOrWhiteSpace(value) ? "127.0.0.1" : value.Trim();
+        if (IPAddress.TryParse(text, out var address))
+        {
+            return address;
+        }
+        try
+        {
+            return Dns.GetHostAddresses(text).OrderBy(a => a.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork ? 0 : 1).First();
+        }
+        catch (Exception ex) when (ex is System.Net.Sockets.SocketException or InvalidOperationException)
+        {
+            throw new ArgumentException($"PunkGrid:AdvertisedAddress '{text}' is neither an IP address nor a host name that resolves ({ex.Message})", ex);
+        }
+    }
+
     public static string RequirePostgres(IConfiguration configuration) =>
         NullIfEmpty(configuration["PunkGrid:Postgres"])
         ?? throw new ArgumentException(
@@ -114,8 +132,9 @@ public static class SiloHost
                 o.ClusterId = section["ClusterId"] ?? "punkgrid";
                 o.ServiceId = section["ServiceId"] ?? "punkgrid";
             });
-            var address = IPAddress.Parse(section["AdvertisedAddress"] ?? "127.0.0.1");
-            silo.ConfigureEndpoints(address, section.GetValue("SiloPort", 11111), section.GetValue("GatewayPort", 30000), listenOnAnyHostAddress: false);
+            var address = AdvertisedAddress(section["AdvertisedAddress"]);
+            silo.ConfigureEndpoints(address, section.GetValue("SiloPort", 11111), section.GetValue("GatewayPort", 30000),
+                listenOnAnyHostAddress: section.GetValue("ListenOnAnyAddress", false));
             if (section["SiloName"] is { Length: > 0 } name)
             {
                 silo.Configure<SiloOptions>(o => o.SiloName = name);

@@ -24,11 +24,14 @@ public static class PunkGridTelemetry
 
     public static readonly Counter<long> JobsFinished = Meter.CreateCounter<long>("punkgrid.jobs.finished", "{job}", "Jobs reaching a final state, by state.");
 
-    public static readonly Histogram<double> EpochDuration = Meter.CreateHistogram<double>("punkgrid.epoch.duration", "s", "Wall time of one training epoch.");
+    public static readonly Histogram<double> EpochDuration = Meter.CreateHistogram("punkgrid.epoch.duration", "s", "Wall time of one training epoch, by job kind.",
+        tags: null, advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [1, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 7200] });
 
-    public static readonly Histogram<double> SamplesPerSecond = Meter.CreateHistogram<double>("punkgrid.training.samples_per_second", "{sample}/s", "Training throughput, reported with each heartbeat.");
+    public static readonly Histogram<double> SamplesPerSecond = Meter.CreateHistogram("punkgrid.training.samples_per_second", "{sample}/s", "Training throughput, reported with each heartbeat.",
+        tags: null, advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [10, 50, 100, 250, 500, 1000, 2500, 5000, 10_000, 25_000, 100_000] });
 
-    public static readonly Histogram<long> CheckpointBytes = Meter.CreateHistogram<long>("punkgrid.checkpoint.size", "By", "Size of each stored checkpoint.");
+    public static readonly Histogram<long> CheckpointBytes = Meter.CreateHistogram("punkgrid.checkpoint.size", "By", "Size of each stored checkpoint.",
+        tags: null, advice: new InstrumentAdvice<long> { HistogramBucketBoundaries = [10_000, 100_000, 1_000_000, 10_000_000, 50_000_000, 100_000_000, 500_000_000, 1_000_000_000] });
 
     private static Func<IEnumerable<Measurement<long>>> jobsByState = () => [];
     private static Func<int> runningHere = () => 0;

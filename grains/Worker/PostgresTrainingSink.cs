@@ -10,7 +10,7 @@ namespace PunkGrid.Grains.Worker;
 /// thread, so it blocks on the store. A write rejected as stale throws <see cref="StaleAttemptException"/>, which ends
 /// the trainer: a newer attempt owns the job.
 /// </summary>
-public sealed class PostgresTrainingSink(TrainingOutputStore store, string jobId, int attempt, CancellationToken cancellation) : ITrainingSink
+public sealed class PostgresTrainingSink(TrainingOutputStore store, string jobId, string kind, int attempt, CancellationToken cancellation) : ITrainingSink
 {
     private TrainingProgress latest;
     private DateTime epochStarted = DateTime.UtcNow;
@@ -27,7 +27,7 @@ public sealed class PostgresTrainingSink(TrainingOutputStore store, string jobId
                 .SetTag("punkgrid.samples_per_second", latest.SamplesPerSecond);
             epoch?.SetEndTime(now);
         }
-        PunkGridTelemetry.EpochDuration.Record((now - epochStarted).TotalSeconds, new KeyValuePair<string, object?>("kind", jobId[(jobId.LastIndexOf('.') + 1)..]));
+        PunkGridTelemetry.EpochDuration.Record((now - epochStarted).TotalSeconds, new KeyValuePair<string, object?>("kind", kind));
         store.SaveCheckpointAsync(jobId, attempt, checkpoint, cancellation).GetAwaiter().GetResult();
         epochStarted = DateTime.UtcNow;
     }

@@ -98,7 +98,7 @@ public sealed class WorkerAgent(
     private void Start(JobLease lease)
     {
         var cancel = new CancellationTokenSource();
-        var sink = new PostgresTrainingSink(outputs, lease.JobId, lease.Attempt, cancel.Token);
+        var sink = new PostgresTrainingSink(outputs, lease.JobId, lease.Spec.Kind, lease.Attempt, cancel.Token);
         var thread = new Thread(() => Run(lease, sink, cancel)) { IsBackground = true, Name = $"job {lease.JobId}" };
         running[lease.JobId] = new RunningJob(lease, sink, cancel, thread);
         thread.Start();
