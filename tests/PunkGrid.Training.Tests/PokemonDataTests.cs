@@ -176,5 +176,16 @@ public class PokemonResumeTests
         var bestAfter = double.Parse(resumed.LatestCheckpoint!.Metadata["best_validation_accuracy"], System.Globalization.CultureInfo.InvariantCulture);
         Assert.True(bestAfter >= bestBefore, $"the best validation accuracy went from {bestBefore} to {bestAfter}");
         Assert.True(resumed.Artifacts.ContainsKey("model.bin"));
+
+        // Dropout and augmentation draw from the checkpointed generator: the resumed run is the uninterrupted one.
+        var straight = new PunkGrid.Training.Trainers.InMemoryTrainingSink();
+        Tiny(2).Train(new PunkGrid.Training.Trainers.TrainContext(straight, "cpu"));
+        var straightLoss = straight.Metrics.Where(m => m.Name == "train_loss").Select(m => m.Value).ToList();
+        var pieceLoss = first.Metrics.Concat(resumed.Metrics).Where(m => m.Name == "train_loss").Select(m => m.Value).ToList();
+        Assert.Equal(straightLoss.Count, pieceLoss.Count);
+        foreach (var (x, y) in straightLoss.Zip(pieceLoss))
+        {
+            Assert.True(Math.Abs(x - y) <= 1e-4 * Math.Max(1, Math.Abs(x)), $"straight {x} vs resumed {y}");
+        }
     }
 }

@@ -29,6 +29,51 @@ public class VaeTests
     }
 
     [Fact]
+    public void Two_epochs_straight_equal_one_then_resume_then_one_dropout_included()
+    {
+        VaeTrainer Tiny(int epochs) => new(VaeTrainingOptions.Create("quick", new Dictionary<string, string>
+        {
+            ["epochs"] = $"{epochs}", ["train_limit"] = "32", ["test_limit"] = "8", ["batch_size"] = "16", ["judge_epochs"] = "0",
+        }), TestData.Directory);
+        var straight = new InMemoryTrainingSink();
+        Tiny(2).Train(new TrainContext(straight, "cpu"));
+        var first = new InMemoryTrainingSink();
+        Tiny(1).Train(new TrainContext(first, "cpu"));
+        var resumed = new InMemoryTrainingSink();
+        Tiny(2).Train(new TrainContext(resumed, "cpu", first.LatestCheckpoint));
+
+        using var a = new PunkVae();
+        using var b = new PunkVae();
+        PunkGrid.Training.Checkpoints.TorchState.Load(a, straight.Artifacts["model.bin"]);
+        PunkGrid.Training.Checkpoints.TorchState.Load(b, resumed.Artifacts["model.bin"]);
+        foreach (var ((name, x), (_, y)) in a.named_parameters().Zip(b.named_parameters()))
+        {
+            Assert.True(x.sub(y).abs().max().item<float>() <= 1e-5, name);
+        }
+    }
+
+    [Fact]
+    public void Generator_dropout_draws_its_masks_from_its_generator_and_scales_the_kept_units()
+    {
+        using var dropout = new GeneratorDropout(0.4);
+        using var input = ones(4, 1000);
+        using var g1 = new Generator(7);
+        using var g2 = new Generator(7);
+        dropout.Source = g1;
+        using var first = dropout.forward(input);
+        dropout.Source = g2;
+        using var second = dropout.forward(input);
+        Assert.True(first.eq(second).all().item<bool>()); // same generator state, same mask
+        var kept = first.gt(0).to(ScalarType.Float32).mean().item<float>();
+        Assert.InRange(kept, 0.55f, 0.65f);
+        Assert.InRange(first.max().item<float>(), 1 / 0.6f - 1e-4f, 1 / 0.6f + 1e-4f);
+        dropout.eval();
+        using var inference = dropout.forward(input);
+        Assert.True(inference.eq(input).all().item<bool>()); // identity at inference
+        Assert.Throws<ArgumentOutOfRangeException>(() => new GeneratorDropout(1.0));
+    }
+
+    [Fact]
     public void A_wrongly_shaped_input_names_the_shape()
     {
         using var model = new PunkVae();

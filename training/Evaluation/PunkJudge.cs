@@ -61,8 +61,7 @@ public sealed class PunkJudge
     private static PunkJudge Train(PunkDataset data, int seed, int epochs)
     {
         TorchRuntime.EnsureInitialized();
-        manual_seed(seed + 11);
-        var network = new PunkFeatureNet(); // outside the dispose scope: it lives as long as the judge
+        var network = Native.TorchRuntime.CreateSeeded(seed + 11, () => new PunkFeatureNet()); // outside the dispose scope: it lives as long as the judge
         using var scope = NewDisposeScope();
         var split = PunkSplit.Create(data.Traits, seed);
         var images = PunkImageTensors.ToModelInput(data.Tiles, PunkColorMode.Rgb);

@@ -38,7 +38,7 @@ public sealed class MobileNetV3Small : Module<Tensor, Tensor>
         layers.Add(AdaptiveAvgPool2d(1));
         layers.Add(Flatten());
         features = Sequential(layers);
-        classifier = Sequential(Linear(576, 1024), Hardswish(), Dropout(0.2), Linear(1024, classes));
+        classifier = Sequential(Linear(576, 1024), Hardswish(), new GeneratorDropout(0.2), Linear(1024, classes));
         RegisterComponents();
     }
 

@@ -41,10 +41,10 @@ public sealed class PunkVae : Module<Tensor, (Tensor Reconstruction, Tensor Mean
     }
 
     private static Sequential EncoderBlock(int input, int output, double dropout) =>
-        Sequential(Conv2d(input, output, kernel_size: 3, padding: 1), ReLU(), MaxPool2d(2), Dropout(dropout));
+        Sequential(Conv2d(input, output, kernel_size: 3, padding: 1), ReLU(), MaxPool2d(2), new GeneratorDropout(dropout));
 
     private static Sequential DecoderBlock(int input, int output, double dropout) =>
-        Sequential(ConvTranspose2d(input, output, kernel_size: 3, stride: 2, padding: 1, output_padding: 1), ReLU(), Dropout(dropout));
+        Sequential(ConvTranspose2d(input, output, kernel_size: 3, stride: 2, padding: 1, output_padding: 1), ReLU(), new GeneratorDropout(dropout));
 
     public (Tensor Mean, Tensor LogVariance) Encode(Tensor images)
     {

@@ -65,6 +65,23 @@ public static partial class TorchRuntime
         torch.InitializeDeviceType(DeviceType.CPU);
     }
 
+    private static readonly Lock SeededCreation = new();
+
+    /// <summary>
+    /// Builds models under <c>manual_seed(seed)</c> while no other job does the same: libtorch's initialisers draw
+    /// from its process-wide generator, which concurrent jobs in one worker would otherwise interleave. Everything
+    /// random after construction (batch order, noise, dropout) comes from generators the trainers own.
+    /// </summary>
+    public static T CreateSeeded<T>(long seed, Func<T> create)
+    {
+        EnsureInitialized();
+        lock (SeededCreation)
+        {
+            torch.manual_seed(seed);
+            return create();
+        }
+    }
+
     /// <summary>
     /// Sets libtorch's intra-op threads for work started from the calling thread (OpenMP keeps the setting per
     /// thread), so jobs on several threads of one worker share the cores instead of each taking all of them.

@@ -84,9 +84,9 @@ public sealed class GanTrainer(GanTrainingOptions options, string dataDirectory)
         var judgeReal = PunkImageTensors.ToModelInput(data.Tiles.index_select(0, judgeIds), PunkColorMode.Rgb);
         var judgeLabels = allLabels.index_select(0, judgeIds);
 
-        manual_seed(options.Seed);
-        using var generatorNet = new PunkGenerator(conditionSize);
-        using var discriminator = new PunkDiscriminator(conditionSize);
+        var (createdGenerator, createdDiscriminator) = TorchRuntime.CreateSeeded(options.Seed, () => (new PunkGenerator(conditionSize), new PunkDiscriminator(conditionSize)));
+        using var generatorNet = createdGenerator;
+        using var discriminator = createdDiscriminator;
         generatorNet.to(device);
         discriminator.to(device);
         using var generatorOptimizer = optim.Adam(generatorNet.parameters(), options.LearningRate, options.Beta1, 0.999);

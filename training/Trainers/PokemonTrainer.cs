@@ -64,11 +64,11 @@ public sealed class PokemonTrainer(PokemonTrainingOptions options, string dataDi
         var (validationX, validationY) = (Select(validationIds), Labels(validationIds));
         var (testX, testY) = (Select(testIds), Labels(testIds));
 
-        manual_seed(options.Seed);
-        using var model = new MobileNetV3Small(data.Classes.Count);
+        using var model = TorchRuntime.CreateSeeded(options.Seed, () => new MobileNetV3Small(data.Classes.Count));
         model.to(device);
         using var optimizer = optim.Adam(model.parameters(), options.LearningRate);
         using var generator = new Generator((ulong)options.Seed + 1);
+        GeneratorDropout.UseGenerator(model, generator); // dropout masks are checkpointed with the rest
         var startEpoch = 0;
         long step = 0;
         var (bestAccuracy, bestEpoch) = (-1.0, 0);

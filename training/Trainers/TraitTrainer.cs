@@ -76,8 +76,7 @@ public sealed class TraitTrainer(TraitTrainingOptions options, string dataDirect
         var testLabels = tensor(split.Test.Select(i => labels[i] ? 1L : 0L).ToArray()).to(device);
         images.Dispose();
 
-        manual_seed(options.Seed);
-        using var model = new TraitCnn(PunkImageTensors.Channels(options.Color));
+        using var model = TorchRuntime.CreateSeeded(options.Seed, () => new TraitCnn(PunkImageTensors.Channels(options.Color)));
         model.to(device);
         using var optimizer = optim.Adagrad(model.parameters(), options.LearningRate, options.LearningRateDecay,
             options.WeightDecay, options.InitialAccumulatorValue, options.Eps);

@@ -65,11 +65,11 @@ public sealed class VaeTrainer(VaeTrainingOptions options, string dataDirectory)
         var judge = options.JudgeEpochs > 0 ? PunkJudge.For(data, options.Seed, options.JudgeEpochs) : null;
         var judgeReal = test.narrow(0, 0, Math.Min(options.JudgeSamples, test.shape[0])).cpu();
 
-        manual_seed(options.Seed);
-        using var model = new PunkVae(options.EncoderDropout, options.DecoderDropout);
+        using var model = TorchRuntime.CreateSeeded(options.Seed, () => new PunkVae(options.EncoderDropout, options.DecoderDropout));
         model.to(device);
         using var optimizer = optim.Adam(model.parameters(), options.LearningRate);
         using var generator = new Generator((ulong)options.Seed + 1);
+        GeneratorDropout.UseGenerator(model, generator); // dropout masks are checkpointed with the rest
 
         var startEpoch = 0;
         long step = 0;
