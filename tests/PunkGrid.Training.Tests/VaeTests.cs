@@ -33,7 +33,11 @@ public class VaeTests
     {
         VaeTrainer Tiny(int epochs) => new(VaeTrainingOptions.Create("quick", new Dictionary<string, string>
         {
-            ["epochs"] = $"{epochs}", ["train_limit"] = "32", ["test_limit"] = "8", ["batch_size"] = "16", ["judge_epochs"] = "0",
+            ["epochs"] = $"{epochs}",
+            ["train_limit"] = "32",
+            ["test_limit"] = "8",
+            ["batch_size"] = "16",
+            ["judge_epochs"] = "0",
         }), TestData.Directory);
         var straight = new InMemoryTrainingSink();
         Tiny(2).Train(new TrainContext(straight, "cpu"));
