@@ -95,7 +95,6 @@ public static class SiloHost
     {
         var probe = CreateBuilder(overrides).Configuration;
         var dashboard = DashboardSettings.Create(probe["PunkGrid:Dashboard:Urls"], probe["PunkGrid:Dashboard:Token"]);
-        RequirePostgres(probe);
         if (!dashboard.Enabled)
         {
             var plain = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { ContentRootPath = AppContext.BaseDirectory, EnvironmentName = Environments.Production });

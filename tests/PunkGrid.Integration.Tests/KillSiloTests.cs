@@ -6,6 +6,31 @@ namespace PunkGrid.Integration.Tests;
 [Collection(KillCollection.Name)]
 public sealed class KillSiloTests(KillFixture cluster)
 {
+    /// <summary>Waits for a checkpoint (epoch ≥ 1) while the first attempt still runs, then SIGKILLs the silo running it; returns the other.</summary>
+    private async Task<SiloProcess> KillTheSiloRunningItAfterItsFirstCheckpointAsync(string job)
+    {
+        await cluster.WaitUntilAsync(async () =>
+            await cluster.CountAsync("select count(*) from checkpoints where job_id = @id", job) > 0
+            && await cluster.StateOfAsync(job) == "Running", TimeSpan.FromMinutes(3), $"a first checkpoint of {job}");
+        var worker = await cluster.ScalarAsync("select worker_id from jobs where job_id = @id", job);
+        var victim = cluster.Silos.Single(s => worker.StartsWith(s.Name + "@", StringComparison.Ordinal));
+        victim.Kill();
+        return cluster.Silos.Single(s => s != victim);
+    }
+
+    /// <summary>The first attempt lost its lease (requeued), and the last attempt ran on <paramref name="survivor"/>; returns that attempt.</summary>
+    private async Task<int> AssertTheLeaseWasLostAndTheLastAttemptRanOnAsync(string job, SiloProcess survivor)
+    {
+        var events = JsonDocument.Parse((await cluster.Cli("status", job, "--json")).Out).RootElement.GetProperty("events").EnumerateArray().ToList();
+        Assert.Contains(events, e => e.GetProperty("attempt").GetInt32() == 1 && e.GetProperty("to_state").GetString() == "Queued"
+            && e.GetProperty("detail").GetString()!.Contains("lease expired", StringComparison.Ordinal));
+        var finalRun = events.Last(e => e.GetProperty("to_state").GetString() == "Running");
+        Assert.StartsWith(survivor.Name + "@", finalRun.GetProperty("worker_id").GetString());
+        var finalAttempt = finalRun.GetProperty("attempt").GetInt32();
+        Assert.True(finalAttempt >= 2);
+        return finalAttempt;
+    }
+
     [Fact]
     public async Task A_killed_silos_job_finishes_on_the_other_silo_resumed_from_its_checkpoint()
     {
@@ -16,25 +41,9 @@ public sealed class KillSiloTests(KillFixture cluster)
             "--train-samples", "2000", "--run-id", "kill-run");
         Assert.True(submit.Exit == 0, submit.Error);
 
-        // Wait for a checkpoint (epoch ≥ 1) while the first attempt still runs, then kill the silo running it.
-        await cluster.WaitUntilAsync(async () =>
-            await cluster.CountAsync("select count(*) from checkpoints where job_id = @id", job) > 0
-            && await cluster.StateOfAsync(job) == "Running", TimeSpan.FromMinutes(3), "a first checkpoint");
-        var worker = await cluster.ScalarAsync("select worker_id from jobs where job_id = @id", job);
-        var victim = cluster.Silos.Single(s => worker.StartsWith(s.Name + "@", StringComparison.Ordinal));
-        var survivor = cluster.Silos.Single(s => s != victim);
-        victim.Kill();
-
+        var survivor = await KillTheSiloRunningItAfterItsFirstCheckpointAsync(job);
         await cluster.WaitUntilAsync(async () => await cluster.StateOfAsync(job) == "Succeeded", TimeSpan.FromMinutes(4), "the job to finish on the survivor");
-
-        // The first attempt lost its lease; the second ran on the survivor.
-        var events = JsonDocument.Parse((await cluster.Cli("status", job, "--json")).Out).RootElement.GetProperty("events").EnumerateArray().ToList();
-        Assert.Contains(events, e => e.GetProperty("attempt").GetInt32() == 1 && e.GetProperty("to_state").GetString() == "Queued"
-            && e.GetProperty("detail").GetString()!.Contains("lease expired", StringComparison.Ordinal));
-        var finalRun = events.Last(e => e.GetProperty("to_state").GetString() == "Running");
-        Assert.StartsWith(survivor.Name + "@", finalRun.GetProperty("worker_id").GetString());
-        var finalAttempt = finalRun.GetProperty("attempt").GetInt32();
-        Assert.True(finalAttempt >= 2);
+        var finalAttempt = await AssertTheLeaseWasLostAndTheLastAttemptRanOnAsync(job, survivor);
 
         // It resumed from the checkpoint: its first step is past epoch 0, and together the attempts cover every step.
         var steps = JsonDocument.Parse((await cluster.Cli("metrics", job, "--name", "train_loss", "--json")).Out).RootElement.EnumerateArray()
@@ -68,23 +77,10 @@ public sealed class KillSiloTests(KillFixture cluster)
         var submit = await cluster.Cli(["submit", kind, "--profile", "quick", "--epochs", $"{epochs}", .. settings, "--run-id", run]);
         Assert.True(submit.Exit == 0, submit.Error);
 
-        await cluster.WaitUntilAsync(async () =>
-            await cluster.CountAsync("select count(*) from checkpoints where job_id = @id", job) > 0
-            && await cluster.StateOfAsync(job) == "Running", TimeSpan.FromMinutes(3), $"a first {kind} checkpoint");
-        var worker = await cluster.ScalarAsync("select worker_id from jobs where job_id = @id", job);
-        var victim = cluster.Silos.Single(s => worker.StartsWith(s.Name + "@", StringComparison.Ordinal));
-        var survivor = cluster.Silos.Single(s => s != victim);
-        victim.Kill();
-
+        var survivor = await KillTheSiloRunningItAfterItsFirstCheckpointAsync(job);
         await cluster.WaitUntilAsync(async () => await cluster.StateOfAsync(job) is "Succeeded" or "Failed", TimeSpan.FromMinutes(5), $"the {kind} job to finish on the survivor");
         Assert.Equal("Succeeded", await cluster.StateOfAsync(job));
-
-        var events = JsonDocument.Parse((await cluster.Cli("status", job, "--json")).Out).RootElement.GetProperty("events").EnumerateArray().ToList();
-        Assert.Contains(events, e => e.GetProperty("attempt").GetInt32() == 1 && e.GetProperty("to_state").GetString() == "Queued"
-            && e.GetProperty("detail").GetString()!.Contains("lease expired", StringComparison.Ordinal));
-        var finalRun = events.Last(e => e.GetProperty("to_state").GetString() == "Running");
-        Assert.StartsWith(survivor.Name + "@", finalRun.GetProperty("worker_id").GetString());
-        var finalAttempt = finalRun.GetProperty("attempt").GetInt32();
+        var finalAttempt = await AssertTheLeaseWasLostAndTheLastAttemptRanOnAsync(job, survivor);
 
         var points = JsonDocument.Parse((await cluster.Cli("metrics", job, "--name", epochMetric, "--json")).Out).RootElement.EnumerateArray()
             .Select(p => (Attempt: p.GetProperty("attempt").GetInt32(), Epoch: p.GetProperty("epoch").GetInt32())).ToList();

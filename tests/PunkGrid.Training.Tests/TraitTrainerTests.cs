@@ -79,11 +79,7 @@ public class TraitTrainerTests
         using var b = new TraitCnn(1);
         TorchState.Load(a, straight.Artifacts["model.bin"]);
         TorchState.Load(b, resumed.Artifacts["model.bin"]);
-        foreach (var ((name, x), (_, y)) in a.named_parameters().Zip(b.named_parameters()))
-        {
-            var difference = x.sub(y).abs().max().item<float>();
-            Assert.True(difference <= 1e-5, $"{name} differs by {difference}");
-        }
+        WeightAssert.Equal(a, b);
         // The resumed attempt starts where the first stopped: no gap, no repeat in the step metrics.
         var firstSteps = interrupted.Metrics.Where(m => m.Name == "train_loss").Select(m => m.Step);
         var resumedSteps = resumed.Metrics.Where(m => m.Name == "train_loss").Select(m => m.Step);
