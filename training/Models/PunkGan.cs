@@ -7,8 +7,11 @@ namespace PunkGrid.Training.Models;
 
 /// <summary>
 /// The seed's Punk GAN generator: noise (100) → dense → 512x4x4, then 4 transposed convolutions (4x4, stride 2) with
-/// LeakyReLU between them up to 64x64x4 RGBA. The write-up names no output activation; ours is a sigmoid, so images
-/// are in [0, 1] like the data. Conditional: the 92 trait labels (5 types + 87 accessories) are appended to the noise.
+/// LeakyReLU between them up to 64x64x4 RGBA. The write-up's layer list matches TensorFlow's DCGAN tutorial, which
+/// batch-normalises the dense layer and every hidden transposed convolution; so do we — without it the discriminator
+/// wins within a hundred steps and the generator never recovers (measured: docs/RESULTS.md). The write-up names no
+/// output activation; ours is a sigmoid, so images are in [0, 1] like the data. Conditional: the 92 trait labels
+/// (5 types + 87 accessories) are appended to the noise.
 /// </summary>
 public sealed class PunkGenerator : Module<Tensor, Tensor?, Tensor>
 {
@@ -17,20 +20,23 @@ public sealed class PunkGenerator : Module<Tensor, Tensor?, Tensor>
     public const int Channels = 4;
 
     private readonly Linear dense;
+    private readonly BatchNorm1d denseNorm;
     private readonly Sequential upsample;
 
     public PunkGenerator(int conditionSize = 0) : base(nameof(PunkGenerator))
     {
         ConditionSize = conditionSize;
-        dense = Linear(Noise + conditionSize, 512 * 4 * 4);
+        dense = Linear(Noise + conditionSize, 512 * 4 * 4, hasBias: false);
+        denseNorm = BatchNorm1d(512 * 4 * 4);
         upsample = Sequential(
-            ConvTranspose2d(512, 256, kernel_size: 4, stride: 2, padding: 1), LeakyReLU(0.2),
-            ConvTranspose2d(256, 128, kernel_size: 4, stride: 2, padding: 1), LeakyReLU(0.2),
-            ConvTranspose2d(128, 64, kernel_size: 4, stride: 2, padding: 1), LeakyReLU(0.2),
+            UpBlock(512, 256), UpBlock(256, 128), UpBlock(128, 64),
             ConvTranspose2d(64, Channels, kernel_size: 4, stride: 2, padding: 1),
             Sigmoid());
         RegisterComponents();
     }
+
+    private static Sequential UpBlock(int input, int output) => Sequential(
+        ConvTranspose2d(input, output, kernel_size: 4, stride: 2, padding: 1, bias: false), BatchNorm2d(output), LeakyReLU(0.2));
 
     public int ConditionSize { get; }
 
@@ -40,14 +46,16 @@ public sealed class PunkGenerator : Module<Tensor, Tensor?, Tensor>
         var input = ConditionSize > 0
             ? cat([noise, condition ?? throw new ArgumentException("this generator is conditional: give the 92 trait labels")], 1)
             : noise;
-        var x = functional.leaky_relu(dense.forward(input), 0.2).view(-1, 512, 4, 4);
+        var x = functional.leaky_relu(denseNorm.forward(dense.forward(input)), 0.2).view(-1, 512, 4, 4);
         return upsample.forward(x).MoveToOuterDisposeScope();
     }
 }
 
 /// <summary>
 /// The seed's Punk GAN discriminator: 4 strided convolutions (4x4, stride 2) with LeakyReLU, 64x64 → 4x4, flattened
-/// into a dense layer giving one logit (real vs generated). Conditional: the labels become a fifth input channel
+/// into a dense layer giving one logit (real vs generated). As in the DCGAN tutorial the write-up follows, dropout
+/// (0.3) after each LeakyReLU keeps it from winning outright; its masks come from the trainer's checkpointed generator
+/// (<see cref="GeneratorDropout"/>). Conditional: the labels become a fifth input channel
 /// (through a dense layer to 64x64) and are appended to the features before the dense layer.
 /// </summary>
 public sealed class PunkDiscriminator : Module<Tensor, Tensor?, Tensor>
@@ -61,10 +69,7 @@ public sealed class PunkDiscriminator : Module<Tensor, Tensor?, Tensor>
         ConditionSize = conditionSize;
         var inputChannels = PunkGenerator.Channels + (conditionSize > 0 ? 1 : 0);
         features = Sequential(
-            Conv2d(inputChannels, 64, kernel_size: 4, stride: 2, padding: 1), LeakyReLU(0.2),
-            Conv2d(64, 128, kernel_size: 4, stride: 2, padding: 1), LeakyReLU(0.2),
-            Conv2d(128, 256, kernel_size: 4, stride: 2, padding: 1), LeakyReLU(0.2),
-            Conv2d(256, 512, kernel_size: 4, stride: 2, padding: 1), LeakyReLU(0.2),
+            DownBlock(inputChannels, 64), DownBlock(64, 128), DownBlock(128, 256), DownBlock(256, 512),
             Flatten());
         decide = Linear((512 * 4 * 4) + conditionSize, 1);
         if (conditionSize > 0)
@@ -73,6 +78,11 @@ public sealed class PunkDiscriminator : Module<Tensor, Tensor?, Tensor>
         }
         RegisterComponents();
     }
+
+    public const double Dropout = 0.3;
+
+    private static Sequential DownBlock(int input, int output) => Sequential(
+        Conv2d(input, output, kernel_size: 4, stride: 2, padding: 1), LeakyReLU(0.2), new GeneratorDropout(Dropout));
 
     public int ConditionSize { get; }
 

@@ -92,6 +92,7 @@ public sealed class GanTrainer(GanTrainingOptions options, string dataDirectory)
         using var generatorOptimizer = optim.Adam(generatorNet.parameters(), options.LearningRate, options.Beta1, 0.999);
         using var discriminatorOptimizer = optim.Adam(discriminator.parameters(), options.LearningRate, options.Beta1, 0.999);
         using var random = new Generator((ulong)options.Seed + 1);
+        GeneratorDropout.UseGenerator(discriminator, random); // dropout masks are checkpointed with the batch order and noise
         using var fixedRandom = new Generator((ulong)options.Seed + 7);
         var fixedNoise = randn([16, PunkGenerator.Noise], generator: fixedRandom).to(device);
         var testIds = split.Test.Take(16).Select(i => (long)i).ToArray();
