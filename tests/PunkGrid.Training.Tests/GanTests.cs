@@ -71,6 +71,11 @@ public class GanTests
         using var evaluation = System.Text.Json.JsonDocument.Parse(sink.Artifacts["eval.json"]);
         Assert.True(evaluation.RootElement.GetProperty("punk_fid").GetDouble() > 0);
         Assert.InRange(evaluation.RootElement.GetProperty("trait_agreement").GetDouble(), 0, 1);
+
+        // Sample spread: the generated punks' variety relative to real ones, per epoch and in eval.json.
+        Assert.Equal(2, sink.Metrics.Count(m => m.Name == "sample_spread"));
+        Assert.All(sink.Metrics.Where(m => m.Name == "sample_spread"), m => Assert.True(m.Value > 0, $"sample_spread {m.Value}"));
+        Assert.True(evaluation.RootElement.GetProperty("sample_spread").GetDouble() > 0);
     }
 
     [Fact]

@@ -28,6 +28,7 @@ public sealed record GanEvaluation(
     double Seconds,
     double? PunkFid,
     double? TraitAgreement,
+    double? SampleSpread,
     double? JudgeTestAccuracy);
 
 /// <summary>
@@ -92,7 +93,6 @@ public sealed class GanTrainer(GanTrainingOptions options, string dataDirectory)
         using var generatorOptimizer = optim.Adam(generatorNet.parameters(), options.LearningRate, options.Beta1, 0.999);
         using var discriminatorOptimizer = optim.Adam(discriminator.parameters(), options.LearningRate, options.Beta1, 0.999);
         using var random = new Generator((ulong)options.Seed + 1);
-        GeneratorDropout.UseGenerator(discriminator, random); // dropout masks are checkpointed with the batch order and noise
         using var fixedRandom = new Generator((ulong)options.Seed + 7);
         var fixedNoise = randn([16, PunkGenerator.Noise], generator: fixedRandom).to(device);
         var testIds = split.Test.Take(16).Select(i => (long)i).ToArray();
@@ -170,8 +170,9 @@ public sealed class GanTrainer(GanTrainingOptions options, string dataDirectory)
             metrics.Add(new MetricSample("epoch_seconds", epoch + 1, step, epochClock.Elapsed.TotalSeconds));
             if (judge is not null)
             {
-                var (fid, agreement) = Judge(judge, generatorNet, judgeReal, judgeLabels, device);
-                metrics.Add(new MetricSample("punk_fid", epoch + 1, step, fid!.Value));
+                var (fid, agreement, spread) = Judge(judge, generatorNet, judgeReal, judgeLabels, device);
+                metrics.Add(new MetricSample("punk_fid", epoch + 1, step, fid));
+                metrics.Add(new MetricSample("sample_spread", epoch + 1, step, spread));
                 if (agreement is { } a)
                 {
                     metrics.Add(new MetricSample("trait_agreement", epoch + 1, step, a));
@@ -197,9 +198,10 @@ public sealed class GanTrainer(GanTrainingOptions options, string dataDirectory)
         }
 
         context.SaveArtifact("samples.png", "image/png", Samples(generatorNet, fixedNoise, fixedLabels));
-        var (finalFid, finalAgreement) = judge is null ? (null, null) : Judge(judge, generatorNet, judgeReal, judgeLabels, device);
+        var final = judge is null ? default((double Fid, double? Agreement, double Spread)?) : Judge(judge, generatorNet, judgeReal, judgeLabels, device);
         var evaluation = new GanEvaluation(options.Profile, options.Conditional, last.D, last.G, last.Real, last.Fake, count, options.Epochs,
-            options.BatchSize, options.Seed, device.ToString(), Math.Round(clock.Elapsed.TotalSeconds, 3), finalFid, finalAgreement, judge?.TestAccuracy);
+            options.BatchSize, options.Seed, device.ToString(), Math.Round(clock.Elapsed.TotalSeconds, 3), final?.Fid, final?.Agreement, final?.Spread,
+            judge?.TestAccuracy);
         var json = JsonSerializer.Serialize(evaluation, TraitTrainer.JsonOptions);
         context.SaveArtifact("model.bin", "application/x-torchsharp-module", TorchState.Save(generatorNet));
         context.SaveArtifact("discriminator.bin", "application/x-torchsharp-module", TorchState.Save(discriminator));
@@ -208,10 +210,12 @@ public sealed class GanTrainer(GanTrainingOptions options, string dataDirectory)
     }
 
     /// <summary>
-    /// Punk-FID of as many generated punks as held-out ones and, for a conditional GAN asked for the held-out punks'
-    /// trait sets, the fraction of generated punks in which the judge finds every asked trait.
+    /// Punk-FID of as many generated punks as held-out ones; their spread (per-pixel standard deviation across the
+    /// samples over that of the held-out punks: 1 is as varied as real punks, near 0 is a collapsed generator drawing
+    /// one punk whatever the noise); and, for a conditional GAN asked for the held-out punks' trait sets, the fraction
+    /// of generated punks in which the judge finds every asked trait.
     /// </summary>
-    private (double? Fid, double? Agreement) Judge(PunkJudge judge, PunkGenerator generator, Tensor real, Tensor labels, Device device)
+    private (double Fid, double? Agreement, double Spread) Judge(PunkJudge judge, PunkGenerator generator, Tensor real, Tensor labels, Device device)
     {
         generator.eval();
         using var noGrad = no_grad();
@@ -219,7 +223,8 @@ public sealed class GanTrainer(GanTrainingOptions options, string dataDirectory)
         using var sampler = new Generator((ulong)options.Seed + 13);
         var noise = randn([real.shape[0], PunkGenerator.Noise], generator: sampler).to(device);
         var generated = PunkJudge.ToJudgeInput(generator.forward(noise, options.Conditional ? labels.to(device) : null));
-        return (judge.FrechetDistance(real, generated), options.Conditional ? judge.TraitAgreement(generated, labels) : null);
+        var spread = generated.std(0).mean().item<float>() / real.std(0).mean().item<float>();
+        return (judge.FrechetDistance(real, generated), options.Conditional ? judge.TraitAgreement(generated, labels) : null, spread);
     }
 
     private static byte[] Samples(PunkGenerator generator, Tensor noise, Tensor? labels)
