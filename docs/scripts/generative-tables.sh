@@ -15,11 +15,11 @@ case $kind in
       END{for (e = 1; e <= n; e++) if (e in f) printf "| %d | %.1f | %.4f | %.2f | %.1f | %.0f |\n", e, m[e], m[e] / 49152, k[e], l[e], f[e]}' "$metrics"
     ;;
   gan)
-    echo "| epoch | D loss | G loss | Punk-FID (500 samples) | sample spread | trait agreement | seconds |"
-    echo "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+    echo "| epoch | D loss | G loss | Punk-FID (500 samples) | sample spread | trait agreement | asked-trait recall | seconds |"
+    echo "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
     awk -F, '$3=="epoch_d_loss"{d[$1]=$4} $3=="epoch_g_loss"{g[$1]=$4} $3=="epoch_seconds"{s[$1]=$4}
-      $3=="punk_fid"{f[$1]=$4; n=$1} $3=="trait_agreement"{a[$1]=$4} $3=="sample_spread"{v[$1]=$4}
-      END{for (e = 1; e <= n; e++) if (e in f) printf "| %d | %.3f | %.3f | %.0f | %s | %s | %.0f |\n", e, d[e], g[e], f[e],
-        (e in v) ? sprintf("%.2f", v[e]) : "–", (e in a) ? sprintf("%.3f", a[e]) : "–", s[e]}' "$metrics"
+      $3=="punk_fid"{f[$1]=$4; n=$1} $3=="trait_agreement"{a[$1]=$4} $3=="sample_spread"{v[$1]=$4} $3=="asked_trait_recall"{r[$1]=$4}
+      END{for (e = 1; e <= n; e++) if (e in f) printf "| %d | %.3f | %.3f | %.0f | %s | %s | %s | %.0f |\n", e, d[e], g[e], f[e],
+        (e in v) ? sprintf("%.2f", v[e]) : "–", (e in a) ? sprintf("%.3f", a[e]) : "–", (e in r) ? sprintf("%.3f", r[e]) : "–", s[e]}' "$metrics"
     ;;
 esac

@@ -71,6 +71,11 @@ public class GanTests
         using var evaluation = System.Text.Json.JsonDocument.Parse(sink.Artifacts["eval.json"]);
         Assert.True(evaluation.RootElement.GetProperty("punk_fid").GetDouble() > 0);
         Assert.InRange(evaluation.RootElement.GetProperty("trait_agreement").GetDouble(), 0, 1);
+        Assert.Equal(2, sink.Metrics.Count(m => m.Name == "asked_trait_recall"));
+        foreach (var ceiling in new[] { "trait_agreement_real", "asked_trait_recall_real" })
+        {
+            Assert.InRange(evaluation.RootElement.GetProperty(ceiling).GetDouble(), 0, 1);
+        }
 
         // Sample spread: the generated punks' variety relative to real ones, per epoch and in eval.json.
         Assert.Equal(2, sink.Metrics.Count(m => m.Name == "sample_spread"));

@@ -28,8 +28,17 @@ public class JudgeTests
         var types = labels.narrow(1, 0, 5);
         var askTypes = cat([types, zeros(500, 87)], 1);
         var askWrongTypes = cat([types.roll(1, 1), zeros(500, 87)], 1);
-        var right = judge.TraitAgreement(a, askTypes);
-        var wrong = judge.TraitAgreement(a, askWrongTypes);
-        Assert.True(right > 0.9 && wrong < 0.1, $"agreement on true types {right}, on wrong types {wrong}");
+        var right = judge.MatchTraits(a, askTypes);
+        var wrong = judge.MatchTraits(a, askWrongTypes);
+        Assert.True(right.AllFound > 0.9 && wrong.AllFound < 0.1, $"agreement on true types {right}, on wrong types {wrong}");
+        // With one asked trait per punk, finding all of them and the share of asked traits found are the same number.
+        Assert.Equal(right.AllFound, right.Recall, 5);
+
+        // Asked for everything they have, real punks show more of it than of another punk's traits; the share of
+        // asked traits found is never below the share of punks showing all of them.
+        var own = judge.MatchTraits(a, labels);
+        var another = judge.MatchTraits(a, labels.roll(1, 0));
+        Assert.True(own.Recall > another.Recall && own.AllFound > another.AllFound, $"own traits {own}, another punk's {another}");
+        Assert.True(own.Recall >= own.AllFound, $"{own}");
     }
 }

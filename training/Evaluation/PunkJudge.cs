@@ -149,18 +149,26 @@ public sealed class PunkJudge
         return vectors.matmul(diag(values.clamp_min(0).sqrt())).matmul(vectors.T);
     }
 
-    /// <summary>The fraction of generated punks in which the judge finds every asked trait (label 1 in <paramref name="asked"/>).</summary>
-    public double TraitAgreement(Tensor generated, Tensor asked)
+    /// <summary>
+    /// How well <paramref name="images"/> show the traits asked of them (label 1 in <paramref name="asked"/>): the share
+    /// of images in which the judge finds every asked trait, and the share of all asked traits it finds.
+    /// </summary>
+    public TraitMatch MatchTraits(Tensor images, Tensor asked)
     {
         using var scope = NewDisposeScope();
         Tensor probabilities;
         lock (gate)
         {
             using var noGrad = no_grad();
-            probabilities = network.forward(generated).sigmoid();
+            probabilities = network.forward(images).sigmoid();
         }
         var wanted = asked.cpu().gt(0.5);
-        var found = probabilities.ge(0.5).logical_or(wanted.logical_not()).all(1);
-        return found.to(ScalarType.Float32).mean().item<float>();
+        var seen = probabilities.ge(0.5);
+        var allFound = seen.logical_or(wanted.logical_not()).all(1).to(ScalarType.Float32).mean().item<float>();
+        var recall = seen.logical_and(wanted).sum().item<long>() / (double)Math.Max(1, wanted.sum().item<long>());
+        return new TraitMatch(allFound, recall);
     }
 }
+
+/// <summary>What <see cref="PunkJudge.MatchTraits"/> measures: images showing every asked trait, and asked traits found.</summary>
+public readonly record struct TraitMatch(double AllFound, double Recall);

@@ -28,6 +28,9 @@ public sealed record GanEvaluation(
     double Seconds,
     double? PunkFid,
     double? TraitAgreement,
+    double? AskedTraitRecall,
+    double? TraitAgreementReal,
+    double? AskedTraitRecallReal,
     double? SampleSpread,
     double? JudgeTestAccuracy);
 
@@ -170,12 +173,13 @@ public sealed class GanTrainer(GanTrainingOptions options, string dataDirectory)
             metrics.Add(new MetricSample("epoch_seconds", epoch + 1, step, epochClock.Elapsed.TotalSeconds));
             if (judge is not null)
             {
-                var (fid, agreement, spread) = Judge(judge, generatorNet, judgeReal, judgeLabels, device);
+                var (fid, traits, spread) = Judge(judge, generatorNet, judgeReal, judgeLabels, device);
                 metrics.Add(new MetricSample("punk_fid", epoch + 1, step, fid));
                 metrics.Add(new MetricSample("sample_spread", epoch + 1, step, spread));
-                if (agreement is { } a)
+                if (traits is { } t)
                 {
-                    metrics.Add(new MetricSample("trait_agreement", epoch + 1, step, a));
+                    metrics.Add(new MetricSample("trait_agreement", epoch + 1, step, t.AllFound));
+                    metrics.Add(new MetricSample("asked_trait_recall", epoch + 1, step, t.Recall));
                 }
             }
             context.ReportMetrics(metrics.ToArray());
@@ -198,10 +202,12 @@ public sealed class GanTrainer(GanTrainingOptions options, string dataDirectory)
         }
 
         context.SaveArtifact("samples.png", "image/png", Samples(generatorNet, fixedNoise, fixedLabels));
-        var final = judge is null ? default((double Fid, double? Agreement, double Spread)?) : Judge(judge, generatorNet, judgeReal, judgeLabels, device);
+        var final = judge is null ? default((double Fid, TraitMatch? Traits, double Spread)?) : Judge(judge, generatorNet, judgeReal, judgeLabels, device);
+        // The ceiling for the conditional scores: the judge on the held-out real punks, asked for their own traits.
+        var realTraits = judge is not null && options.Conditional ? judge.MatchTraits(judgeReal, judgeLabels) : (TraitMatch?)null;
         var evaluation = new GanEvaluation(options.Profile, options.Conditional, last.D, last.G, last.Real, last.Fake, count, options.Epochs,
-            options.BatchSize, options.Seed, device.ToString(), Math.Round(clock.Elapsed.TotalSeconds, 3), final?.Fid, final?.Agreement, final?.Spread,
-            judge?.TestAccuracy);
+            options.BatchSize, options.Seed, device.ToString(), Math.Round(clock.Elapsed.TotalSeconds, 3), final?.Fid,
+            final?.Traits?.AllFound, final?.Traits?.Recall, realTraits?.AllFound, realTraits?.Recall, final?.Spread, judge?.TestAccuracy);
         var json = JsonSerializer.Serialize(evaluation, TraitTrainer.JsonOptions);
         context.SaveArtifact("model.bin", "application/x-torchsharp-module", TorchState.Save(generatorNet));
         context.SaveArtifact("discriminator.bin", "application/x-torchsharp-module", TorchState.Save(discriminator));
@@ -212,10 +218,10 @@ public sealed class GanTrainer(GanTrainingOptions options, string dataDirectory)
     /// <summary>
     /// Punk-FID of as many generated punks as held-out ones; their spread (per-pixel standard deviation across the
     /// samples over that of the held-out punks: 1 is as varied as real punks, near 0 is a collapsed generator drawing
-    /// one punk whatever the noise); and, for a conditional GAN asked for the held-out punks' trait sets, the fraction
-    /// of generated punks in which the judge finds every asked trait.
+    /// one punk whatever the noise); and, for a conditional GAN asked for the held-out punks' trait sets, how well the
+    /// generated punks show them (<see cref="PunkJudge.MatchTraits"/>).
     /// </summary>
-    private (double Fid, double? Agreement, double Spread) Judge(PunkJudge judge, PunkGenerator generator, Tensor real, Tensor labels, Device device)
+    private (double Fid, TraitMatch? Traits, double Spread) Judge(PunkJudge judge, PunkGenerator generator, Tensor real, Tensor labels, Device device)
     {
         generator.eval();
         using var noGrad = no_grad();
@@ -224,7 +230,7 @@ public sealed class GanTrainer(GanTrainingOptions options, string dataDirectory)
         var noise = randn([real.shape[0], PunkGenerator.Noise], generator: sampler).to(device);
         var generated = PunkJudge.ToJudgeInput(generator.forward(noise, options.Conditional ? labels.to(device) : null));
         var spread = generated.std(0).mean().item<float>() / real.std(0).mean().item<float>();
-        return (judge.FrechetDistance(real, generated), options.Conditional ? judge.TraitAgreement(generated, labels) : null, spread);
+        return (judge.FrechetDistance(real, generated), options.Conditional ? judge.MatchTraits(generated, labels) : null, spread);
     }
 
     private static byte[] Samples(PunkGenerator generator, Tensor noise, Tensor? labels)
