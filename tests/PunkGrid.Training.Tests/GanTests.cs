@@ -98,6 +98,17 @@ public class GanTests
         TorchState.Load(a, straight.Artifacts["model.bin"]);
         TorchState.Load(b, resumed.Artifacts["model.bin"]);
         WeightAssert.Equal(a, b);
+
+        // A job killed after its last checkpoint finishes from it without training: same model, and eval.json
+        // says it took no step (no final losses) rather than reporting zeros.
+        var finishing = new InMemoryTrainingSink();
+        Tiny(2).Train(new TrainContext(finishing, "cpu", straight.LatestCheckpoint));
+        using var c = new PunkGenerator(92);
+        TorchState.Load(c, finishing.Artifacts["model.bin"]);
+        WeightAssert.Equal(a, c);
+        using var evaluation = System.Text.Json.JsonDocument.Parse(finishing.Artifacts["eval.json"]);
+        Assert.Equal(System.Text.Json.JsonValueKind.Null, evaluation.RootElement.GetProperty("final_discriminator_loss").ValueKind);
+        Assert.True(evaluation.RootElement.GetProperty("punk_fid").GetDouble() > 0);
     }
 
     [Fact]

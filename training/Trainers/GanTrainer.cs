@@ -12,14 +12,17 @@ using static TorchSharp.torch;
 
 namespace PunkGrid.Training.Trainers;
 
-/// <summary>What a GAN job's <c>eval.json</c> holds: how training ended (a GAN has no held-out loss to speak of).</summary>
+/// <summary>
+/// What a GAN job's <c>eval.json</c> holds: how training ended (a GAN has no held-out loss to speak of). The final-step
+/// losses and scores are null when the job took no step (resumed from a checkpoint of its last epoch).
+/// </summary>
 public sealed record GanEvaluation(
     string Profile,
     bool Conditional,
-    double FinalDiscriminatorLoss,
-    double FinalGeneratorLoss,
-    double FinalRealScore,
-    double FinalFakeScore,
+    double? FinalDiscriminatorLoss,
+    double? FinalGeneratorLoss,
+    double? FinalRealScore,
+    double? FinalFakeScore,
     int TrainCount,
     int Epochs,
     int BatchSize,
@@ -122,7 +125,7 @@ public sealed class GanTrainer(GanTrainingOptions options, string dataDirectory)
         }
         var totalSteps = (long)stepsPerEpoch * options.Epochs;
         var metrics = new List<MetricSample>();
-        (double D, double G, double Real, double Fake) last = default;
+        (double D, double G, double Real, double Fake)? lastStep = null;
         for (var epoch = startEpoch; epoch < options.Epochs; epoch++)
         {
             var epochClock = Stopwatch.StartNew();
@@ -155,7 +158,9 @@ public sealed class GanTrainer(GanTrainingOptions options, string dataDirectory)
                 generatorOptimizer.step();
                 step++;
 
-                last = (dLoss.item<float>(), gLoss.item<float>(), realLogits.sigmoid().mean().item<float>(), fakeLogits.sigmoid().mean().item<float>());
+                var last = (D: (double)dLoss.item<float>(), G: (double)gLoss.item<float>(), Real: (double)realLogits.sigmoid().mean().item<float>(),
+                    Fake: (double)fakeLogits.sigmoid().mean().item<float>());
+                lastStep = last;
                 (dSum, gSum) = (dSum + last.D, gSum + last.G);
                 metrics.Add(new MetricSample("d_loss", epoch + 1, step, last.D));
                 metrics.Add(new MetricSample("g_loss", epoch + 1, step, last.G));
@@ -205,14 +210,15 @@ public sealed class GanTrainer(GanTrainingOptions options, string dataDirectory)
         var final = judge is null ? default((double Fid, TraitMatch? Traits, double Spread)?) : Judge(judge, generatorNet, judgeReal, judgeLabels, device);
         // The ceiling for the conditional scores: the judge on the held-out real punks, asked for their own traits.
         var realTraits = judge is not null && options.Conditional ? judge.MatchTraits(judgeReal, judgeLabels) : (TraitMatch?)null;
-        var evaluation = new GanEvaluation(options.Profile, options.Conditional, last.D, last.G, last.Real, last.Fake, count, options.Epochs,
+        var evaluation = new GanEvaluation(options.Profile, options.Conditional, lastStep?.D, lastStep?.G, lastStep?.Real, lastStep?.Fake, count, options.Epochs,
             options.BatchSize, options.Seed, device.ToString(), Math.Round(clock.Elapsed.TotalSeconds, 3), final?.Fid,
             final?.Traits?.AllFound, final?.Traits?.Recall, realTraits?.AllFound, realTraits?.Recall, final?.Spread, judge?.TestAccuracy);
         var json = JsonSerializer.Serialize(evaluation, TraitTrainer.JsonOptions);
         context.SaveArtifact("model.bin", "application/x-torchsharp-module", TorchState.Save(generatorNet));
         context.SaveArtifact("discriminator.bin", "application/x-torchsharp-module", TorchState.Save(discriminator));
         context.SaveArtifact("eval.json", "application/json", System.Text.Encoding.UTF8.GetBytes(json));
-        return new TrainingResult(Kind, json, new Dictionary<string, double> { ["d_loss"] = last.D, ["g_loss"] = last.G });
+        var summary = lastStep is { } end ? new Dictionary<string, double> { ["d_loss"] = end.D, ["g_loss"] = end.G } : new Dictionary<string, double>();
+        return new TrainingResult(Kind, json, summary);
     }
 
     /// <summary>
