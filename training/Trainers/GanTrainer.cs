@@ -139,23 +139,9 @@ public sealed class GanTrainer(GanTrainingOptions options, string dataDirectory)
                 var real = Upscale(images.index_select(0, indices));
                 var condition = options.Conditional ? labels.index_select(0, indices) : null;
                 var noise = randn([options.BatchSize, PunkGenerator.Noise], generator: random).to(device);
-                var ones = torch.ones(options.BatchSize, 1, device: device);
-                var zeros = torch.zeros(options.BatchSize, 1, device: device);
-
                 generatorNet.train();
                 discriminator.train();
-                var fake = generatorNet.forward(noise, condition);
-                discriminatorOptimizer.zero_grad();
-                var realLogits = discriminator.forward(real, condition);
-                var fakeLogits = discriminator.forward(fake.detach(), condition);
-                var dLoss = nn.functional.binary_cross_entropy_with_logits(realLogits, ones) + nn.functional.binary_cross_entropy_with_logits(fakeLogits, zeros);
-                dLoss.backward();
-                discriminatorOptimizer.step();
-
-                generatorOptimizer.zero_grad();
-                var gLoss = nn.functional.binary_cross_entropy_with_logits(discriminator.forward(fake, condition), ones);
-                gLoss.backward();
-                generatorOptimizer.step();
+                var (dLoss, gLoss, realLogits, fakeLogits) = AdversarialStep(generatorNet, discriminator, generatorOptimizer, discriminatorOptimizer, real, noise, condition);
                 step++;
 
                 var last = (D: (double)dLoss.item<float>(), G: (double)gLoss.item<float>(), Real: (double)realLogits.sigmoid().mean().item<float>(),
@@ -237,6 +223,32 @@ public sealed class GanTrainer(GanTrainingOptions options, string dataDirectory)
         var generated = PunkJudge.ToJudgeInput(generator.forward(noise, options.Conditional ? labels.to(device) : null));
         var spread = generated.std(0).mean().item<float>() / real.std(0).mean().item<float>();
         return (judge.FrechetDistance(real, generated), options.Conditional ? judge.MatchTraits(generated, labels) : null, spread);
+    }
+
+    /// <summary>
+    /// One training step of the pair: a discriminator update (real punks vs generated ones, BCE) and a generator update
+    /// (the non-saturating loss: generated punks labelled real), on the same generated batch. Returns the two losses and
+    /// the discriminator's logits on the real and generated punks, in the caller's dispose scope.
+    /// </summary>
+    public static (Tensor DiscriminatorLoss, Tensor GeneratorLoss, Tensor RealLogits, Tensor FakeLogits) AdversarialStep(
+        PunkGenerator generator, PunkDiscriminator discriminator, optim.Optimizer generatorOptimizer, optim.Optimizer discriminatorOptimizer,
+        Tensor real, Tensor noise, Tensor? condition)
+    {
+        var ones = torch.ones(real.shape[0], 1, device: real.device);
+        var zeros = torch.zeros(real.shape[0], 1, device: real.device);
+        var fake = generator.forward(noise, condition);
+        discriminatorOptimizer.zero_grad();
+        var realLogits = discriminator.forward(real, condition);
+        var fakeLogits = discriminator.forward(fake.detach(), condition);
+        var dLoss = nn.functional.binary_cross_entropy_with_logits(realLogits, ones) + nn.functional.binary_cross_entropy_with_logits(fakeLogits, zeros);
+        dLoss.backward();
+        discriminatorOptimizer.step();
+
+        generatorOptimizer.zero_grad();
+        var gLoss = nn.functional.binary_cross_entropy_with_logits(discriminator.forward(fake, condition), ones);
+        gLoss.backward();
+        generatorOptimizer.step();
+        return (dLoss, gLoss, realLogits, fakeLogits);
     }
 
     private static byte[] Samples(PunkGenerator generator, Tensor noise, Tensor? labels)
