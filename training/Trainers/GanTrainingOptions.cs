@@ -37,16 +37,13 @@ public sealed record GanTrainingOptions
     /// <summary>Samples compared with as many held-out punks for the Punk-FID.</summary>
     public int JudgeSamples { get; init; } = 500;
 
-    public static GanTrainingOptions Create(string profile, IReadOnlyDictionary<string, string>? overrides = null)
-    {
-        var baseline = profile.Trim().ToLowerInvariant() switch
-        {
-            "seed" => new GanTrainingOptions(),
-            "quick" => new GanTrainingOptions { Profile = "quick", Epochs = 1, TrainLimit = 512, SampleEvery = 1 },
-            _ => throw new ArgumentException($"unknown profile '{profile}'; allowed: seed, quick"),
-        };
-        var p = new TrainingParameters(overrides, Kind);
-        var options = baseline with
+    public static GanTrainingOptions Create(string profile, IReadOnlyDictionary<string, string>? overrides = null) => TrainingParameters.Apply(
+        Kind,
+        profile,
+        seed: new GanTrainingOptions(),
+        quick: new GanTrainingOptions { Profile = "quick", Epochs = 1, TrainLimit = 512, SampleEvery = 1 },
+        overrides,
+        (baseline, p) => baseline with
         {
             Epochs = p.Int("epochs", baseline.Epochs, 1, 10_000),
             BatchSize = p.Int("batch_size", baseline.BatchSize, 2, 100_000),
@@ -58,10 +55,7 @@ public sealed record GanTrainingOptions
             Seed = p.Int("seed", baseline.Seed, 0, int.MaxValue),
             JudgeEpochs = p.Int("judge_epochs", baseline.JudgeEpochs, 0, 1000),
             JudgeSamples = p.Int("judge_samples", baseline.JudgeSamples, 2, 10_000),
-        };
-        p.RejectUnknown();
-        return options;
-    }
+        });
 
     public IReadOnlyDictionary<string, string> CheckpointIdentity() => new Dictionary<string, string>
     {

@@ -32,16 +32,13 @@ public sealed record PokemonTrainingOptions
 
     public int Seed { get; init; } = 42;
 
-    public static PokemonTrainingOptions Create(string profile, IReadOnlyDictionary<string, string>? overrides = null)
-    {
-        var baseline = profile.Trim().ToLowerInvariant() switch
-        {
-            "seed" => new PokemonTrainingOptions(),
-            "quick" => new PokemonTrainingOptions { Profile = "quick", Epochs = 1, ClassLimit = 10, ImageSize = 64 },
-            _ => throw new ArgumentException($"unknown profile '{profile}'; allowed: seed, quick"),
-        };
-        var p = new TrainingParameters(overrides, Kind);
-        var options = baseline with
+    public static PokemonTrainingOptions Create(string profile, IReadOnlyDictionary<string, string>? overrides = null) => TrainingParameters.Apply(
+        Kind,
+        profile,
+        seed: new PokemonTrainingOptions(),
+        quick: new PokemonTrainingOptions { Profile = "quick", Epochs = 1, ClassLimit = 10, ImageSize = 64 },
+        overrides,
+        (baseline, p) => baseline with
         {
             Epochs = p.Int("epochs", baseline.Epochs, 1, 10_000),
             BatchSize = p.Int("batch_size", baseline.BatchSize, 2, 100_000),
@@ -52,10 +49,7 @@ public sealed record PokemonTrainingOptions
             Augment = p.Flag("augment", baseline.Augment),
             Split = p.Choice("split", baseline.Split, "aware", "naive"),
             Seed = p.Int("seed", baseline.Seed, 0, int.MaxValue),
-        };
-        p.RejectUnknown();
-        return options;
-    }
+        });
 
     public IReadOnlyDictionary<string, string> CheckpointIdentity() => new Dictionary<string, string>
     {

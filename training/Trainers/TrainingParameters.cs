@@ -21,6 +21,34 @@ public sealed class TrainingParameters
 
     public string Kind { get; }
 
+    /// <summary>The profiles every kind has: <c>seed</c> (the write-up's settings) and <c>quick</c> (minutes on a CPU).</summary>
+    public static IReadOnlyList<string> Profiles { get; } = ["seed", "quick"];
+
+    /// <summary>
+    /// Builds one kind's options: the baseline of <paramref name="profile"/> (<paramref name="seed"/> or
+    /// <paramref name="quick"/>), then <paramref name="read"/> applies the overrides to it, then any override no read
+    /// asked for is rejected.
+    /// </summary>
+    public static TOptions Apply<TOptions>(
+        string kind,
+        string profile,
+        TOptions seed,
+        TOptions quick,
+        IReadOnlyDictionary<string, string>? overrides,
+        Func<TOptions, TrainingParameters, TOptions> read)
+    {
+        var baseline = profile.Trim().ToLowerInvariant() switch
+        {
+            "seed" => seed,
+            "quick" => quick,
+            _ => throw new ArgumentException($"unknown profile '{profile}'; allowed: {string.Join(", ", Profiles)}"),
+        };
+        var parameters = new TrainingParameters(overrides, kind);
+        var options = read(baseline, parameters);
+        parameters.RejectUnknown();
+        return options;
+    }
+
     public static string NormalizeKey(string key) => key.Trim().ToLowerInvariant().Replace('-', '_');
 
     public string? Raw(string key)

@@ -40,19 +40,14 @@ public sealed record TraitTrainingOptions
     /// <summary>Seeds the split, the balanced set, the weights and the batch order.</summary>
     public int Seed { get; init; } = 42;
 
-    public static IReadOnlyList<string> Profiles { get; } = ["seed", "quick"];
-
     /// <summary>Builds the options of <paramref name="profile"/>, then applies <paramref name="overrides"/>.</summary>
-    public static TraitTrainingOptions Create(string trait, string profile, IReadOnlyDictionary<string, string>? overrides = null)
-    {
-        var baseline = profile.Trim().ToLowerInvariant() switch
-        {
-            "seed" => new TraitTrainingOptions { Trait = trait, Profile = "seed" },
-            "quick" => new TraitTrainingOptions { Trait = trait, Profile = "quick", Epochs = 1, TrainSamples = 2_000 },
-            _ => throw new ArgumentException($"unknown profile '{profile}'; allowed: {string.Join(", ", Profiles)}"),
-        };
-        var p = new TrainingParameters(overrides, Kind);
-        var options = baseline with
+    public static TraitTrainingOptions Create(string trait, string profile, IReadOnlyDictionary<string, string>? overrides = null) => TrainingParameters.Apply(
+        Kind,
+        profile,
+        seed: new TraitTrainingOptions { Trait = trait, Profile = "seed" },
+        quick: new TraitTrainingOptions { Trait = trait, Profile = "quick", Epochs = 1, TrainSamples = 2_000 },
+        overrides,
+        (baseline, p) => baseline with
         {
             Color = PunkImageTensors.ParseColorMode(p.Choice("color", baseline.Color.ToString().ToLowerInvariant(), "gray", "rgb")),
             Epochs = p.Int("epochs", baseline.Epochs, 1, 10_000),
@@ -65,10 +60,7 @@ public sealed record TraitTrainingOptions
             Eps = p.Double("eps", baseline.Eps, 0, 1),
             MonitorSamples = p.Int("monitor_samples", baseline.MonitorSamples, 0, 10_000),
             Seed = p.Int("seed", baseline.Seed, 0, int.MaxValue),
-        };
-        p.RejectUnknown();
-        return options;
-    }
+        });
 
     /// <summary>The settings a checkpoint must share with the job resuming from it.</summary>
     public IReadOnlyDictionary<string, string> CheckpointIdentity(string canonicalTrait) => new Dictionary<string, string>

@@ -37,16 +37,13 @@ public sealed record VaeTrainingOptions
     /// <summary>Samples compared with as many held-out punks for the Punk-FID.</summary>
     public int JudgeSamples { get; init; } = 500;
 
-    public static VaeTrainingOptions Create(string profile, IReadOnlyDictionary<string, string>? overrides = null)
-    {
-        var baseline = profile.Trim().ToLowerInvariant() switch
-        {
-            "seed" => new VaeTrainingOptions(),
-            "quick" => new VaeTrainingOptions { Profile = "quick", Epochs = 1, TrainLimit = 512, TestLimit = 256 },
-            _ => throw new ArgumentException($"unknown profile '{profile}'; allowed: seed, quick"),
-        };
-        var p = new TrainingParameters(overrides, Kind);
-        var options = baseline with
+    public static VaeTrainingOptions Create(string profile, IReadOnlyDictionary<string, string>? overrides = null) => TrainingParameters.Apply(
+        Kind,
+        profile,
+        seed: new VaeTrainingOptions(),
+        quick: new VaeTrainingOptions { Profile = "quick", Epochs = 1, TrainLimit = 512, TestLimit = 256 },
+        overrides,
+        (baseline, p) => baseline with
         {
             Epochs = p.Int("epochs", baseline.Epochs, 1, 10_000),
             BatchSize = p.Int("batch_size", baseline.BatchSize, 1, 100_000),
@@ -59,10 +56,7 @@ public sealed record VaeTrainingOptions
             Seed = p.Int("seed", baseline.Seed, 0, int.MaxValue),
             JudgeEpochs = p.Int("judge_epochs", baseline.JudgeEpochs, 0, 1000),
             JudgeSamples = p.Int("judge_samples", baseline.JudgeSamples, 2, 10_000),
-        };
-        p.RejectUnknown();
-        return options;
-    }
+        });
 
     public IReadOnlyDictionary<string, string> CheckpointIdentity() => new Dictionary<string, string>
     {
