@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Net;
+using PunkGrid.Tests.Shared;
 
 namespace PunkGrid.Integration.Tests;
 
@@ -9,40 +10,23 @@ namespace PunkGrid.Integration.Tests;
 /// </summary>
 public sealed class OtlpReceiver : IDisposable
 {
-    private readonly HttpListener listener = new();
     private readonly ConcurrentQueue<(string Path, byte[] Body)> received = new();
-    private readonly Task serving;
+    private readonly LoopbackHttpServer server;
 
     public OtlpReceiver()
     {
-        Endpoint = new Uri($"http://127.0.0.1:{SiloProcess.FreePort()}/");
-        listener.Prefixes.Add(Endpoint.ToString());
-        listener.Start();
-        serving = Task.Run(ServeAsync);
+        server = new LoopbackHttpServer(ReceiveAsync);
     }
 
-    public Uri Endpoint { get; }
+    public Uri Endpoint => server.BaseUri;
 
-    private async Task ServeAsync()
+    private async Task ReceiveAsync(HttpListenerContext context)
     {
-        while (listener.IsListening)
-        {
-            HttpListenerContext context;
-            try
-            {
-                context = await listener.GetContextAsync();
-            }
-            catch (Exception) when (!listener.IsListening)
-            {
-                return;
-            }
-            using var body = new MemoryStream();
-            await context.Request.InputStream.CopyToAsync(body);
-            received.Enqueue((context.Request.Url!.AbsolutePath, body.ToArray()));
-            context.Response.StatusCode = 200;
-            context.Response.ContentType = "application/x-protobuf";
-            context.Response.Close();
-        }
+        using var body = new MemoryStream();
+        await context.Request.InputStream.CopyToAsync(body);
+        received.Enqueue((context.Request.Url!.AbsolutePath, body.ToArray()));
+        context.Response.StatusCode = 200;
+        context.Response.ContentType = "application/x-protobuf";
     }
 
     /// <summary>ExportTraceServiceRequest → ResourceSpans(1) → ScopeSpans(2) → Span(2) → name(5).</summary>
@@ -105,10 +89,5 @@ public sealed class OtlpReceiver : IDisposable
         }
     }
 
-    public void Dispose()
-    {
-        listener.Stop();
-        listener.Close();
-        serving.Wait(TimeSpan.FromSeconds(5));
-    }
+    public void Dispose() => server.Dispose();
 }

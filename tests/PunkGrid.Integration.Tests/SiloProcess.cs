@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
+using PunkGrid.Tests.Shared;
 
 namespace PunkGrid.Integration.Tests;
 
@@ -33,12 +34,7 @@ public sealed class SiloProcess : IAsyncDisposable
 
     public bool HasExited => process.HasExited;
 
-    public static int FreePort()
-    {
-        using var socket = new TcpListener(IPAddress.Loopback, 0);
-        socket.Start();
-        return ((IPEndPoint)socket.LocalEndpoint).Port;
-    }
+    public static int FreePort() => LoopbackHttpServer.FreePort();
 
     public static async Task<SiloProcess> StartAsync(string postgres, string name, int slots, IReadOnlyDictionary<string, string>? environment = null)
     {

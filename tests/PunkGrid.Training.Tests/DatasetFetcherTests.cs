@@ -1,5 +1,5 @@
 using System.Net;
-using System.Net.Sockets;
+using PunkGrid.Tests.Shared;
 using PunkGrid.Training.Data;
 
 namespace PunkGrid.Training.Tests;
@@ -7,52 +7,28 @@ namespace PunkGrid.Training.Tests;
 /// <summary>Fetches from a real HTTP server on loopback that serves files from a folder (no internet needed).</summary>
 public sealed class DatasetFetcherTests : IDisposable
 {
-    private readonly HttpListener listener = new();
     private readonly string served = TestData.NewTemporaryDirectory();
-    private readonly Task serving;
+    private readonly LoopbackHttpServer server;
     private readonly Uri baseUri;
 
     public DatasetFetcherTests()
     {
-        var port = FreePort();
-        baseUri = new Uri($"http://127.0.0.1:{port}/");
-        listener.Prefixes.Add(baseUri.ToString());
-        listener.Start();
-        serving = Task.Run(ServeAsync);
+        server = new LoopbackHttpServer(ServeFileAsync);
+        baseUri = server.BaseUri;
     }
 
-    private static int FreePort()
+    private async Task ServeFileAsync(HttpListenerContext context)
     {
-        using var socket = new TcpListener(IPAddress.Loopback, 0);
-        socket.Start();
-        return ((IPEndPoint)socket.LocalEndpoint).Port;
-    }
-
-    private async Task ServeAsync()
-    {
-        while (listener.IsListening)
+        var path = Path.Combine(served, Uri.UnescapeDataString(context.Request.Url!.AbsolutePath.TrimStart('/')));
+        if (File.Exists(path))
         {
-            HttpListenerContext context;
-            try
-            {
-                context = await listener.GetContextAsync();
-            }
-            catch (Exception) when (!listener.IsListening)
-            {
-                return;
-            }
-            var path = Path.Combine(served, Uri.UnescapeDataString(context.Request.Url!.AbsolutePath.TrimStart('/')));
-            if (File.Exists(path))
-            {
-                var bytes = await File.ReadAllBytesAsync(path);
-                context.Response.ContentLength64 = bytes.Length;
-                await context.Response.OutputStream.WriteAsync(bytes);
-            }
-            else
-            {
-                context.Response.StatusCode = 404;
-            }
-            context.Response.Close();
+            var bytes = await File.ReadAllBytesAsync(path);
+            context.Response.ContentLength64 = bytes.Length;
+            await context.Response.OutputStream.WriteAsync(bytes);
+        }
+        else
+        {
+            context.Response.StatusCode = 404;
         }
     }
 
@@ -204,10 +180,5 @@ public sealed class DatasetFetcherTests : IDisposable
         Assert.Single(Directory.GetDirectories(destination)); // no staging folders left
     }
 
-    public void Dispose()
-    {
-        listener.Stop();
-        listener.Close();
-        serving.Wait(TimeSpan.FromSeconds(5));
-    }
+    public void Dispose() => server.Dispose();
 }

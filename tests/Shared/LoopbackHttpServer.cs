@@ -1,0 +1,60 @@
+using System.Net;
+using System.Net.Sockets;
+
+namespace PunkGrid.Tests.Shared;
+
+/// <summary>
+/// A real HTTP server on a free loopback port for tests: every request is handed to <c>respond</c>, which sets the
+/// status and writes the body; the server closes the response. Compiled into each test project that needs one.
+/// </summary>
+public sealed class LoopbackHttpServer : IDisposable
+{
+    private readonly HttpListener listener = new();
+    private readonly Func<HttpListenerContext, Task> respond;
+    private readonly Task serving;
+
+    public LoopbackHttpServer(Func<HttpListenerContext, Task> respond)
+    {
+        this.respond = respond;
+        BaseUri = new Uri($"http://127.0.0.1:{FreePort()}/");
+        listener.Prefixes.Add(BaseUri.ToString());
+        listener.Start();
+        serving = Task.Run(ServeAsync);
+    }
+
+    /// <summary>The server's root, <c>http://127.0.0.1:PORT/</c>.</summary>
+    public Uri BaseUri { get; }
+
+    /// <summary>A TCP port on loopback that nothing listens on at the moment of the call.</summary>
+    public static int FreePort()
+    {
+        using var socket = new TcpListener(IPAddress.Loopback, 0);
+        socket.Start();
+        return ((IPEndPoint)socket.LocalEndpoint).Port;
+    }
+
+    private async Task ServeAsync()
+    {
+        while (listener.IsListening)
+        {
+            HttpListenerContext context;
+            try
+            {
+                context = await listener.GetContextAsync();
+            }
+            catch (Exception) when (!listener.IsListening)
+            {
+                return;
+            }
+            await respond(context);
+            context.Response.Close();
+        }
+    }
+
+    public void Dispose()
+    {
+        listener.Stop();
+        listener.Close();
+        serving.Wait(TimeSpan.FromSeconds(5));
+    }
+}
