@@ -152,17 +152,10 @@ public static partial class PunkGridCommandLine
                 throw new UsageException("give either --all or --traits A,B,… (not both, not neither)");
             }
             var parameters = JobParameters.ParseAssignments(parse.GetValue(set));
-            void Put(string key, object? value)
-            {
-                if (value is not null)
-                {
-                    parameters[key] = Convert.ToString(value, CultureInfo.InvariantCulture)!;
-                }
-            }
-            Put("epochs", parse.GetValue(epochs));
-            Put("train_samples", parse.GetValue(samples));
-            Put("color", parse.GetValue(color));
-            Put("device", parse.GetValue(device));
+            JobParameters.SetIfGiven(parameters, "epochs", parse.GetValue(epochs));
+            JobParameters.SetIfGiven(parameters, "train_samples", parse.GetValue(samples));
+            JobParameters.SetIfGiven(parameters, "color", parse.GetValue(color));
+            JobParameters.SetIfGiven(parameters, "device", parse.GetValue(device));
             return (parse.GetValue(runId), new RunSpec(JobKinds.Trait, list, parse.GetValue(all), parse.GetValue(profile)!, parameters, parse.GetValue(priority)));
         }));
         submit.Subcommands.Add(traits);
@@ -190,14 +183,8 @@ public static partial class PunkGridCommandLine
         command.SetAction((parse, cancellation) => handler(parse, cancellation, () =>
         {
             var parameters = JobParameters.ParseAssignments(parse.GetValue(set));
-            if (parse.GetValue(epochs) is { } e)
-            {
-                parameters["epochs"] = e.ToString(CultureInfo.InvariantCulture);
-            }
-            if (parse.GetValue(device) is { } d)
-            {
-                parameters["device"] = d;
-            }
+            JobParameters.SetIfGiven(parameters, "epochs", parse.GetValue(epochs));
+            JobParameters.SetIfGiven(parameters, "device", parse.GetValue(device));
             return (parse.GetValue(runId), new RunSpec(kind, [], false, parse.GetValue(profile)!, parameters, parse.GetValue(priority)));
         }));
         return command;

@@ -24,4 +24,13 @@ public static class JobParameters
     /// <summary>The same keys normalized as <see cref="ParseAssignments"/> does (for parameters given as a JSON object).</summary>
     public static Dictionary<string, string> Normalize(IReadOnlyDictionary<string, string> parameters) =>
         parameters.ToDictionary(p => NormalizeKey(p.Key), p => p.Value.Trim(), StringComparer.Ordinal);
+
+    /// <summary>Sets <paramref name="key"/> to <paramref name="value"/> in invariant culture when an option gave one (null: left as it is).</summary>
+    public static void SetIfGiven(IDictionary<string, string> parameters, string key, object? value)
+    {
+        if (value is not null)
+        {
+            parameters[key] = Convert.ToString(value, System.Globalization.CultureInfo.InvariantCulture)!;
+        }
+    }
 }

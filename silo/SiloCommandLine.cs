@@ -182,21 +182,14 @@ public static class SiloCommandLine
                 await stderr.WriteLineAsync($"error: {ex.Message}");
                 return BadInput;
             }
-            void Put(string key, object? value)
-            {
-                if (value is not null)
-                {
-                    parameters[key] = Convert.ToString(value, CultureInfo.InvariantCulture)!;
-                }
-            }
-            Put("epochs", parse.GetValue(epochs));
-            Put("batch_size", parse.GetValue(batchSize));
-            Put("lr", parse.GetValue(learningRate));
-            Put("seed", parse.GetValue(seed));
+            JobParameters.SetIfGiven(parameters, "epochs", parse.GetValue(epochs));
+            JobParameters.SetIfGiven(parameters, "batch_size", parse.GetValue(batchSize));
+            JobParameters.SetIfGiven(parameters, "lr", parse.GetValue(learningRate));
+            JobParameters.SetIfGiven(parameters, "seed", parse.GetValue(seed));
             if (withTarget)
             {
-                Put("train_samples", parse.GetValue(trainSamples));
-                Put("color", parse.GetValue(color));
+                JobParameters.SetIfGiven(parameters, "train_samples", parse.GetValue(trainSamples));
+                JobParameters.SetIfGiven(parameters, "color", parse.GetValue(color));
             }
             var spec = new JobSpec(kind, withTarget ? parse.GetValue(name) : null, parse.GetValue(profile)!, parameters);
             return await RunTrainingAsync(spec, parse.GetValue(data), parse.GetValue(output), parse.GetValue(resume),
