@@ -116,6 +116,7 @@ public class GanTests
     {
         var seed = GanTrainingOptions.Create("seed");
         Assert.Equal((100, 0.0002, false), (seed.Epochs, seed.LearningRate, seed.Conditional));
+        Assert.Equal((30, 4), (seed.JudgeEpochs, GanTrainingOptions.Create("quick").JudgeEpochs)); // a sharp judge for seed runs, a cheap one for quick
         Assert.Contains("conditional='maybe' is not allowed: expected one of true, false",
             Assert.Throws<ArgumentException>(() => GanTrainingOptions.Create("seed", new Dictionary<string, string> { ["conditional"] = "maybe" })).Message);
         var tooFew = new GanTrainer(GanTrainingOptions.Create("quick", new Dictionary<string, string> { ["train_limit"] = "10", ["batch_size"] = "64" }), TestData.Directory);

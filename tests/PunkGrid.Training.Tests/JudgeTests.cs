@@ -40,5 +40,11 @@ public class JudgeTests
         var another = judge.MatchTraits(a, labels.roll(1, 0));
         Assert.True(own.Recall > another.Recall && own.AllFound > another.AllFound, $"own traits {own}, another punk's {another}");
         Assert.True(own.Recall >= own.AllFound, $"{own}");
+
+        // The judge's held-out recall is what MatchTraits finds on the held-out punks asked for their own traits.
+        var heldOut = tensor(PunkSplit.Create(data.Traits, 42).Test.Select(i => (long)i).ToArray());
+        var heldOutOwn = judge.MatchTraits(rgb.index_select(0, heldOut), Trainers.GanTrainer.LabelMatrix(data.Traits).index_select(0, heldOut));
+        Assert.Equal(judge.TestRecall, heldOutOwn.Recall, 6);
+        Assert.InRange(judge.TestPrecision, 0.5, 1);
     }
 }

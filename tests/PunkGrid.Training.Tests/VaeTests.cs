@@ -116,6 +116,8 @@ public class VaeTests
         Assert.True(evaluation.RootElement.GetProperty("punk_fid_samples").GetDouble() > 0);
         Assert.True(evaluation.RootElement.GetProperty("punk_fid_reconstructions").GetDouble() > 0);
         Assert.InRange(evaluation.RootElement.GetProperty("judge_test_accuracy").GetDouble(), 0.9, 1);
+        Assert.InRange(evaluation.RootElement.GetProperty("judge_test_recall").GetDouble(), 0, 1);
+        Assert.InRange(evaluation.RootElement.GetProperty("judge_test_precision").GetDouble(), 0, 1);
     }
 
     [Fact]
@@ -123,6 +125,7 @@ public class VaeTests
     {
         var seed = VaeTrainingOptions.Create("seed");
         Assert.Equal((30, 64, 0.0008, 3.4, 0.38, 0.36), (seed.Epochs, seed.BatchSize, seed.LearningRate, seed.Beta, seed.EncoderDropout, seed.DecoderDropout));
+        Assert.Equal((30, 4), (seed.JudgeEpochs, VaeTrainingOptions.Create("quick").JudgeEpochs));
         Assert.Contains("beta='-1' is not allowed",
             Assert.Throws<ArgumentException>(() => VaeTrainingOptions.Create("seed", new Dictionary<string, string> { ["beta"] = "-1" })).Message);
         Assert.Contains("unknown vae parameter(s): color",

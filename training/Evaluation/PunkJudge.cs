@@ -46,14 +46,22 @@ public sealed class PunkJudge
     private readonly PunkFeatureNet network;
     private readonly Lock gate = new();
 
-    private PunkJudge(PunkFeatureNet network, double testAccuracy)
+    private PunkJudge(PunkFeatureNet network, double testAccuracy, double testRecall, double testPrecision)
     {
         this.network = network;
         TestAccuracy = testAccuracy;
+        TestRecall = testRecall;
+        TestPrecision = testPrecision;
     }
 
-    /// <summary>Mean per-trait accuracy of the judge on the held-out punks: how far its verdicts can be trusted.</summary>
+    /// <summary>Mean per-trait accuracy of the judge on the held-out punks (most traits are absent on most punks, so this is high even for a weak judge).</summary>
     public double TestAccuracy { get; }
+
+    /// <summary>The share of the held-out punks' traits the judge finds: how far a "not shown" verdict can be trusted.</summary>
+    public double TestRecall { get; }
+
+    /// <summary>The share of the judge's "shown" verdicts on held-out punks that are right.</summary>
+    public double TestPrecision { get; }
 
     public static PunkJudge For(PunkDataset data, int seed, int epochs) =>
         Cache.GetOrAdd($"{data.Directory}|{seed}|{epochs}", _ => new Lazy<PunkJudge>(() => Train(data, seed, epochs))).Value;
@@ -87,13 +95,16 @@ public sealed class PunkJudge
             }
         }
         network.eval();
-        double accuracy;
         using (no_grad())
         {
-            var predicted = network.forward(images.index_select(0, testIds)).gt(0).to(ScalarType.Float32);
-            accuracy = predicted.eq(labels.index_select(0, testIds)).to(ScalarType.Float32).mean().item<float>();
+            var seen = network.forward(images.index_select(0, testIds)).gt(0);
+            var present = labels.index_select(0, testIds).gt(0.5);
+            var accuracy = seen.eq(present).to(ScalarType.Float32).mean().item<float>();
+            var found = seen.logical_and(present).sum().item<long>();
+            var recall = found / (double)Math.Max(1, present.sum().item<long>());
+            var precision = found / (double)Math.Max(1, seen.sum().item<long>());
+            return new PunkJudge(network, accuracy, recall, precision);
         }
-        return new PunkJudge(network, accuracy);
     }
 
     /// <summary>Brings generated images to the judge's input: RGBA is composited onto the fixed background, every size is area-averaged to 24x24.</summary>

@@ -35,7 +35,9 @@ public sealed record GanEvaluation(
     double? TraitAgreementReal,
     double? AskedTraitRecallReal,
     double? SampleSpread,
-    double? JudgeTestAccuracy);
+    double? JudgeTestAccuracy,
+    double? JudgeTestRecall,
+    double? JudgeTestPrecision);
 
 /// <summary>
 /// Trains the seed's Punk GAN on 64x64 RGBA punks (nearest-neighbour upscaled, alpha kept): per step one
@@ -198,7 +200,7 @@ public sealed class GanTrainer(GanTrainingOptions options, string dataDirectory)
         var realTraits = judge is not null && options.Conditional ? judge.MatchTraits(judgeReal, judgeLabels) : (TraitMatch?)null;
         var evaluation = new GanEvaluation(options.Profile, options.Conditional, lastStep?.D, lastStep?.G, lastStep?.Real, lastStep?.Fake, count, options.Epochs,
             options.BatchSize, options.Seed, device.ToString(), Math.Round(clock.Elapsed.TotalSeconds, 3), final?.Fid,
-            final?.Traits?.AllFound, final?.Traits?.Recall, realTraits?.AllFound, realTraits?.Recall, final?.Spread, judge?.TestAccuracy);
+            final?.Traits?.AllFound, final?.Traits?.Recall, realTraits?.AllFound, realTraits?.Recall, final?.Spread, judge?.TestAccuracy, judge?.TestRecall, judge?.TestPrecision);
         var json = JsonSerializer.Serialize(evaluation, TraitTrainer.JsonOptions);
         context.SaveArtifact("model.bin", "application/x-torchsharp-module", TorchState.Save(generatorNet));
         context.SaveArtifact("discriminator.bin", "application/x-torchsharp-module", TorchState.Save(discriminator));

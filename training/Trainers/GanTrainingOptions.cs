@@ -31,8 +31,8 @@ public sealed record GanTrainingOptions
 
     public int Seed { get; init; } = 42;
 
-    /// <summary>Epochs of the punk feature network that judges samples (Punk-FID, trait agreement); 0 turns judging off.</summary>
-    public int JudgeEpochs { get; init; } = 4;
+    /// <summary>Epochs of the punk feature network that judges samples (Punk-FID, trait agreement): 30 (seed; about a minute on 2 CPU cores, held-out asked-trait recall 0.95) or 4 (quick; recall 0.34); 0 turns judging off.</summary>
+    public int JudgeEpochs { get; init; } = 30;
 
     /// <summary>Samples compared with as many held-out punks for the Punk-FID.</summary>
     public int JudgeSamples { get; init; } = 500;
@@ -41,7 +41,7 @@ public sealed record GanTrainingOptions
         Kind,
         profile,
         seed: new GanTrainingOptions(),
-        quick: new GanTrainingOptions { Profile = "quick", Epochs = 1, TrainLimit = 512, SampleEvery = 1 },
+        quick: new GanTrainingOptions { Profile = "quick", Epochs = 1, TrainLimit = 512, SampleEvery = 1, JudgeEpochs = 4 },
         overrides,
         (baseline, p) => baseline with
         {

@@ -29,7 +29,9 @@ public sealed record VaeEvaluation(
     double Seconds,
     double? PunkFidSamples,
     double? PunkFidReconstructions,
-    double? JudgeTestAccuracy);
+    double? JudgeTestAccuracy,
+    double? JudgeTestRecall,
+    double? JudgeTestPrecision);
 
 /// <summary>
 /// Trains the seed's PunkVAE on the punks (24x24 composited onto the fixed background, upscaled nearest-neighbour to
@@ -145,7 +147,7 @@ public sealed class VaeTrainer(VaeTrainingOptions options, string dataDirectory)
         double? fidReconstructions = judge is null ? null : ReconstructionFid(judge, model, judgeReal, device);
         var evaluation = new VaeEvaluation(options.Profile, finalMse, finalMse / (3 * PunkVae.ImageSize * PunkVae.ImageSize), finalKl,
             finalMse + (options.Beta * finalKl), options.Beta, count, (int)test.shape[0], options.Epochs, options.BatchSize, options.Seed,
-            device.ToString(), Math.Round(clock.Elapsed.TotalSeconds, 3), fidSamples, fidReconstructions, judge?.TestAccuracy);
+            device.ToString(), Math.Round(clock.Elapsed.TotalSeconds, 3), fidSamples, fidReconstructions, judge?.TestAccuracy, judge?.TestRecall, judge?.TestPrecision);
         var json = JsonSerializer.Serialize(evaluation, TraitTrainer.JsonOptions);
         context.SaveArtifact("model.bin", "application/x-torchsharp-module", TorchState.Save(model));
         context.SaveArtifact("eval.json", "application/json", System.Text.Encoding.UTF8.GetBytes(json));

@@ -31,8 +31,8 @@ public sealed record VaeTrainingOptions
 
     public int Seed { get; init; } = 42;
 
-    /// <summary>Epochs of the punk feature network that judges samples (Punk-FID); 0 turns judging off.</summary>
-    public int JudgeEpochs { get; init; } = 4;
+    /// <summary>Epochs of the punk feature network that judges samples (Punk-FID): 30 (seed; about a minute on 2 CPU cores, held-out asked-trait recall 0.95) or 4 (quick; recall 0.34); 0 turns judging off.</summary>
+    public int JudgeEpochs { get; init; } = 30;
 
     /// <summary>Samples compared with as many held-out punks for the Punk-FID.</summary>
     public int JudgeSamples { get; init; } = 500;
@@ -41,7 +41,7 @@ public sealed record VaeTrainingOptions
         Kind,
         profile,
         seed: new VaeTrainingOptions(),
-        quick: new VaeTrainingOptions { Profile = "quick", Epochs = 1, TrainLimit = 512, TestLimit = 256 },
+        quick: new VaeTrainingOptions { Profile = "quick", Epochs = 1, TrainLimit = 512, TestLimit = 256, JudgeEpochs = 4 },
         overrides,
         (baseline, p) => baseline with
         {
