@@ -70,6 +70,7 @@ public class GanTests
         Assert.All(sink.Metrics.Where(m => m.Name == "trait_agreement"), m => Assert.InRange(m.Value, 0, 1));
         using var evaluation = System.Text.Json.JsonDocument.Parse(sink.Artifacts["eval.json"]);
         Assert.True(evaluation.RootElement.GetProperty("punk_fid").GetDouble() > 0);
+        Assert.True(evaluation.RootElement.GetProperty("punk_fid_real").GetDouble() < evaluation.RootElement.GetProperty("punk_fid").GetDouble()); // real punks are the floor
         Assert.InRange(evaluation.RootElement.GetProperty("trait_agreement").GetDouble(), 0, 1);
         Assert.Equal(2, sink.Metrics.Count(m => m.Name == "asked_trait_recall"));
         foreach (var ceiling in new[] { "trait_agreement_real", "asked_trait_recall_real" })

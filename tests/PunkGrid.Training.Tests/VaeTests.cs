@@ -115,6 +115,7 @@ public class VaeTests
         using var evaluation = System.Text.Json.JsonDocument.Parse(sink.Artifacts["eval.json"]);
         Assert.True(evaluation.RootElement.GetProperty("punk_fid_samples").GetDouble() > 0);
         Assert.True(evaluation.RootElement.GetProperty("punk_fid_reconstructions").GetDouble() > 0);
+        Assert.True(evaluation.RootElement.GetProperty("punk_fid_real").GetDouble() < evaluation.RootElement.GetProperty("punk_fid_reconstructions").GetDouble()); // real punks are the floor
         Assert.InRange(evaluation.RootElement.GetProperty("judge_test_accuracy").GetDouble(), 0.9, 1);
         Assert.InRange(evaluation.RootElement.GetProperty("judge_test_recall").GetDouble(), 0, 1);
         Assert.InRange(evaluation.RootElement.GetProperty("judge_test_precision").GetDouble(), 0, 1);

@@ -35,6 +35,7 @@ public sealed record GanEvaluation(
     double? TraitAgreementReal,
     double? AskedTraitRecallReal,
     double? SampleSpread,
+    double? PunkFidReal,
     double? JudgeTestAccuracy,
     double? JudgeTestRecall,
     double? JudgeTestPrecision);
@@ -198,9 +199,12 @@ public sealed class GanTrainer(GanTrainingOptions options, string dataDirectory)
         var final = judge is null ? default((double Fid, TraitMatch? Traits, double Spread)?) : Judge(judge, generatorNet, judgeReal, judgeLabels, device);
         // The ceiling for the conditional scores: the judge on the held-out real punks, asked for their own traits.
         var realTraits = judge is not null && options.Conditional ? judge.MatchTraits(judgeReal, judgeLabels) : (TraitMatch?)null;
+        // The floor for Punk-FID at this sample size: the held-out punks against as many training punks.
+        double? fidReal = judge?.FrechetDistance(judgeReal,
+            PunkImageTensors.ToModelInput(data.Tiles.index_select(0, tensor(trainIds.Take((int)judgeReal.shape[0]).ToArray())), PunkColorMode.Rgb));
         var evaluation = new GanEvaluation(options.Profile, options.Conditional, lastStep?.D, lastStep?.G, lastStep?.Real, lastStep?.Fake, count, options.Epochs,
             options.BatchSize, options.Seed, device.ToString(), Math.Round(clock.Elapsed.TotalSeconds, 3), final?.Fid,
-            final?.Traits?.AllFound, final?.Traits?.Recall, realTraits?.AllFound, realTraits?.Recall, final?.Spread, judge?.TestAccuracy, judge?.TestRecall, judge?.TestPrecision);
+            final?.Traits?.AllFound, final?.Traits?.Recall, realTraits?.AllFound, realTraits?.Recall, final?.Spread, fidReal, judge?.TestAccuracy, judge?.TestRecall, judge?.TestPrecision);
         var json = JsonSerializer.Serialize(evaluation, TraitTrainer.JsonOptions);
         context.SaveArtifact("model.bin", "application/x-torchsharp-module", TorchState.Save(generatorNet));
         context.SaveArtifact("discriminator.bin", "application/x-torchsharp-module", TorchState.Save(discriminator));

@@ -29,6 +29,7 @@ public sealed record VaeEvaluation(
     double Seconds,
     double? PunkFidSamples,
     double? PunkFidReconstructions,
+    double? PunkFidReal,
     double? JudgeTestAccuracy,
     double? JudgeTestRecall,
     double? JudgeTestPrecision);
@@ -145,9 +146,11 @@ public sealed class VaeTrainer(VaeTrainingOptions options, string dataDirectory)
         SaveImages(context, model, test, device);
         double? fidSamples = judge is null ? null : SampleFid(judge, model, judgeReal, device);
         double? fidReconstructions = judge is null ? null : ReconstructionFid(judge, model, judgeReal, device);
+        // The floor for Punk-FID at this sample size: the held-out punks against as many training punks.
+        double? fidReal = judge?.FrechetDistance(judgeReal, train.narrow(0, 0, Math.Min(judgeReal.shape[0], train.shape[0])).cpu());
         var evaluation = new VaeEvaluation(options.Profile, finalMse, finalMse / (3 * PunkVae.ImageSize * PunkVae.ImageSize), finalKl,
             finalMse + (options.Beta * finalKl), options.Beta, count, (int)test.shape[0], options.Epochs, options.BatchSize, options.Seed,
-            device.ToString(), Math.Round(clock.Elapsed.TotalSeconds, 3), fidSamples, fidReconstructions, judge?.TestAccuracy, judge?.TestRecall, judge?.TestPrecision);
+            device.ToString(), Math.Round(clock.Elapsed.TotalSeconds, 3), fidSamples, fidReconstructions, fidReal, judge?.TestAccuracy, judge?.TestRecall, judge?.TestPrecision);
         var json = JsonSerializer.Serialize(evaluation, TraitTrainer.JsonOptions);
         context.SaveArtifact("model.bin", "application/x-torchsharp-module", TorchState.Save(model));
         context.SaveArtifact("eval.json", "application/json", System.Text.Encoding.UTF8.GetBytes(json));
