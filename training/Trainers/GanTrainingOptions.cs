@@ -31,7 +31,7 @@ public sealed record GanTrainingOptions
 
     public int Seed { get; init; } = 42;
 
-    /// <summary>Epochs of the punk feature network that judges samples (Punk-FID, trait agreement): 30 (seed; about a minute on 2 CPU cores, held-out asked-trait recall 0.95) or 4 (quick; recall 0.34); 0 turns judging off.</summary>
+    /// <summary>Epochs of the punk feature network that judges samples (Punk-FID, trait agreement): 30 (seed; about a minute on 2 CPU cores, recall 0.95 over the 92 labels on held-out punks) or 4 (quick; recall 0.34); 0 turns judging off.</summary>
     public int JudgeEpochs { get; init; } = 30;
 
     /// <summary>Samples compared with as many held-out punks for the Punk-FID.</summary>
