@@ -1,15 +1,27 @@
 using System.Net;
+using System.Net.Sockets;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using Npgsql;
 using Orleans.Configuration;
 
 namespace PunkGrid.Client;
 
-/// <summary>A connected Orleans client: gateways from <c>--gateway</c>, else <c>$PUNKGRID_GATEWAYS</c>, else 127.0.0.1:30000.</summary>
+/// <summary>
+/// A connected Orleans client. Where it looks for the cluster, in order: <c>--gateway</c> (exactly those gateways); else
+/// the live gateways in the cluster's membership table when a PostgreSQL connection string is known (<c>--postgres</c>,
+/// else <c>$PUNKGRID_PG</c>, as the demo's <c>.punkgrid/cluster.env</c> sets it), falling back to the list below when the
+/// database cannot be reached; else <c>$PUNKGRID_GATEWAYS</c>; else 127.0.0.1:30000. Every candidate gateway is probed
+/// first and only those that accept a connection are used, so a dead silo in the list costs one short probe, not the
+/// command.
+/// </summary>
 public sealed class ClusterConnection : IAsyncDisposable
 {
     public const string DefaultGateway = "127.0.0.1:30000";
+
+    private static readonly TimeSpan ProbeTimeout = TimeSpan.FromSeconds(2);
+    private static readonly TimeSpan MembershipTimeout = TimeSpan.FromSeconds(3);
 
     private readonly IHost host;
 
@@ -19,9 +31,12 @@ public sealed class ClusterConnection : IAsyncDisposable
         Gateways = gateways;
     }
 
+    /// <summary>The gateways the client uses (those that answered the probe).</summary>
     public IReadOnlyList<IPEndPoint> Gateways { get; }
 
     public IClusterClient Client => host.Services.GetRequiredService<IClusterClient>();
+
+    private static string ClusterId => Environment.GetEnvironmentVariable("PUNKGRID_CLUSTER") ?? "punkgrid";
 
     public static IReadOnlyList<IPEndPoint> ParseGateways(string? value)
     {
@@ -46,12 +61,12 @@ public sealed class ClusterConnection : IAsyncDisposable
             try
             {
                 var addresses = Dns.GetHostAddresses(gateway[..colon]);
-                if (addresses.OrderBy(a => a.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork ? 0 : 1).FirstOrDefault() is { } address)
+                if (addresses.OrderBy(a => a.AddressFamily == AddressFamily.InterNetwork ? 0 : 1).FirstOrDefault() is { } address)
                 {
                     return new IPEndPoint(address, port);
                 }
             }
-            catch (System.Net.Sockets.SocketException ex)
+            catch (SocketException ex)
             {
                 throw new ArgumentException($"gateway '{gateway}': cannot resolve '{gateway[..colon]}' ({ex.Message})", ex);
             }
@@ -59,17 +74,76 @@ public sealed class ClusterConnection : IAsyncDisposable
         throw new ArgumentException($"gateway '{gateway}' is not host:port (e.g. {DefaultGateway})");
     }
 
-    public static async Task<ClusterConnection> ConnectAsync(string? gateways, CancellationToken cancellation)
+    /// <summary>The gateways of the silos the membership table lists as Active, most recently alive first. Null when the database cannot be read.</summary>
+    public static async Task<IReadOnlyList<IPEndPoint>?> MembershipGatewaysAsync(string postgres, CancellationToken cancellation)
     {
-        var endpoints = ParseGateways(gateways);
+        try
+        {
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
+            timeout.CancelAfter(MembershipTimeout);
+            var builder = new NpgsqlConnectionStringBuilder(postgres) { Timeout = (int)MembershipTimeout.TotalSeconds, CommandTimeout = (int)MembershipTimeout.TotalSeconds, Pooling = false };
+            await using var connection = new NpgsqlConnection(builder.ConnectionString);
+            await connection.OpenAsync(timeout.Token);
+            await using var command = new NpgsqlCommand(
+                "select address, proxy_port from cluster_members where cluster_id = @cluster and status = 3 and proxy_port > 0 order by i_am_alive_time desc", connection);
+            command.Parameters.AddWithValue("cluster", ClusterId);
+            var gateways = new List<IPEndPoint>();
+            await using var reader = await command.ExecuteReaderAsync(timeout.Token);
+            while (await reader.ReadAsync(timeout.Token))
+            {
+                if (IPAddress.TryParse(reader.GetString(0), out var address))
+                {
+                    gateways.Add(new IPEndPoint(address, reader.GetInt32(1)));
+                }
+            }
+            return gateways.Distinct().ToList();
+        }
+        catch (Exception ex) when (ex is NpgsqlException or OperationCanceledException or TimeoutException or SocketException or ArgumentException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>The candidates that accept a TCP connection within the probe timeout, in their order.</summary>
+    private static async Task<IReadOnlyList<IPEndPoint>> ReachableAsync(IReadOnlyList<IPEndPoint> candidates, CancellationToken cancellation)
+    {
+        var probes = candidates.Select(async endpoint =>
+        {
+            using var client = new TcpClient(endpoint.AddressFamily);
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
+            timeout.CancelAfter(ProbeTimeout);
+            try
+            {
+                await client.ConnectAsync(endpoint, timeout.Token);
+                return true;
+            }
+            catch (Exception ex) when (ex is SocketException or OperationCanceledException && !cancellation.IsCancellationRequested)
+            {
+                return false;
+            }
+        }).ToList();
+        var answers = await Task.WhenAll(probes);
+        return candidates.Where((_, i) => answers[i]).ToList();
+    }
+
+    public static async Task<ClusterConnection> ConnectAsync(string? gateways, CancellationToken cancellation, string? postgres = null)
+    {
+        var (candidates, source) = await CandidatesAsync(gateways, postgres, cancellation);
+        var reachable = await ReachableAsync(candidates, cancellation);
+        if (reachable.Count == 0)
+        {
+            throw new ClusterUnreachableException(
+                $"no PunkGrid silo reachable ({source}: {(candidates.Count == 0 ? "none listed" : string.Join(", ", candidates))}); " +
+                "start one with `./punkgrid demo` or `./punkgrid silo serve`, or point --gateway / PUNKGRID_GATEWAYS (or --postgres / PUNKGRID_PG) at the cluster", null);
+        }
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
         builder.Logging.ClearProviders();
         builder.UseOrleansClient(client =>
         {
-            client.UseStaticClustering(endpoints.ToArray());
+            client.UseStaticClustering(reachable.ToArray());
             client.Configure<ClusterOptions>(o =>
             {
-                o.ClusterId = Environment.GetEnvironmentVariable("PUNKGRID_CLUSTER") ?? "punkgrid";
+                o.ClusterId = ClusterId;
                 o.ServiceId = Environment.GetEnvironmentVariable("PUNKGRID_SERVICE") ?? "punkgrid";
             });
             client.Configure<ClientMessagingOptions>(o => o.ResponseTimeout = TimeSpan.FromSeconds(30));
@@ -84,10 +158,32 @@ public sealed class ClusterConnection : IAsyncDisposable
         {
             host.Dispose();
             throw new ClusterUnreachableException(
-                $"no PunkGrid silo reachable at {string.Join(", ", endpoints)} ({ex.GetBaseException().Message}); " +
+                $"no PunkGrid silo answered at {string.Join(", ", reachable)} ({source}; {ex.GetBaseException().Message}); " +
                 "start one with `./punkgrid demo` or `./punkgrid silo serve`, or point --gateway / PUNKGRID_GATEWAYS at one", ex);
         }
-        return new ClusterConnection(host, endpoints);
+        return new ClusterConnection(host, reachable);
+    }
+
+    private static async Task<(IReadOnlyList<IPEndPoint> Candidates, string Source)> CandidatesAsync(string? gateways, string? postgres, CancellationToken cancellation)
+    {
+        if (!string.IsNullOrWhiteSpace(gateways))
+        {
+            return (ParseGateways(gateways), "--gateway");
+        }
+        var listed = ParseGateways(null);
+        var listSource = string.IsNullOrWhiteSpace(Environment.GetEnvironmentVariable("PUNKGRID_GATEWAYS")) ? "the default gateway" : "PUNKGRID_GATEWAYS";
+        postgres = string.IsNullOrWhiteSpace(postgres) ? Environment.GetEnvironmentVariable("PUNKGRID_PG") : postgres;
+        if (string.IsNullOrWhiteSpace(postgres))
+        {
+            return (listed, listSource);
+        }
+        var members = await MembershipGatewaysAsync(postgres, cancellation);
+        if (members is null)
+        {
+            return (listed, $"{listSource} (the membership table could not be read)");
+        }
+        // The membership table first; the configured list after it, for a silo that is up but not yet (or no longer) listed.
+        return (members.Concat(listed).Distinct().ToList(), "the cluster's membership table, then " + listSource);
     }
 
     public async ValueTask DisposeAsync()
@@ -103,4 +199,4 @@ public sealed class ClusterConnection : IAsyncDisposable
     }
 }
 
-public sealed class ClusterUnreachableException(string message, Exception inner) : Exception(message, inner);
+public sealed class ClusterUnreachableException(string message, Exception? inner) : Exception(message, inner);

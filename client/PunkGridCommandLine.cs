@@ -27,7 +27,17 @@ public static partial class PunkGridCommandLine
 
     private sealed record Io(TextWriter Out, TextWriter Error, IAnsiConsole Console, bool Interactive);
 
-    private static readonly Option<string?> GatewayOption = new("--gateway") { Description = $"Silo gateway(s), host:port[,host:port] (default: $PUNKGRID_GATEWAYS, {ClusterConnection.DefaultGateway}).", Recursive = true };
+    private static readonly Option<string?> GatewayOption = new("--gateway")
+    {
+        Description = $"Silo gateway(s), host:port[,host:port]: exactly these (default: the live gateways of the membership table when --postgres/$PUNKGRID_PG is known, then $PUNKGRID_GATEWAYS, then {ClusterConnection.DefaultGateway}).",
+        Recursive = true,
+    };
+
+    private static readonly Option<string?> PostgresOption = new("--postgres")
+    {
+        Description = "The cluster's PostgreSQL connection string, to find the live gateways in its membership table (default: $PUNKGRID_PG).",
+        Recursive = true,
+    };
     private static readonly Option<bool> JsonOption = new("--json") { Description = "Print JSON instead of a table." };
 
     public static async Task<int> RunAsync(string[] args, TextWriter stdout, TextWriter stderr, CancellationToken cancellation = default)
@@ -41,6 +51,7 @@ public static partial class PunkGridCommandLine
         var io = new Io(stdout, stderr, console, interactive);
         var root = new RootCommand("punkgrid: submit and watch PunkGrid training runs.");
         root.Options.Add(GatewayOption);
+        root.Options.Add(PostgresOption);
         root.Subcommands.Add(SubmitCommand(io));
         root.Subcommands.Add(Listing("runs", "Recent runs with their job counts.", [new Option<int>("--limit") { DefaultValueFactory = _ => 20, Description = "How many." }], RunsAsync, io));
         root.Subcommands.Add(WithId("status", "RUN or JOB", "A run's counts, or a job's state and timeline.", StatusAsync, io));
@@ -63,7 +74,7 @@ public static partial class PunkGridCommandLine
     {
         try
         {
-            await using var connection = await ClusterConnection.ConnectAsync(parse.GetValue(GatewayOption), cancellation);
+            await using var connection = await ClusterConnection.ConnectAsync(parse.GetValue(GatewayOption), cancellation, parse.GetValue(PostgresOption));
             return await action(connection.Client);
         }
         catch (ClusterUnreachableException ex)
@@ -248,7 +259,7 @@ public static partial class PunkGridCommandLine
             return await PrintJson(io, job);
         }
         var j = job.Job;
-        io.Console.MarkupLine($"job [bold]{Markup.Escape(j.JobId)}[/] ({Markup.Escape(job.Spec.DisplayName)}, profile {job.Spec.Profile}): [bold]{j.State}[/], attempt {j.Attempt}/{j.MaxAttempts}, epoch {j.Epoch}/{j.TotalEpochs}, {j.Progress:P0}");
+        io.Console.MarkupLine($"job [bold]{Markup.Escape(j.JobId)}[/] ({Markup.Escape(job.Spec.DisplayName)}, profile {job.Spec.Profile}): [bold]{j.State}[/], attempt {j.Attempt} ({j.LostLeases} lost lease(s), {j.Failures}/{j.MaxFailures} failures), epoch {j.Epoch}/{j.TotalEpochs}, {j.Progress:P0}");
         if (j.Error is not null)
         {
             io.Console.MarkupLine($"  last error: {Markup.Escape(j.Error)}");
@@ -279,10 +290,10 @@ public static partial class PunkGridCommandLine
         {
             return await PrintJson(io, jobs);
         }
-        var table = new Table().AddColumns("job", "target", "state", "attempt", "epoch", "progress", "worker", "result", "error");
+        var table = new Table().AddColumns("job", "target", "state", "attempt", "lost", "failures", "epoch", "progress", "worker", "result", "error");
         foreach (var j in jobs)
         {
-            table.AddRow(Markup.Escape(j.JobId), Markup.Escape(j.Target ?? ""), j.State.ToString(), $"{j.Attempt}/{j.MaxAttempts}", $"{j.Epoch}/{j.TotalEpochs}",
+            table.AddRow(Markup.Escape(j.JobId), Markup.Escape(j.Target ?? ""), j.State.ToString(), $"{j.Attempt}", $"{j.LostLeases}", $"{j.Failures}/{j.MaxFailures}", $"{j.Epoch}/{j.TotalEpochs}",
                 $"{j.Progress:P0}", Markup.Escape(j.WorkerId ?? ""), string.Join(", ", j.Summary.Select(p => string.Create(CultureInfo.InvariantCulture, $"{p.Key} {p.Value:G4}"))),
                 Markup.Escape(j.Error ?? ""));
         }

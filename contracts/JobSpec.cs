@@ -15,7 +15,10 @@ public static class JobKinds
     /// <summary>The Pokémon classifier (MobileNetV3-Small over the first-generation Pokémon); no target.</summary>
     public const string Pokemon = "pokemon";
 
-    public static IReadOnlyList<string> All { get; } = [Trait, Vae, Gan, Pokemon];
+    /// <summary>Trains nothing: the orchestrator's own tests and benchmarks (lease, heartbeats, metrics, checkpoints, success); no target.</summary>
+    public const string Noop = "noop";
+
+    public static IReadOnlyList<string> All { get; } = [Trait, Vae, Gan, Pokemon, Noop];
 }
 
 /// <summary>

@@ -43,6 +43,11 @@ public sealed record RunSummary(
         : Failed > 0 ? "Failed" : Cancelled > 0 && Succeeded == 0 ? "Cancelled" : Cancelled > 0 ? "PartlyCancelled" : "Succeeded";
 }
 
+/// <summary>
+/// One job as listed. <see cref="Attempt"/> counts its leases (the fencing token); <see cref="Failures"/> the attempts its
+/// trainer failed (the job is Failed at <see cref="MaxFailures"/>); <see cref="LostLeases"/> the attempts that lost their
+/// worker (killed, frozen, cut off), which cost the job nothing but time.
+/// </summary>
 [GenerateSerializer, Immutable, Alias("PunkGrid.JobSummary")]
 public sealed record JobSummary(
     [property: Id(0)] string JobId,
@@ -51,14 +56,16 @@ public sealed record JobSummary(
     [property: Id(3)] string? Target,
     [property: Id(4)] JobState State,
     [property: Id(5)] int Attempt,
-    [property: Id(6)] int MaxAttempts,
-    [property: Id(7)] string? WorkerId,
-    [property: Id(8)] double Progress,
-    [property: Id(9)] int Epoch,
-    [property: Id(10)] int TotalEpochs,
-    [property: Id(11)] string? Error,
-    [property: Id(12)] IReadOnlyDictionary<string, double> Summary,
-    [property: Id(13)] DateTimeOffset UpdatedAt);
+    [property: Id(6)] int Failures,
+    [property: Id(7)] int MaxFailures,
+    [property: Id(8)] int LostLeases,
+    [property: Id(9)] string? WorkerId,
+    [property: Id(10)] double Progress,
+    [property: Id(11)] int Epoch,
+    [property: Id(12)] int TotalEpochs,
+    [property: Id(13)] string? Error,
+    [property: Id(14)] IReadOnlyDictionary<string, double> Summary,
+    [property: Id(15)] DateTimeOffset UpdatedAt);
 
 [GenerateSerializer, Immutable, Alias("PunkGrid.JobEvent")]
 public sealed record JobEventView(

@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
 using Npgsql;
 using Orleans.Configuration;
 using PunkGrid.Grains.Clustering;
@@ -18,6 +19,7 @@ public static class ClusterHosting
         services.AddSingleton(_ => new NpgsqlDataSourceBuilder(connectionString).Build());
         services.AddSingleton<SchemaMigrator>();
         services.AddSingleton<JobStore>();
+        services.AddSingleton<JobQueue>();
         services.AddSingleton<TrainingOutputStore>();
         services.AddSingleton<ScheduleStore>();
         return services;
@@ -27,8 +29,10 @@ public static class ClusterHosting
     public static ISiloBuilder AddPunkGrid(this ISiloBuilder silo, IConfiguration configuration)
     {
         var section = configuration.GetSection("PunkGrid");
-        silo.Services.Configure<SchedulingOptions>(section.GetSection("Scheduling"));
-        silo.Services.Configure<WorkerOptions>(section.GetSection("Worker"));
+        silo.Services.AddOptions<SchedulingOptions>().Bind(section.GetSection("Scheduling")).ValidateOnStart();
+        silo.Services.AddSingleton<IValidateOptions<SchedulingOptions>, SchedulingOptions.Validator>();
+        silo.Services.AddOptions<WorkerOptions>().Bind(section.GetSection("Worker")).ValidateOnStart();
+        silo.Services.AddSingleton<IValidateOptions<WorkerOptions>, WorkerOptions.Validator>();
         silo.Services.Configure<ClusterMembershipOptions>(section.GetSection("Membership"));
         silo.Services.AddSingleton<IMembershipTable, PostgresMembershipTable>();
         silo.Services.AddSingleton<IReminderTable, PostgresReminderTable>();
@@ -38,8 +42,9 @@ public static class ClusterHosting
         silo.Services.AddSingleton<TraitCatalog>();
         silo.Services.AddSingleton<RunPlanner>();
         silo.Services.AddHostedService<Telemetry.JobStateSampler>();
+        silo.Services.AddHostedService<LeaseKeeper>();
         silo.Services.AddSingleton(sp => new PunkGrid.Training.Inference.PunkInferenceEngine(
-            PunkGrid.Training.Data.DataDirectory.Resolve(sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<WorkerOptions>>().Value.DataDirectory)));
+            PunkGrid.Training.Data.DataDirectory.Resolve(sp.GetRequiredService<IOptions<WorkerOptions>>().Value.DataDirectory)));
         if (section.GetSection("Worker").GetValue("Enabled", true))
         {
             silo.Services.AddHostedService<WorkerAgent>();

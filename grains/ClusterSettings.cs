@@ -1,21 +1,78 @@
+using Microsoft.Extensions.Options;
+
 namespace PunkGrid.Grains;
 
-/// <summary>Scheduling and worker settings, bound from configuration section <c>PunkGrid</c> (env <c>PUNKGRID__…</c>).</summary>
+/// <summary>Scheduling settings, bound from configuration section <c>PunkGrid:Scheduling</c> (env <c>PUNKGRID__Scheduling__…</c>).</summary>
 public sealed class SchedulingOptions
 {
-    /// <summary>A lease not renewed by a heartbeat within this time is lost and its job requeued with attempt + 1.</summary>
+    /// <summary>A lease not renewed by a heartbeat within this time is lost and its job requeued (attempt + 1 on its next lease).</summary>
     public TimeSpan LeaseTimeout { get; set; } = TimeSpan.FromSeconds(20);
 
-    /// <summary>Attempts a job gets (lost leases and retryable failures count) before it is Failed.</summary>
-    public int MaxAttempts { get; set; } = 3;
+    /// <summary>Attempts of a job that may end with its trainer failing (a retryable error) before the job is Failed. Lost leases do not count.</summary>
+    public int MaxFailures { get; set; } = 3;
 
-    /// <summary>How often the scheduler looks for expired leases.</summary>
+    /// <summary>
+    /// Consecutive lost leases whose attempt saved no checkpoint before a job is quarantined (Failed): a job that keeps
+    /// killing its worker before it gets anywhere must not take down worker after worker.
+    /// </summary>
+    public int QuarantineAfterCrashes { get; set; } = 3;
+
+    /// <summary>How often each silo's lease keeper looks for expired leases (and ticks the lease clock).</summary>
     public TimeSpan ExpiryScanInterval { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>
+    /// A lease-clock tick that finds the previous one older than this means nobody could reach the database (or every silo
+    /// was down): leases are then extended by a full timeout instead of expired. Zero: the larger of 3 scan intervals and a
+    /// quarter of the lease timeout.
+    /// </summary>
+    public TimeSpan OutageGap { get; set; }
+
+    public TimeSpan EffectiveOutageGap => OutageGap > TimeSpan.Zero
+        ? OutageGap
+        : TimeSpan.FromTicks(Math.Max(ExpiryScanInterval.Ticks * 3, LeaseTimeout.Ticks / 4));
 
     /// <summary>How often each schedule's reminder wakes it to check whether a firing is due (the cron's resolution).</summary>
     public TimeSpan ScheduleTick { get; set; } = TimeSpan.FromMinutes(1);
+
+    /// <summary>Whether noop jobs may kill their worker (<c>fault=exit-process</c>). Only for the fault-injection tests and the chaos soak.</summary>
+    public bool AllowFaultInjection { get; set; }
+
+    /// <summary>Checked when the silo starts (<c>ValidateOnStart</c>): every failure names the setting and what is allowed.</summary>
+    public sealed class Validator : IValidateOptions<SchedulingOptions>
+    {
+        public ValidateOptionsResult Validate(string? name, SchedulingOptions o)
+        {
+            var errors = new List<string>();
+            if (o.LeaseTimeout < TimeSpan.FromSeconds(1))
+            {
+                errors.Add($"PunkGrid:Scheduling:LeaseTimeout {o.LeaseTimeout} is too short: at least 00:00:01");
+            }
+            if (o.MaxFailures < 1)
+            {
+                errors.Add($"PunkGrid:Scheduling:MaxFailures {o.MaxFailures} is not allowed: at least 1");
+            }
+            if (o.QuarantineAfterCrashes < 1)
+            {
+                errors.Add($"PunkGrid:Scheduling:QuarantineAfterCrashes {o.QuarantineAfterCrashes} is not allowed: at least 1");
+            }
+            if (o.ExpiryScanInterval <= TimeSpan.Zero || o.ExpiryScanInterval >= o.LeaseTimeout)
+            {
+                errors.Add($"PunkGrid:Scheduling:ExpiryScanInterval {o.ExpiryScanInterval} is not allowed: above zero and below LeaseTimeout ({o.LeaseTimeout})");
+            }
+            if (o.OutageGap < TimeSpan.Zero || o.EffectiveOutageGap >= o.LeaseTimeout)
+            {
+                errors.Add($"PunkGrid:Scheduling:OutageGap {o.EffectiveOutageGap} is not allowed: at least zero and below LeaseTimeout ({o.LeaseTimeout})");
+            }
+            if (o.ScheduleTick < TimeSpan.FromSeconds(1))
+            {
+                errors.Add($"PunkGrid:Scheduling:ScheduleTick {o.ScheduleTick} is too short: at least 00:00:01");
+            }
+            return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
+        }
+    }
 }
 
+/// <summary>The worker role's settings, bound from <c>PunkGrid:Worker</c>.</summary>
 public sealed class WorkerOptions
 {
     /// <summary>Whether this silo runs jobs (the worker role).</summary>
@@ -30,12 +87,47 @@ public sealed class WorkerOptions
     /// <summary>Torch intra-op threads per job. 0: cores / slots.</summary>
     public int ThreadsPerJob { get; set; }
 
+    /// <summary>How often the worker renews its leases and reports progress.</summary>
     public TimeSpan HeartbeatInterval { get; set; } = TimeSpan.FromSeconds(2);
 
-    public TimeSpan PollInterval { get; set; } = TimeSpan.FromSeconds(1);
+    /// <summary>
+    /// The safety net behind the database's notifications: a worker with a free slot tries to lease at least this often,
+    /// even if it was told of no new work.
+    /// </summary>
+    public TimeSpan PollInterval { get; set; } = TimeSpan.FromSeconds(2);
 
     /// <summary>Data folder; empty: <c>PUNKGRID_DATA</c>, <c>../shared/data</c>, <c>./data</c>.</summary>
     public string? DataDirectory { get; set; }
 
     public int EffectiveSlots => Slots > 0 ? Slots : Math.Max(1, Environment.ProcessorCount / 2);
+
+    public sealed class Validator(IOptions<SchedulingOptions> scheduling) : IValidateOptions<WorkerOptions>
+    {
+        public ValidateOptionsResult Validate(string? name, WorkerOptions o)
+        {
+            var errors = new List<string>();
+            if (o.Slots is < 0 or > 4096)
+            {
+                errors.Add($"PunkGrid:Worker:Slots {o.Slots} is not allowed: 0 (one per two cores) to 4096");
+            }
+            if (o.ThreadsPerJob is < 0 or > 1024)
+            {
+                errors.Add($"PunkGrid:Worker:ThreadsPerJob {o.ThreadsPerJob} is not allowed: 0 (cores / slots) to 1024");
+            }
+            var lease = scheduling.Value.LeaseTimeout;
+            if (o.HeartbeatInterval <= TimeSpan.Zero || o.HeartbeatInterval * 3 > lease)
+            {
+                errors.Add($"PunkGrid:Worker:HeartbeatInterval {o.HeartbeatInterval} is not allowed: above zero and at most a third of the lease timeout ({lease})");
+            }
+            if (o.PollInterval <= TimeSpan.Zero)
+            {
+                errors.Add($"PunkGrid:Worker:PollInterval {o.PollInterval} is not allowed: above zero");
+            }
+            if (!System.Text.RegularExpressions.Regex.IsMatch(o.Device, "^(auto|cpu|cuda|cuda:[0-9]{1,2})$"))
+            {
+                errors.Add($"PunkGrid:Worker:Device '{o.Device}' is not allowed: auto, cpu, cuda or cuda:N");
+            }
+            return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
+        }
+    }
 }

@@ -1,15 +1,24 @@
 #!/usr/bin/env bash
-# A throwaway local PostgreSQL for the demo and the tests, kept under one folder.
-#   infra/local-postgres.sh start DIR [DATABASE]   start (or reuse) the server of DIR; prints its connection string
-#   infra/local-postgres.sh stop DIR               stop it (the data stays in DIR)
-#   infra/local-postgres.sh status DIR             exit 0 when running
-# Binds 127.0.0.1 only, on a free port (remembered in DIR/port). As root, initdb and postgres refuse to
-# run, so they run as the `postgres` user, which then owns DIR. Installs Debian's postgresql if no
-# server binaries are found and we are root.
+# A local PostgreSQL for the demo and the tests, kept under one folder.
+#   infra/local-postgres.sh start DIR [DATABASE] [--no-fsync]   start (or reuse) the server of DIR; prints its connection string
+#   infra/local-postgres.sh stop DIR                            stop it (the data stays in DIR)
+#   infra/local-postgres.sh status DIR                          exit 0 when running
+#   infra/local-postgres.sh pid DIR                             the postmaster's process id
+# Binds 127.0.0.1 only, on a free port (remembered in DIR/port and used again on the next start when still free,
+# so a restarted server is back on the same address). Durable by default (fsync on); --no-fsync is for throwaway
+# test servers only. As root, initdb and postgres refuse to run, so they run as the `postgres` user, which then
+# owns DIR. Installs Debian's postgresql if no server binaries are found and we are root.
 set -euo pipefail
-verb=${1:?usage: local-postgres.sh start|stop|status DIR [DATABASE]}
+verb=${1:?usage: local-postgres.sh start|stop|status|pid DIR [DATABASE] [--no-fsync]}
 dir=$(mkdir -p "${2:?a folder is required}" && cd "$2" && pwd)
-database=${3:-punkgrid}
+database=punkgrid fsync=on
+for arg in "${@:3}"; do
+  case "$arg" in
+    --no-fsync) fsync=off ;;
+    -*) echo "local-postgres: unknown option '$arg'; allowed: --no-fsync" >&2; exit 2 ;;
+    *) database=$arg ;;
+  esac
+done
 
 find_bindir() {
   local d
@@ -36,10 +45,12 @@ as_owner() {
 
 running() { [[ -f $dir/data/postmaster.pid ]] && as_owner "$bindir/pg_ctl" -D "$dir/data" status >/dev/null 2>&1; }
 
+port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
 free_port() {
   local p
   for p in $(seq 54320 54999); do
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return 0; fi
+    if port_free "$p"; then echo "$p"; return 0; fi
   done
   return 1
 }
@@ -52,11 +63,11 @@ case "$verb" in
         || { cat "$dir/initdb.log" >&2; exit 1; }
     fi
     if ! running; then
-      port=$(free_port)
+      if [[ -f $dir/port ]] && port_free "$(cat "$dir/port")"; then port=$(cat "$dir/port"); else port=$(free_port); fi
       echo "$port" > "$dir/port"
       if [[ $(id -u) -eq 0 ]]; then chown postgres: "$dir/port"; fi
       as_owner "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
-        -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c max_connections=200 -c fsync=off" start >/dev/null \
+        -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c max_connections=200 -c fsync=$fsync" start >/dev/null \
         || { tail -20 "$dir/server.log" >&2; exit 1; }
     fi
     port=$(cat "$dir/port")
@@ -72,8 +83,11 @@ case "$verb" in
   status)
     running
     ;;
+  pid)
+    running && head -1 "$dir/data/postmaster.pid"
+    ;;
   *)
-    echo "local-postgres: unknown verb '$verb'; allowed: start, stop, status" >&2
+    echo "local-postgres: unknown verb '$verb'; allowed: start, stop, status, pid" >&2
     exit 2
     ;;
 esac

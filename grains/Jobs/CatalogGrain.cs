@@ -7,11 +7,13 @@ namespace PunkGrid.Grains.Jobs;
 
 /// <summary>Read-only listings, served by any silo.</summary>
 [StatelessWorker]
-public sealed class CatalogGrain(JobStore store, TraitCatalog traits, IOptions<SchedulingOptions> scheduling) : Grain, ICatalogGrain
+public sealed class CatalogGrain(JobStore store, JobQueue queue, TraitCatalog traits, IOptions<SchedulingOptions> scheduling) : Grain, ICatalogGrain
 {
     public Task<IReadOnlyList<RunSummary>> ListRuns(int limit) => store.ListRunsAsync(Math.Clamp(limit, 1, 10_000));
 
     public Task<IReadOnlyList<WorkerView>> ListWorkers() => store.ListWorkersAsync(scheduling.Value.LeaseTimeout);
+
+    public Task<long> GetQueueDepth() => queue.DepthAsync();
 
     public Task<IReadOnlyList<string>> ListTraits() => Task.FromResult(traits.TraitNames);
 }

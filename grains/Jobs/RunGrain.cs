@@ -6,7 +6,7 @@ using PunkGrid.Grains.Telemetry;
 
 namespace PunkGrid.Grains.Jobs;
 
-/// <summary>A sweep: validates the spec, writes the run and its jobs in one transaction, and queues them.</summary>
+/// <summary>A sweep: validates the spec and writes the run and its Queued jobs in one transaction (which queues them).</summary>
 public sealed partial class RunGrain(JobStore store, RunPlanner planner, ILogger<RunGrain> logger)
     : Grain, IRunGrain
 {
@@ -43,9 +43,7 @@ public sealed partial class RunGrain(JobStore store, RunPlanner planner, ILogger
         logger.LogInformation("Run {Run}: {Count} {Kind} jobs queued (profile {Profile})", RunId, jobs.Count, spec.Kind, spec.Profile);
         PunkGridTelemetry.RunsSubmitted.Add(1, new KeyValuePair<string, object?>("kind", spec.Kind));
         activity?.SetTag("punkgrid.jobs", jobs.Count);
-        var scheduler = GrainFactory.GetGrain<ISchedulerGrain>(0);
-        var now = DateTimeOffset.UtcNow;
-        await scheduler.Enqueue(jobs.Select(j => new QueuedJob(j.JobId, j.Priority, now, j.Device)).ToList());
+        // Committed Queued rows are the queue: the insert's trigger has notified the workers.
         return new SubmitResult(RunId, true, null, jobs.Count);
     }
 

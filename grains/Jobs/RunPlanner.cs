@@ -8,6 +8,9 @@ namespace PunkGrid.Grains.Jobs;
 /// <summary>Turns a run spec into its jobs, validating kind, targets, profile, device and every override (throws <see cref="ArgumentException"/>).</summary>
 public sealed class RunPlanner(TraitCatalog traits, IOptions<SchedulingOptions> scheduling)
 {
+    /// <summary>The most jobs one noop run may have.</summary>
+    public const int MaxNoopJobs = 100_000;
+
     /// <summary>One job per target, each validated now so a bad submit stores nothing.</summary>
     public List<JobStore.NewJob> Plan(string runId, RunSpec spec)
     {
@@ -20,7 +23,7 @@ public sealed class RunPlanner(TraitCatalog traits, IOptions<SchedulingOptions> 
         var parameters = spec.Parameters.Where(p => p.Key != "device").ToDictionary();
         JobStore.NewJob Job(string? target) => new(
             target is null ? $"{runId}.{spec.Kind}" : $"{runId}.{Slug(target)}",
-            new JobSpec(spec.Kind, target, spec.Profile, parameters), spec.Priority, scheduling.Value.MaxAttempts, device);
+            new JobSpec(spec.Kind, target, spec.Profile, parameters), spec.Priority, scheduling.Value.MaxFailures, device);
 
         switch (spec.Kind)
         {
@@ -42,6 +45,17 @@ public sealed class RunPlanner(TraitCatalog traits, IOptions<SchedulingOptions> 
             case JobKinds.Pokemon:
                 PokemonTrainingOptions.Create(spec.Profile, parameters);
                 return [Job(null)];
+            case JobKinds.Noop:
+                // "jobs" says how many identical noop jobs the run has (targets 1..N); the rest goes to each job.
+                var count = 1;
+                if (parameters.Remove("jobs", out var jobs)
+                    && !(int.TryParse(jobs, System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out count) && count is >= 1 and <= MaxNoopJobs))
+                {
+                    throw new ArgumentException($"noop parameter jobs='{jobs}' is not allowed: expected an integer in 1..{MaxNoopJobs}");
+                }
+                JobTrainerFactory.CreateNoopOptions(new JobSpec(spec.Kind, null, spec.Profile, parameters), scheduling.Value.AllowFaultInjection);
+                var width = count.ToString(System.Globalization.CultureInfo.InvariantCulture).Length;
+                return Enumerable.Range(1, count).Select(i => Job(i.ToString(System.Globalization.CultureInfo.InvariantCulture).PadLeft(width, '0'))).ToList();
             default:
                 throw new ArgumentException($"unknown job kind '{spec.Kind}'; allowed: {string.Join(", ", JobKinds.All)}");
         }

@@ -19,7 +19,7 @@ public sealed class SchemaMigrator(NpgsqlDataSource dataSource, ILogger<SchemaMi
     private static List<Migration> LoadEmbedded()
     {
         var assembly = typeof(SchemaMigrator).Assembly;
-        return assembly.GetManifestResourceNames()
+        var migrations = assembly.GetManifestResourceNames()
             .Where(n => n.StartsWith("migrations/", StringComparison.Ordinal) && n.EndsWith(".sql", StringComparison.Ordinal))
             .Select(n =>
             {
@@ -29,6 +29,10 @@ public sealed class SchemaMigrator(NpgsqlDataSource dataSource, ILogger<SchemaMi
             })
             .OrderBy(m => m.Version)
             .ToList();
+        var clash = migrations.GroupBy(m => m.Version).FirstOrDefault(g => g.Count() > 1);
+        return clash is null
+            ? migrations
+            : throw new InvalidOperationException($"two migrations share version {clash.Key}: {string.Join(", ", clash.Select(m => m.Name))}");
     }
 
     /// <summary>Applies what is missing; returns the versions applied now.</summary>

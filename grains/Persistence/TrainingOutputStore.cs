@@ -19,29 +19,28 @@ public sealed class StaleAttemptException(string jobId, int attempt, string actu
 }
 
 /// <summary>
-/// Checkpoints, metrics and artifacts in PostgreSQL. Every write is fenced: in the same transaction it locks the job
-/// row (<c>for key share</c>) and proceeds only if the job is Running at the writer's attempt, so a stale attempt's write
-/// is rejected and cannot race a requeue: every state transition locks the row <c>for update</c>, which waits for the
-/// write to commit. <c>key share</c> rather than <c>share</c> so that heartbeats (plain updates of the progress
-/// columns) are not blocked by a large checkpoint being written — they must keep renewing the lease meanwhile. Checkpoints are <c>bytea</c> with size and SHA-256, verified on read, and
-/// pruned to the last 2 plus the best; metrics go in with binary COPY.
+/// Checkpoints, metrics and artifacts in PostgreSQL. Every write is fenced and is one statement: it locks the job row
+/// (<c>for key share</c>) and writes only if the job is Running at the writer's attempt, so a stale attempt's write is
+/// rejected and cannot race a transition (transitions lock the row <c>for update</c>, which waits for the write). One
+/// statement, so a writer that freezes or dies mid-upload holds no lock: the row is locked only while the server executes
+/// the statement, after the bytes arrived. <c>key share</c> rather than <c>share</c> so that heartbeats (plain updates of the
+/// progress columns) are never blocked by a large checkpoint being written. Each write may be retried after an
+/// ambiguous failure: metrics ignore points already stored, artifacts are upserts, a repeated checkpoint is pruned.
+/// Checkpoints are <c>bytea</c> with size and SHA-256, verified on read, and pruned to the last 2 plus the best.
 /// </summary>
 public sealed class TrainingOutputStore(NpgsqlDataSource dataSource, ILogger<TrainingOutputStore> logger)
 {
-    private static async Task FenceAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, string jobId, int attempt, CancellationToken cancellation)
+    /// <summary>The CTE that locks the job row if, and only if, the writer's attempt holds the job.</summary>
+    private const string Fence = "fence as (select job_id from jobs where job_id = @job and attempt = @attempt and state = 'Running' for key share)";
+
+    private async Task<StaleAttemptException> RejectedAsync(string jobId, int attempt, CancellationToken cancellation)
     {
-        await using var fence = new NpgsqlCommand("select attempt, state from jobs where job_id = @job for key share", connection, transaction);
-        fence.Parameters.AddWithValue("job", jobId);
-        await using var reader = await fence.ExecuteReaderAsync(cancellation);
-        if (!await reader.ReadAsync(cancellation))
-        {
-            throw new StaleAttemptException(jobId, attempt, "no such job");
-        }
-        var (current, state) = (reader.GetInt32(0), reader.GetString(1));
-        if (current != attempt || state != nameof(JobState.Running))
-        {
-            throw new StaleAttemptException(jobId, attempt, $"it is {state} at attempt {current}");
-        }
+        await using var command = dataSource.CreateCommand("select state, attempt from jobs where job_id = @job");
+        command.Parameters.AddWithValue("job", jobId);
+        await using var reader = await command.ExecuteReaderAsync(cancellation);
+        return await reader.ReadAsync(cancellation)
+            ? new StaleAttemptException(jobId, attempt, $"it is {reader.GetString(0)} at attempt {reader.GetInt32(1)}")
+            : new StaleAttemptException(jobId, attempt, "no such job");
     }
 
     public async Task SaveCheckpointAsync(string jobId, int attempt, TrainingCheckpoint checkpoint, CancellationToken cancellation = default)
@@ -50,13 +49,11 @@ public sealed class TrainingOutputStore(NpgsqlDataSource dataSource, ILogger<Tra
         var bytes = CheckpointCodec.Encode(checkpoint);
         activity?.SetTag("punkgrid.job_id", jobId).SetTag("punkgrid.attempt", attempt).SetTag("punkgrid.epoch", checkpoint.Epoch).SetTag("punkgrid.bytes", bytes.Length);
         PunkGridTelemetry.CheckpointBytes.Record(bytes.Length);
-        await using var connection = await dataSource.OpenConnectionAsync(cancellation);
-        await using var transaction = await connection.BeginTransactionAsync(cancellation);
-        await FenceAsync(connection, transaction, jobId, attempt, cancellation);
-        await using (var insert = new NpgsqlCommand(
-            "insert into checkpoints (job_id, attempt, epoch, step, score, size_bytes, sha256, data) values (@job, @attempt, @epoch, @step, @score, @size, @sha, @data)",
-            connection, transaction))
+        await using (var insert = dataSource.CreateCommand(
+            $"with {Fence} insert into checkpoints (job_id, attempt, epoch, step, score, size_bytes, sha256, data) " +
+            "select job_id, @attempt, @epoch, @step, @score, @size, @sha, @data from fence"))
         {
+            insert.CommandTimeout = 300;
             insert.Parameters.AddWithValue("job", jobId);
             insert.Parameters.AddWithValue("attempt", attempt);
             insert.Parameters.AddWithValue("epoch", checkpoint.Epoch);
@@ -65,11 +62,14 @@ public sealed class TrainingOutputStore(NpgsqlDataSource dataSource, ILogger<Tra
             insert.Parameters.AddWithValue("size", (long)bytes.Length);
             insert.Parameters.AddWithValue("sha", SHA256.HashData(bytes));
             insert.Parameters.AddWithValue("data", bytes);
-            await insert.ExecuteNonQueryAsync(cancellation);
+            if (await insert.ExecuteNonQueryAsync(cancellation) == 0)
+            {
+                throw await RejectedAsync(jobId, attempt, cancellation);
+            }
         }
 
         var entries = new List<CheckpointRetention.Entry<long>>();
-        await using (var list = new NpgsqlCommand("select id, epoch, score from checkpoints where job_id = @job", connection, transaction))
+        await using (var list = dataSource.CreateCommand("select id, epoch, score from checkpoints where job_id = @job"))
         {
             list.Parameters.AddWithValue("job", jobId);
             await using var reader = await list.ExecuteReaderAsync(cancellation);
@@ -81,11 +81,10 @@ public sealed class TrainingOutputStore(NpgsqlDataSource dataSource, ILogger<Tra
         var doomed = CheckpointRetention.ToDelete(entries);
         if (doomed.Count > 0)
         {
-            await using var prune = new NpgsqlCommand("delete from checkpoints where id = any(@ids)", connection, transaction);
+            await using var prune = dataSource.CreateCommand("delete from checkpoints where id = any(@ids)");
             prune.Parameters.AddWithValue("ids", doomed.ToArray());
             await prune.ExecuteNonQueryAsync(cancellation);
         }
-        await transaction.CommitAsync(cancellation);
     }
 
     /// <summary>
@@ -117,50 +116,44 @@ public sealed class TrainingOutputStore(NpgsqlDataSource dataSource, ILogger<Tra
         return null;
     }
 
+    /// <summary>Stores metric points of the writer's attempt; points already stored (a retried batch) are ignored.</summary>
     public async Task WriteMetricsAsync(string jobId, int attempt, IReadOnlyList<MetricSample> samples, CancellationToken cancellation = default)
     {
-        await using var connection = await dataSource.OpenConnectionAsync(cancellation);
-        await using var transaction = await connection.BeginTransactionAsync(cancellation);
-        await FenceAsync(connection, transaction, jobId, attempt, cancellation);
-        await using (var writer = await connection.BeginBinaryImportAsync(
-            "copy metrics (job_id, attempt, epoch, step, name, value) from stdin (format binary)", cancellation))
+        await using var command = dataSource.CreateCommand(
+            $"with {Fence}, inserted as (insert into metrics (job_id, attempt, epoch, step, name, value) " +
+            "select f.job_id, @attempt, p.epoch, p.step, p.name, p.value from fence f, unnest(@epochs::int[], @steps::bigint[], @names::text[], @values::float8[]) " +
+            "as p(epoch, step, name, value) on conflict do nothing returning 1) select count(*) from fence");
+        command.Parameters.AddWithValue("job", jobId);
+        command.Parameters.AddWithValue("attempt", attempt);
+        command.Parameters.AddWithValue("epochs", samples.Select(s => s.Epoch).ToArray());
+        command.Parameters.AddWithValue("steps", samples.Select(s => s.Step).ToArray());
+        command.Parameters.AddWithValue("names", samples.Select(s => s.Name).ToArray());
+        command.Parameters.AddWithValue("values", samples.Select(s => s.Value).ToArray());
+        if ((long)(await command.ExecuteScalarAsync(cancellation))! == 0)
         {
-            foreach (var sample in samples)
-            {
-                await writer.StartRowAsync(cancellation);
-                await writer.WriteAsync(jobId, NpgsqlDbType.Text, cancellation);
-                await writer.WriteAsync(attempt, NpgsqlDbType.Integer, cancellation);
-                await writer.WriteAsync(sample.Epoch, NpgsqlDbType.Integer, cancellation);
-                await writer.WriteAsync(sample.Step, NpgsqlDbType.Bigint, cancellation);
-                await writer.WriteAsync(sample.Name, NpgsqlDbType.Text, cancellation);
-                await writer.WriteAsync(sample.Value, NpgsqlDbType.Double, cancellation);
-            }
-            await writer.CompleteAsync(cancellation);
+            throw await RejectedAsync(jobId, attempt, cancellation);
         }
-        await transaction.CommitAsync(cancellation);
     }
 
     public async Task SaveArtifactAsync(string jobId, int attempt, string name, string contentType, byte[] content, CancellationToken cancellation = default)
     {
-        await using var connection = await dataSource.OpenConnectionAsync(cancellation);
-        await using var transaction = await connection.BeginTransactionAsync(cancellation);
-        await FenceAsync(connection, transaction, jobId, attempt, cancellation);
-        await using (var upsert = new NpgsqlCommand(
-            "insert into artifacts (job_id, name, attempt, content_type, size_bytes, sha256, data) values (@job, @name, @attempt, @type, @size, @sha, @data) " +
+        await using var upsert = dataSource.CreateCommand(
+            $"with {Fence} insert into artifacts (job_id, name, attempt, content_type, size_bytes, sha256, data) " +
+            "select job_id, @name, @attempt, @type, @size, @sha, @data from fence " +
             "on conflict (job_id, name) do update set attempt = excluded.attempt, content_type = excluded.content_type, " +
-            "size_bytes = excluded.size_bytes, sha256 = excluded.sha256, data = excluded.data, created_at = now()",
-            connection, transaction))
+            "size_bytes = excluded.size_bytes, sha256 = excluded.sha256, data = excluded.data, created_at = now()");
+        upsert.CommandTimeout = 300;
+        upsert.Parameters.AddWithValue("job", jobId);
+        upsert.Parameters.AddWithValue("name", name);
+        upsert.Parameters.AddWithValue("attempt", attempt);
+        upsert.Parameters.AddWithValue("type", contentType);
+        upsert.Parameters.AddWithValue("size", (long)content.Length);
+        upsert.Parameters.AddWithValue("sha", SHA256.HashData(content));
+        upsert.Parameters.AddWithValue("data", content);
+        if (await upsert.ExecuteNonQueryAsync(cancellation) == 0)
         {
-            upsert.Parameters.AddWithValue("job", jobId);
-            upsert.Parameters.AddWithValue("name", name);
-            upsert.Parameters.AddWithValue("attempt", attempt);
-            upsert.Parameters.AddWithValue("type", contentType);
-            upsert.Parameters.AddWithValue("size", (long)content.Length);
-            upsert.Parameters.AddWithValue("sha", SHA256.HashData(content));
-            upsert.Parameters.AddWithValue("data", content);
-            await upsert.ExecuteNonQueryAsync(cancellation);
+            throw await RejectedAsync(jobId, attempt, cancellation);
         }
-        await transaction.CommitAsync(cancellation);
     }
 
     public async Task<IReadOnlyList<MetricPoint>> ReadMetricsAsync(string jobId, string? name, CancellationToken cancellation = default)

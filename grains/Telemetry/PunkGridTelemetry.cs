@@ -22,6 +22,9 @@ public static class PunkGridTelemetry
 
     public static readonly Counter<long> LeaseExpirations = Meter.CreateCounter<long>("punkgrid.lease.expirations", "{lease}", "Leases lost because their worker stopped heartbeating.");
 
+    public static readonly Counter<long> OutagesRidden = Meter.CreateCounter<long>("punkgrid.lease.outages", "{outage}",
+        "Lease-keeper passes that found nobody had reached the database for longer than the outage gap, and extended every lease instead of expiring it.");
+
     public static readonly Counter<long> JobsFinished = Meter.CreateCounter<long>("punkgrid.jobs.finished", "{job}", "Jobs reaching a final state, by state.");
 
     public static readonly Histogram<double> EpochDuration = Meter.CreateHistogram("punkgrid.epoch.duration", "s", "Wall time of one training epoch, by job kind.",

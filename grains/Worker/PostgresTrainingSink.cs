@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Logging;
 using PunkGrid.Grains.Persistence;
 using PunkGrid.Grains.Telemetry;
 using PunkGrid.Training.Checkpoints;
@@ -7,10 +8,11 @@ namespace PunkGrid.Grains.Worker;
 
 /// <summary>
 /// Where a leased job's trainer writes: PostgreSQL, every write fenced by the lease's attempt. Called on the job's own
-/// thread, so it blocks on the store. A write rejected as stale throws <see cref="StaleAttemptException"/>, which ends
-/// the trainer: a newer attempt owns the job.
+/// thread, so it blocks on the store. While the database is unreachable a write is retried until it answers (the trainer
+/// waits: an outage pauses training, it does not fail it); cancelling the job ends the wait. A write rejected as stale
+/// throws <see cref="StaleAttemptException"/>, which ends the trainer: a newer attempt owns the job.
 /// </summary>
-public sealed class PostgresTrainingSink(TrainingOutputStore store, string jobId, string kind, int attempt, CancellationToken cancellation) : ITrainingSink
+public sealed class PostgresTrainingSink(TrainingOutputStore store, string jobId, string kind, int attempt, ILogger logger, CancellationToken cancellation) : ITrainingSink
 {
     private TrainingProgress latest;
     private DateTime epochStarted = DateTime.UtcNow;
@@ -28,15 +30,18 @@ public sealed class PostgresTrainingSink(TrainingOutputStore store, string jobId
             epoch?.SetEndTime(now);
         }
         PunkGridTelemetry.EpochDuration.Record((now - epochStarted).TotalSeconds, new KeyValuePair<string, object?>("kind", kind));
-        store.SaveCheckpointAsync(jobId, attempt, checkpoint, cancellation).GetAwaiter().GetResult();
+        Retry(c => store.SaveCheckpointAsync(jobId, attempt, checkpoint, c), $"checkpoint of {jobId} epoch {checkpoint.Epoch}");
         epochStarted = DateTime.UtcNow;
     }
 
     public void ReportMetrics(IReadOnlyList<MetricSample> samples) =>
-        store.WriteMetricsAsync(jobId, attempt, samples, cancellation).GetAwaiter().GetResult();
+        Retry(c => store.WriteMetricsAsync(jobId, attempt, samples, c), $"metrics of {jobId}");
 
     public void SaveArtifact(string name, string contentType, byte[] content) =>
-        store.SaveArtifactAsync(jobId, attempt, name, contentType, content, cancellation).GetAwaiter().GetResult();
+        Retry(c => store.SaveArtifactAsync(jobId, attempt, name, contentType, content, c), $"artifact {name} of {jobId}");
 
     public void ReportProgress(TrainingProgress progress) => latest = progress;
+
+    private void Retry(Func<CancellationToken, Task> write, string what) =>
+        DatabaseRetry.RunAsync(write, logger, what, cancellation).GetAwaiter().GetResult();
 }

@@ -68,7 +68,7 @@ public static class DashboardApi
         api.MapGet("/cluster", async (IGrainFactory grains) => Ok(new
         {
             workers = await grains.GetGrain<ICatalogGrain>(0).ListWorkers(),
-            queue_depth = await grains.GetGrain<ISchedulerGrain>(0).GetQueueDepth(),
+            queue_depth = await grains.GetGrain<ICatalogGrain>(0).GetQueueDepth(),
             now = DateTimeOffset.UtcNow,
         }));
         api.MapGet("/runs", async (IGrainFactory grains, int? limit) =>

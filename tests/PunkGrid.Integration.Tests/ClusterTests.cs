@@ -176,18 +176,6 @@ public sealed class ClusterTests(ClusterFixture cluster)
         Assert.Equal(0, (await cluster.Cli("cancel", "to-cancel.beanie")).Exit);
     }
 
-    [Fact]
-    public async Task A_stale_attempts_report_changes_nothing()
-    {
-        Assert.Equal(0, (await cluster.Cli("submit", "traits", "--traits", "Ape", "--profile", "quick", "--train-samples", "100", "--run-id", "stale-report")).Exit);
-        await cluster.WaitUntilAsync(async () => await cluster.StateOfAsync("stale-report.ape") == "Succeeded", JobTimeout, "the job to succeed");
-        await using var connection = await ClusterConnection.ConnectAsync(cluster.Gateways, CancellationToken.None);
-        var job = connection.Client.GetGrain<IJobGrain>("stale-report.ape");
-        Assert.False(await job.Succeed(99, "{}", new Dictionary<string, double>()));
-        Assert.Null(await job.Fail(1, "late failure from an old attempt", retryable: false));
-        Assert.Equal("Succeeded", await cluster.StateOfAsync("stale-report.ape"));
-    }
-
     [Theory]
     [InlineData(new[] { "submit", "traits", "--traits", "Unicorn", "--run-id", "bad-1" }, "unknown trait 'Unicorn'")]
     [InlineData(new[] { "submit", "traits", "--traits", "Male", "--epochs", "0", "--run-id", "bad-2" }, "epochs='0' is not allowed")]

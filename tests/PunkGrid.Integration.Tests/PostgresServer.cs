@@ -14,6 +14,18 @@ public sealed class PostgresServer : IAsyncLifetime
 {
     private PostgreSqlContainer? container;
     private string? localFolder;
+    private readonly bool localOnly;
+
+    public PostgresServer()
+    {
+    }
+
+    private PostgresServer(bool localOnly) => this.localOnly = localOnly;
+
+    /// <summary>Always a local server, never a container: the fault tests stop, restart, pause and resume it.</summary>
+    public static PostgresServer LocalOnly() => new(localOnly: true);
+
+    private static string Script => Path.Combine(RepositoryRoot, "infra", "local-postgres.sh");
 
     public string AdminConnectionString { get; private set; } = "";
 
@@ -27,13 +39,17 @@ public sealed class PostgresServer : IAsyncLifetime
     public async Task InitializeAsync()
     {
         var given = Environment.GetEnvironmentVariable("PUNKGRID_TEST_PG");
-        if (!string.IsNullOrWhiteSpace(given))
+        if (!localOnly && !string.IsNullOrWhiteSpace(given))
         {
             (AdminConnectionString, How) = (given, "PUNKGRID_TEST_PG");
             return;
         }
         try
         {
+            if (localOnly)
+            {
+                throw new InvalidOperationException("a local server was asked for");
+            }
             container = new PostgreSqlBuilder("postgres:15-alpine").Build();
             using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(3));
             await container.StartAsync(timeout.Token);
@@ -50,7 +66,7 @@ public sealed class PostgresServer : IAsyncLifetime
             }
         }
         localFolder = Path.Combine(Path.GetTempPath(), $"punkgrid-test-pg-{Guid.NewGuid():N}");
-        var (exit, output) = await RunAsync(Path.Combine(RepositoryRoot, "infra", "local-postgres.sh"), "start", localFolder, "postgres");
+        var (exit, output) = await RunAsync(Script, "start", localFolder, "postgres", "--no-fsync");
         if (exit != 0)
         {
             throw new InvalidOperationException($"could not start a local PostgreSQL: {output}");
@@ -72,6 +88,36 @@ public sealed class PostgresServer : IAsyncLifetime
         return new NpgsqlConnectionStringBuilder(AdminConnectionString) { Database = name }.ConnectionString;
     }
 
+    private string LocalFolder => localFolder ?? throw new InvalidOperationException($"only a local server can be stopped or paused; this one is {How}");
+
+    /// <summary>Stops the local server (<c>pg_ctl stop -m fast</c>): every connection is cut.</summary>
+    public async Task StopAsync()
+    {
+        var (exit, output) = await RunAsync(Script, "stop", LocalFolder);
+        Assert.True(exit == 0, output);
+    }
+
+    /// <summary>Starts the local server again, on the same port.</summary>
+    public async Task StartAsync()
+    {
+        var (exit, output) = await RunAsync(Script, "start", LocalFolder, "postgres", "--no-fsync");
+        Assert.True(exit == 0 && output.Trim().Split('\n')[^1] == AdminConnectionString, output);
+    }
+
+    /// <summary>Freezes the local server (SIGSTOP to the postmaster and every backend): connections hang, nothing answers.</summary>
+    public async Task PauseAsync() => Signals.Send(await ServerProcessesAsync(), Signals.Stop);
+
+    /// <summary>Thaws a paused server (SIGCONT).</summary>
+    public async Task ResumeAsync() => Signals.Send(await ServerProcessesAsync(), Signals.Continue);
+
+    private async Task<IReadOnlyList<int>> ServerProcessesAsync()
+    {
+        var (exit, output) = await RunAsync(Script, "pid", LocalFolder);
+        Assert.True(exit == 0, $"the local server is not running: {output}");
+        var postmaster = int.Parse(output.Trim(), System.Globalization.CultureInfo.InvariantCulture);
+        return [postmaster, .. Signals.ChildrenOf(postmaster)];
+    }
+
     public async Task DisposeAsync()
     {
         if (container is not null)
@@ -80,7 +126,7 @@ public sealed class PostgresServer : IAsyncLifetime
         }
         if (localFolder is not null)
         {
-            await RunAsync(Path.Combine(RepositoryRoot, "infra", "local-postgres.sh"), "stop", localFolder);
+            await RunAsync(Script, "stop", localFolder);
             try
             {
                 Directory.Delete(localFolder, recursive: true);

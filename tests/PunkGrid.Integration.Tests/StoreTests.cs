@@ -1,7 +1,10 @@
 using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
 using Npgsql;
 using PunkGrid.Contracts;
+using PunkGrid.Grains;
 using PunkGrid.Grains.Persistence;
+using PunkGrid.Grains.Worker;
 using PunkGrid.Training.Checkpoints;
 using PunkGrid.Training.Trainers;
 
@@ -13,13 +16,18 @@ public sealed class StoreTests(PostgresServer server) : IAsyncLifetime
 {
     private NpgsqlDataSource dataSource = null!;
     private JobStore jobs = null!;
+    private JobQueue queue = null!;
     private TrainingOutputStore outputs = null!;
+
+    private static readonly WorkerRegistration W1 = new("w1", "silo-1", "cpu", 4, 1024);
+    private static readonly WorkerRegistration W2 = new("w2", "silo-2", "cpu", 4, 1024);
 
     public async Task InitializeAsync()
     {
         dataSource = NpgsqlDataSource.Create(await server.CreateDatabaseAsync("stores"));
         await new SchemaMigrator(dataSource, NullLogger<SchemaMigrator>.Instance).MigrateAsync();
         jobs = new JobStore(dataSource);
+        queue = new JobQueue(dataSource, Options.Create(new SchedulingOptions { LeaseTimeout = TimeSpan.FromMinutes(1) }));
         outputs = new TrainingOutputStore(dataSource, NullLogger<TrainingOutputStore>.Instance);
     }
 
@@ -32,8 +40,16 @@ public sealed class StoreTests(PostgresServer server) : IAsyncLifetime
     {
         var job = new JobStore.NewJob($"{runId}.male", new JobSpec(JobKinds.Trait, "Male", "quick", new Dictionary<string, string>()), 0, 3, "any");
         Assert.True(await jobs.CreateRunAsync(runId, Spec("Male"), [job]));
-        Assert.Equal(1, (await jobs.StartAsync(job.JobId, "w1", TimeSpan.FromMinutes(1)))!.Attempt);
+        Assert.Equal(1, (await LeaseAsync(job.JobId, W1)).Attempt);
         return job.JobId;
+    }
+
+    /// <summary>Leases one job (each test has a database of its own, so it is the one asked for).</summary>
+    private async Task<JobLease> LeaseAsync(string jobId, WorkerRegistration worker)
+    {
+        var lease = Assert.Single(await queue.LeaseAsync(worker, 1));
+        Assert.Equal(jobId, lease.JobId);
+        return lease;
     }
 
     private static TrainingCheckpoint Checkpoint(int epoch, double score) =>
@@ -73,15 +89,15 @@ public sealed class StoreTests(PostgresServer server) : IAsyncLifetime
         var jobId = await NewRunningJobAsync("stale");
         await outputs.SaveCheckpointAsync(jobId, 1, Checkpoint(1, 0.5));
 
-        // The lease is lost: attempt 1 is over, attempt 2 holds the job now.
-        Assert.Equal(JobState.Queued, await jobs.FailAsync(jobId, 1, "lease expired", retryable: true));
-        Assert.Equal(2, (await jobs.StartAsync(jobId, "w2", TimeSpan.FromMinutes(1)))!.Attempt);
+        // Attempt 1 failed (retryable): attempt 2 holds the job now.
+        Assert.Equal(JobState.Queued, await queue.FailAsync(jobId, 1, "boom", retryable: true));
+        Assert.Equal(2, (await LeaseAsync(jobId, W2)).Attempt);
 
         var stale = await Assert.ThrowsAsync<StaleAttemptException>(() => outputs.SaveCheckpointAsync(jobId, 1, Checkpoint(2, 0.9)));
         Assert.Contains("attempt 1 no longer holds the job (it is Running at attempt 2)", stale.Message);
         await Assert.ThrowsAsync<StaleAttemptException>(() => outputs.WriteMetricsAsync(jobId, 1, [new MetricSample("train_loss", 2, 11, 0.1)]));
         await Assert.ThrowsAsync<StaleAttemptException>(() => outputs.SaveArtifactAsync(jobId, 1, "eval.json", "application/json", [1]));
-        Assert.False(await jobs.SucceedAsync(jobId, 1, "{}", new Dictionary<string, double>()));
+        Assert.Equal(JobQueue.ReportOutcome.Stale, await queue.SucceedAsync(jobId, 1, "{}", new Dictionary<string, double>()));
 
         // Nothing of the stale attempt landed; the current one writes freely.
         Assert.Equal(1, (await outputs.LatestCheckpointAsync(jobId))!.Epoch);
@@ -129,18 +145,20 @@ public sealed class StoreTests(PostgresServer server) : IAsyncLifetime
     }
 
     [Fact]
-    public async Task Transitions_are_recorded_and_bounded_by_attempts()
+    public async Task Transitions_are_recorded_and_bounded_by_failures()
     {
         var jobId = await NewRunningJobAsync("bounded");
-        Assert.Equal(JobState.Queued, await jobs.FailAsync(jobId, 1, "boom", retryable: true));
-        await jobs.StartAsync(jobId, "w", TimeSpan.FromMinutes(1));
-        Assert.Equal(JobState.Queued, await jobs.FailAsync(jobId, 2, "boom", retryable: true));
-        await jobs.StartAsync(jobId, "w", TimeSpan.FromMinutes(1));
-        Assert.Equal(JobState.Failed, await jobs.FailAsync(jobId, 3, "boom again", retryable: true)); // 3 of 3 spent
-        Assert.Null(await jobs.FailAsync(jobId, 3, "late", retryable: true));
-        Assert.Equal("boom again", (await jobs.GetJobAsync(jobId))!.Value.Summary.Error);
+        Assert.Equal(JobState.Queued, await queue.FailAsync(jobId, 1, "boom", retryable: true));
+        await LeaseAsync(jobId, W1);
+        Assert.Equal(JobState.Queued, await queue.FailAsync(jobId, 2, "boom", retryable: true));
+        await LeaseAsync(jobId, W1);
+        Assert.Equal(JobState.Failed, await queue.FailAsync(jobId, 3, "boom again", retryable: true)); // 3 of 3 spent
+        Assert.Null(await queue.FailAsync(jobId, 3, "late", retryable: true));
+        var failed = (await jobs.GetJobAsync(jobId))!.Value.Summary;
+        Assert.Equal(("boom again", 3, 3), (failed.Error, failed.Failures, failed.MaxFailures));
 
-        Assert.True((await jobs.RetryAsync(jobId, 3))!.Value.Changed);
+        Assert.True((await jobs.RetryAsync(jobId))!.Value.Changed);
+        Assert.Equal(0, (await jobs.GetJobAsync(jobId))!.Value.Summary.Failures);
         var events = await jobs.GetEventsAsync(jobId);
         Assert.Equal(["Queued", "Running", "Queued", "Running", "Queued", "Running", "Failed", "Queued"], events.Select(e => e.ToState));
         Assert.Equal(JobState.Cancelled, (await jobs.CancelAsync(jobId, "operator"))!.Value.State);

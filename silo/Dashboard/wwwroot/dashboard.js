@@ -59,7 +59,7 @@ async function renderRun(id) {
   const s = run.summary;
   const jobs = run.jobs.map((j) => `<tr data-job="${esc(j.job_id)}" data-state="${esc(j.state)}">
       <td><a href="#/job/${enc(j.job_id)}">${esc(j.target || j.job_id)}</a></td><td>${state(j.state)}</td>
-      <td class="num">${j.attempt} / ${j.max_attempts}</td><td>${esc(j.worker_id)}</td>
+      <td class="num" title="lost leases ${j.lost_leases}, failures ${j.failures} of ${j.max_failures}">${j.attempt}</td><td>${esc(j.worker_id)}</td>
       <td class="num">${j.epoch} / ${j.total_epochs}</td><td>${bar(j.progress)}</td><td class="detail">${esc(j.error)}</td></tr>`);
   const scored = results.filter((r) => r.f1 !== null);
   const resultRows = scored.map((r) => `<tr data-result="${esc(r.trait)}"><td>${esc(r.trait)}</td><td class="num">${num(r.accuracy)}</td>
@@ -103,7 +103,7 @@ async function renderJob(id) {
   return `<h2>Job ${esc(j.job_id)} ${state(j.state)}
       <button onclick="command('/jobs/${enc(j.job_id)}/cancel')">cancel</button> <button onclick="command('/jobs/${enc(j.job_id)}/retry')">retry</button></h2>
     <p class="counts"><a href="#/run/${enc(j.run_id)}">run ${esc(j.run_id)}</a> <span>${esc(detail.spec.kind)} ${esc(detail.spec.target || "")}, profile ${esc(detail.spec.profile)}</span>
-      <span>attempt ${j.attempt} / ${j.max_attempts}</span><span>epoch ${j.epoch} / ${j.total_epochs}</span> ${bar(j.progress)}</p>
+      <span>attempt ${j.attempt} (${j.lost_leases} lost lease(s), ${j.failures} / ${j.max_failures} failures)</span><span>epoch ${j.epoch} / ${j.total_epochs}</span> ${bar(j.progress)}</p>
     ${summary ? `<p class="counts">${summary}</p>` : ""}${j.error ? `<p class="error">${esc(j.error)}</p>` : ""}
     <h2>Curves</h2>${names.length ? `<div class="charts">${names.map((n) => chart(n, byName.get(n))).join("")}</div>` : `<p class="muted">No metrics yet.</p>`}
     <h2>State timeline</h2>${table(["at", "attempt", "transition", "worker", "detail"], events, "No events.")}

@@ -1,0 +1,278 @@
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
+using Npgsql;
+using PunkGrid.Contracts;
+using PunkGrid.Grains;
+using PunkGrid.Grains.Persistence;
+using PunkGrid.Grains.Worker;
+using PunkGrid.Training.Checkpoints;
+using PunkGrid.Training.Trainers;
+
+namespace PunkGrid.Integration.Tests;
+
+/// <summary>
+/// The queue is the <c>jobs</c> table: leasing, renewing, reporting and expiring on a real PostgreSQL, including the
+/// cases a single in-memory queue got wrong (concurrent leasers, outages, ambiguous reports, orphaned leases).
+/// </summary>
+[Collection(PostgresCollection.Name)]
+public sealed class JobQueueTests(PostgresServer server) : IAsyncLifetime
+{
+    private static readonly TimeSpan Lease = TimeSpan.FromSeconds(30);
+    private static readonly WorkerRegistration Cpu = new("cpu-1", "silo-1", "cpu", 4, 1024);
+    private static readonly WorkerRegistration Gpu = new("gpu-1", "silo-2", "cuda:0", 4, 1024);
+
+    private NpgsqlDataSource dataSource = null!;
+    private JobStore jobs = null!;
+    private JobQueue queue = null!;
+    private TrainingOutputStore outputs = null!;
+
+    public async Task InitializeAsync()
+    {
+        dataSource = NpgsqlDataSource.Create(await server.CreateDatabaseAsync("queue"));
+        await new SchemaMigrator(dataSource, NullLogger<SchemaMigrator>.Instance).MigrateAsync();
+        jobs = new JobStore(dataSource);
+        queue = new JobQueue(dataSource, Options.Create(new SchedulingOptions { LeaseTimeout = Lease, QuarantineAfterCrashes = 2 }));
+        outputs = new TrainingOutputStore(dataSource, NullLogger<TrainingOutputStore>.Instance);
+    }
+
+    public async Task DisposeAsync() => await dataSource.DisposeAsync();
+
+    private async Task<List<string>> SubmitAsync(string runId, int count, int priority = 0, string device = "any")
+    {
+        var spec = new RunSpec(JobKinds.Noop, [], false, "quick", new Dictionary<string, string>(), priority);
+        var planned = Enumerable.Range(1, count)
+            .Select(i => new JobStore.NewJob($"{runId}.{i:000}", new JobSpec(JobKinds.Noop, $"{i:000}", "quick", new Dictionary<string, string>()), priority, 3, device))
+            .ToList();
+        Assert.True(await jobs.CreateRunAsync(runId, spec, planned));
+        return planned.Select(j => j.JobId).ToList();
+    }
+
+    private async Task ExecuteAsync(string sql, params (string Name, object Value)[] parameters)
+    {
+        await using var command = dataSource.CreateCommand(sql);
+        foreach (var (name, value) in parameters)
+        {
+            command.Parameters.AddWithValue(name, value);
+        }
+        await command.ExecuteNonQueryAsync();
+    }
+
+    private async Task<JobSummary> JobAsync(string jobId) => (await jobs.GetJobAsync(jobId))!.Value.Summary;
+
+    /// <summary>Makes the job's lease look expired (as if its worker went silent long ago) and the lease clock freshly ticked.</summary>
+    private Task ExpireLeaseOfAsync(string jobId) => ExecuteAsync(
+        "update jobs set lease_expires_at = now() - interval '1 second' where job_id = @job; update lease_clock set last_tick = now()", ("job", jobId));
+
+    [Fact]
+    public async Task Leases_go_highest_priority_first_then_oldest_and_only_to_a_fitting_device()
+    {
+        var low = await SubmitAsync("low", 2);
+        var high = await SubmitAsync("high", 1, priority: 5);
+        var cuda = await SubmitAsync("cuda", 1, device: "cuda");
+
+        var first = await queue.LeaseAsync(Cpu, 10);
+        Assert.Equal([high[0], low[0], low[1]], first.Select(l => l.JobId));
+        Assert.All(first, l => Assert.Equal(1, l.Attempt));
+        Assert.Equal(JobKinds.Noop, first[0].Spec.Kind);
+        Assert.Empty(await queue.LeaseAsync(Cpu, 10)); // the cuda job is not for a cpu worker
+        Assert.Equal(cuda, (await queue.LeaseAsync(Gpu, 10)).Select(l => l.JobId));
+        Assert.Equal(0, await queue.DepthAsync());
+    }
+
+    [Fact]
+    public async Task Concurrent_leasers_never_get_the_same_job()
+    {
+        var submitted = await SubmitAsync("race", 200);
+        var workers = Enumerable.Range(1, 8).Select(i => Cpu with { WorkerId = $"racer-{i}" }).ToList();
+        var leased = new List<JobLease>();
+        await Parallel.ForEachAsync(workers, async (worker, _) =>
+        {
+            while (true)
+            {
+                var got = await queue.LeaseAsync(worker, 3);
+                if (got.Count == 0)
+                {
+                    return;
+                }
+                lock (leased)
+                {
+                    leased.AddRange(got);
+                }
+            }
+        });
+        Assert.Equal(submitted.Order(), leased.Select(l => l.JobId).Order());
+        await using var command = dataSource.CreateCommand("select count(*) from job_events where to_state = 'Running'");
+        Assert.Equal(200L, await command.ExecuteScalarAsync());
+    }
+
+    [Fact]
+    public async Task A_heartbeat_renews_held_leases_names_lost_ones_and_finds_orphans()
+    {
+        var ids = await SubmitAsync("beat", 3);
+        var leases = await queue.LeaseAsync(Cpu, 3);
+        Assert.Equal(3, leases.Count);
+        Assert.True((await jobs.CancelAsync(ids[1], "operator"))!.Value.Changed);
+
+        // The worker reports jobs 0 and 1 only: 1 was cancelled (lost), 2 is Running at this worker but not reported (an orphan).
+        var reports = leases.Take(2).Select(l => new JobProgressReport(l.JobId, l.Attempt, 1, 4, 10, 40, 0.25)).ToList();
+        var result = await queue.HeartbeatAsync(Cpu, reports);
+        Assert.Equal([ids[1]], result.Lost);
+        Assert.Equal([(ids[2], 1)], result.Orphans);
+        var renewed = await JobAsync(ids[0]);
+        Assert.Equal((1, 4, 0.25), (renewed.Epoch, renewed.TotalEpochs, renewed.Progress));
+
+        // The orphan is this worker's own lease (granted by a call whose answer was lost): it claims it, at the same attempt.
+        var claimed = Assert.Single(await queue.ClaimOrphansAsync(Cpu, result.Orphans));
+        Assert.Equal((ids[2], 1), (claimed.JobId, claimed.Attempt));
+        Assert.Empty(await queue.ClaimOrphansAsync(Gpu, result.Orphans)); // not another worker's to claim
+        var orphan = await JobAsync(ids[2]);
+        Assert.Equal((JobState.Running, 0, 0), (orphan.State, orphan.LostLeases, orphan.Failures));
+    }
+
+    [Fact]
+    public async Task A_worker_restarted_on_the_same_address_takes_over_from_its_earlier_incarnation()
+    {
+        var ids = await SubmitAsync("reborn", 2);
+        var earlier = Cpu with { WorkerId = "silo-1@127.0.0.1:11111/100" };
+        Assert.Equal(2, (await queue.LeaseAsync(earlier, 2)).Count);
+        var other = Cpu with { WorkerId = "silo-10@127.0.0.1:11111/100" };
+        await queue.HeartbeatAsync(other, []);
+
+        var lost = await queue.LoseLeasesOfEarlierIncarnationsAsync("silo-1@127.0.0.1:11111/200", "silo-1@127.0.0.1:11111/");
+        Assert.Equal(ids, lost.Select(l => l.JobId).Order());
+        Assert.All(lost, l => Assert.Equal(JobState.Queued, l.State));
+        Assert.Contains("was restarted on the same address", lost[0].Reason);
+        Assert.All(await Task.WhenAll(ids.Select(JobAsync)), j => Assert.Equal(1, j.LostLeases));
+        Assert.Equal(["silo-10@127.0.0.1:11111/100"], (await jobs.ListWorkersAsync(TimeSpan.FromMinutes(1))).Select(w => w.WorkerId));
+    }
+
+    [Fact]
+    public async Task An_expired_lease_requeues_the_job_without_counting_a_failure_and_a_crash_streak_quarantines_it()
+    {
+        var id = (await SubmitAsync("expire", 1))[0];
+        for (var attempt = 1; attempt <= 2; attempt++)
+        {
+            Assert.Equal(attempt, Assert.Single(await queue.LeaseAsync(Cpu, 1)).Attempt);
+            await ExpireLeaseOfAsync(id);
+            var result = await queue.ExpireLeasesAsync();
+            Assert.False(result.Outage);
+            var lost = Assert.Single(result.Expired);
+            Assert.Equal((id, attempt), (lost.JobId, lost.Attempt));
+            Assert.Contains("lease expired: worker cpu-1 sent no heartbeat", lost.Reason);
+        }
+        // Two attempts in a row lost their worker before any checkpoint (QuarantineAfterCrashes = 2): quarantined.
+        var job = await JobAsync(id);
+        Assert.Equal((JobState.Failed, 2, 0), (job.State, job.LostLeases, job.Failures));
+        Assert.StartsWith("quarantined: 2 attempts in a row lost their worker before saving a checkpoint", job.Error);
+
+        // Retry gives it a fresh budget.
+        Assert.True((await jobs.RetryAsync(id))!.Value.Changed);
+        Assert.Equal(3, Assert.Single(await queue.LeaseAsync(Cpu, 1)).Attempt);
+    }
+
+    [Fact]
+    public async Task A_lost_lease_after_a_checkpoint_breaks_the_crash_streak()
+    {
+        var id = (await SubmitAsync("progress", 1))[0];
+        for (var attempt = 1; attempt <= 3; attempt++)
+        {
+            Assert.Equal(attempt, Assert.Single(await queue.LeaseAsync(Cpu, 1)).Attempt);
+            await outputs.SaveCheckpointAsync(id, attempt, new TrainingCheckpoint("noop", attempt, attempt, null,
+                new Dictionary<string, string>(), new Dictionary<string, byte[]> { ["model"] = [1] }));
+            await ExpireLeaseOfAsync(id);
+            Assert.Equal(JobState.Queued, Assert.Single((await queue.ExpireLeasesAsync()).Expired).State);
+        }
+        var job = await JobAsync(id);
+        Assert.Equal((JobState.Queued, 3), (job.State, job.LostLeases));
+    }
+
+    [Fact]
+    public async Task After_an_outage_leases_are_extended_instead_of_expired()
+    {
+        var id = (await SubmitAsync("outage", 1))[0];
+        Assert.Single(await queue.LeaseAsync(Cpu, 1));
+        // Nobody ticked the lease clock for a minute (the database was down, or every silo), and the lease ran out meanwhile.
+        await ExecuteAsync("update jobs set lease_expires_at = now() - interval '10 seconds'; update lease_clock set last_tick = now() - interval '1 minute'");
+
+        var result = await queue.ExpireLeasesAsync();
+        Assert.True(result.Outage);
+        Assert.True(result.SincePreviousTick >= TimeSpan.FromSeconds(59), $"{result.SincePreviousTick}");
+        Assert.Equal(1, result.Extended);
+        Assert.Empty(result.Expired);
+        var job = await JobAsync(id);
+        Assert.Equal((JobState.Running, 0), (job.State, job.LostLeases));
+
+        // The next pass (the clock ticks normally again) has nothing to expire: the worker got a full timeout to renew.
+        var next = await queue.ExpireLeasesAsync();
+        Assert.False(next.Outage);
+        Assert.Empty(next.Expired);
+    }
+
+    [Fact]
+    public async Task Reports_are_fenced_and_safe_to_repeat()
+    {
+        var id = (await SubmitAsync("report", 1))[0];
+        var lease = Assert.Single(await queue.LeaseAsync(Cpu, 1));
+        var points = new[] { new MetricSample("noop_tick", 1, 1, 1), new MetricSample("noop_tick", 1, 2, 2) };
+        await outputs.WriteMetricsAsync(id, 1, points);
+        await outputs.WriteMetricsAsync(id, 1, points); // re-sent after an answer that never arrived
+        Assert.Equal(2, (await outputs.ReadMetricsAsync(id, null)).Count);
+
+        Assert.Equal(JobQueue.ReportOutcome.Applied, await queue.SucceedAsync(id, lease.Attempt, "{}", new Dictionary<string, double>()));
+        Assert.Equal(JobQueue.ReportOutcome.AlreadyApplied, await queue.SucceedAsync(id, lease.Attempt, "{}", new Dictionary<string, double>()));
+        Assert.Equal(JobQueue.ReportOutcome.Stale, await queue.SucceedAsync(id, lease.Attempt + 1, "{}", new Dictionary<string, double>()));
+        Assert.Null(await queue.FailAsync(id, lease.Attempt, "late", retryable: true));
+        await Assert.ThrowsAsync<StaleAttemptException>(() => outputs.WriteMetricsAsync(id, 1, [new MetricSample("noop_tick", 1, 3, 3)]));
+        await using var command = dataSource.CreateCommand("select count(*) from job_events where job_id = @job and to_state = 'Succeeded'");
+        command.Parameters.AddWithValue("job", id);
+        Assert.Equal(1L, await command.ExecuteScalarAsync());
+    }
+
+    [Fact]
+    public async Task A_released_job_is_requeued_with_nothing_counted()
+    {
+        var id = (await SubmitAsync("release", 1))[0];
+        var lease = Assert.Single(await queue.LeaseAsync(Cpu, 1));
+        Assert.True(await queue.ReleaseAsync(id, lease.Attempt, "worker stopped: handed back"));
+        Assert.False(await queue.ReleaseAsync(id, lease.Attempt, "twice"));
+        var job = await JobAsync(id);
+        Assert.Equal((JobState.Queued, 0, 0), (job.State, job.Failures, job.LostLeases));
+    }
+
+    [Fact]
+    public async Task The_database_notifies_listeners_when_jobs_are_queued_and_when_a_running_job_is_cancelled()
+    {
+        var queued = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var cancelled = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var stop = new CancellationTokenSource();
+        var listener = new QueueListener(dataSource, NullLogger.Instance);
+        var connected = 0;
+        var listening = listener.RunAsync(() =>
+        {
+            // The first call says the listener is connected; the next one is a notification.
+            if (Interlocked.Increment(ref connected) > 1)
+            {
+                queued.TrySetResult();
+            }
+        }, id => cancelled.TrySetResult(id), stop.Token);
+        await WaitForAsync(() => Volatile.Read(ref connected) >= 1);
+
+        var id = (await SubmitAsync("notify", 1))[0];
+        await queued.Task.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Single(await queue.LeaseAsync(Cpu, 1));
+        Assert.True((await jobs.CancelAsync(id, "operator"))!.Value.Changed);
+        Assert.Equal(id, await cancelled.Task.WaitAsync(TimeSpan.FromSeconds(10)));
+        await stop.CancelAsync();
+        await listening;
+    }
+
+    private static async Task WaitForAsync(Func<bool> condition)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (!condition())
+        {
+            Assert.True(DateTime.UtcNow < deadline, "timed out");
+            await Task.Delay(20);
+        }
+    }
+}
