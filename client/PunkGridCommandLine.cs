@@ -173,6 +173,8 @@ public static partial class PunkGridCommandLine
         submit.Subcommands.Add(SingleJobSubmit(JobKinds.Vae, "The PunkVAE (one job): PNG reconstructions, prior samples and an interpolation as artifacts.", handler));
         submit.Subcommands.Add(SingleJobSubmit(JobKinds.Pokemon, "The Pokémon classifier (one job): test top-1/top-5, per-class accuracy, the duplicate report.", handler));
         submit.Subcommands.Add(SingleJobSubmit(JobKinds.Gan, "The Punk GAN (one job; --set conditional=true conditions it on the 92 traits): sample grids as artifacts.", handler));
+        submit.Subcommands.Add(SingleJobSubmit(JobKinds.Noop,
+            "Jobs that train nothing, for testing and measuring the orchestrator: --set jobs=N duration_ms=… epochs=… metrics_per_second=… checkpoint_bytes=….", handler));
         return submit;
     }
 

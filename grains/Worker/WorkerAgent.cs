@@ -27,6 +27,7 @@ public sealed partial class WorkerAgent(
     TrainingOutputStore outputs,
     NpgsqlDataSource dataSource,
     ILocalSiloDetails silo,
+    ISiloStatusOracle membership,
     IOptions<WorkerOptions> options,
     IOptions<SchedulingOptions> scheduling,
     ILogger<WorkerAgent> logger) : BackgroundService
@@ -77,7 +78,8 @@ public sealed partial class WorkerAgent(
                     await HeartbeatAsync(registration, stoppingToken);
                 }
                 var free = registration.Slots - running.Count;
-                if (free > 0)
+                // Only an active member of the cluster takes new work (not while joining, shutting down, or declared dead).
+                if (free > 0 && membership.CurrentStatus == SiloStatus.Active)
                 {
                     using var timeout = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
                     timeout.CancelAfter(CallTimeout);

@@ -10,23 +10,33 @@ public sealed class SiloProcess : IAsyncDisposable
 {
     private readonly Process process;
 
-    private SiloProcess(Process process, string name, int gatewayPort, int dashboardPort, string logPath)
+    private SiloProcess(Process process, string name, Ports ports, string logPath)
     {
         this.process = process;
         Name = name;
-        GatewayPort = gatewayPort;
-        DashboardPort = dashboardPort;
+        Addresses = ports;
         LogPath = logPath;
     }
 
+    /// <summary>Where a silo listens: silo-to-silo, client gateway, dashboard.</summary>
+    public sealed record Ports(int Silo, int Gateway, int Dashboard)
+    {
+        public static Ports Free() => new(FreePort(), FreePort(), FreePort());
+    }
+
+    /// <summary>This silo's ports; start another silo with them to bring a node back on the same address.</summary>
+    public Ports Addresses { get; }
+
+    public int Pid => process.Id;
+
+    public int GatewayPort => Addresses.Gateway;
+
     /// <summary>The dashboard, <c>/api/</c> and <c>/metrics</c> of this silo.</summary>
-    public int DashboardPort { get; }
+    public int DashboardPort => Addresses.Dashboard;
 
     public Uri DashboardUrl => new($"http://127.0.0.1:{DashboardPort}/");
 
     public string Name { get; }
-
-    public int GatewayPort { get; }
 
     public string Gateway => $"127.0.0.1:{GatewayPort}";
 
@@ -36,11 +46,10 @@ public sealed class SiloProcess : IAsyncDisposable
 
     public static int FreePort() => LoopbackHttpServer.FreePort();
 
-    public static async Task<SiloProcess> StartAsync(string postgres, string name, int slots, IReadOnlyDictionary<string, string>? environment = null)
+    public static async Task<SiloProcess> StartAsync(string postgres, string name, int slots, IReadOnlyDictionary<string, string>? environment = null, Ports? ports = null)
     {
-        var siloPort = FreePort();
-        var gatewayPort = FreePort();
-        var dashboardPort = FreePort();
+        ports ??= Ports.Free();
+        var (siloPort, gatewayPort, dashboardPort) = (ports.Silo, ports.Gateway, ports.Dashboard);
         var log = Path.Combine(Path.GetTempPath(), $"punkgrid-{name}-{Guid.NewGuid():N}.log");
         var start = new ProcessStartInfo("dotnet")
         {
@@ -70,7 +79,7 @@ public sealed class SiloProcess : IAsyncDisposable
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
 
-        var silo = new SiloProcess(process, name, gatewayPort, dashboardPort, log);
+        var silo = new SiloProcess(process, name, ports, log);
         var deadline = DateTime.UtcNow.AddSeconds(90);
         while (DateTime.UtcNow < deadline)
         {
@@ -104,10 +113,17 @@ public sealed class SiloProcess : IAsyncDisposable
     {
         if (!process.HasExited)
         {
+            Signals.Send([process.Id], Signals.Continue); // a frozen process cannot die until it runs again
             process.Kill(entireProcessTree: true);
             process.WaitForExit(10_000);
         }
     }
+
+    /// <summary>SIGSTOP: the process stops dead, sockets open, as a stalled VM or a long GC pause would.</summary>
+    public void Freeze() => Signals.Send([process.Id], Signals.Stop);
+
+    /// <summary>SIGCONT after <see cref="Freeze"/>.</summary>
+    public void Thaw() => Signals.Send([process.Id], Signals.Continue);
 
     public ValueTask DisposeAsync()
     {
