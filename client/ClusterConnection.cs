@@ -1,10 +1,12 @@
 using System.Net;
 using System.Net.Sockets;
+using System.Security.Cryptography.X509Certificates;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Npgsql;
 using Orleans.Configuration;
+using PunkGrid.Contracts;
 
 namespace PunkGrid.Client;
 
@@ -126,8 +128,25 @@ public sealed class ClusterConnection : IAsyncDisposable
         return candidates.Where((_, i) => answers[i]).ToList();
     }
 
-    public static async Task<ClusterConnection> ConnectAsync(string? gateways, CancellationToken cancellation, string? postgres = null)
+    /// <summary>
+    /// The operator's TLS credentials from <paramref name="directory"/> (else <c>$PUNKGRID_TLS_DIR</c>): the cluster's authority
+    /// and <c>client.pfx</c>. Null when neither names a folder: the client then speaks plain TCP, which only a silo run with
+    /// <c>PunkGrid:Tls:Insecure</c> accepts.
+    /// </summary>
+    public static (X509Certificate2 Client, X509Certificate2 Authority)? TlsCredentials(string? directory)
     {
+        directory = string.IsNullOrWhiteSpace(directory) ? Environment.GetEnvironmentVariable("PUNKGRID_TLS_DIR") : directory;
+        if (string.IsNullOrWhiteSpace(directory))
+        {
+            return null;
+        }
+        return (ClusterCertificates.LoadKeyed(Path.Combine(directory, ClusterCertificates.ClientFile)),
+            ClusterCertificates.LoadAuthority(Path.Combine(directory, ClusterCertificates.AuthorityFile)));
+    }
+
+    public static async Task<ClusterConnection> ConnectAsync(string? gateways, CancellationToken cancellation, string? postgres = null, string? tlsDirectory = null)
+    {
+        var tls = TlsCredentials(tlsDirectory);
         var (candidates, source) = await CandidatesAsync(gateways, postgres, cancellation);
         var reachable = await ReachableAsync(candidates, cancellation);
         if (reachable.Count == 0)
@@ -141,6 +160,16 @@ public sealed class ClusterConnection : IAsyncDisposable
         builder.UseOrleansClient(client =>
         {
             client.UseStaticClustering(reachable.ToArray());
+            if (tls is { } credentials)
+            {
+                client.UseTls(options =>
+                {
+                    options.LocalCertificate = credentials.Client;
+                    // Only a silo of this cluster: a certificate its authority issued for server authentication.
+                    options.RemoteCertificateValidation = (certificate, _, _) =>
+                        ClusterCertificates.IssuedBy(certificate, credentials.Authority, ClusterCertificates.ServerAuthentication);
+                });
+            }
             client.Configure<ClusterOptions>(o =>
             {
                 o.ClusterId = ClusterId;
@@ -159,7 +188,9 @@ public sealed class ClusterConnection : IAsyncDisposable
             host.Dispose();
             throw new ClusterUnreachableException(
                 $"no PunkGrid silo answered at {string.Join(", ", reachable)} ({source}; {ex.GetBaseException().Message}); " +
-                "start one with `./punkgrid demo` or `./punkgrid silo serve`, or point --gateway / PUNKGRID_GATEWAYS at one", ex);
+                (tls is null
+                    ? "the cluster's gateways take TLS clients only: give this client the cluster's certificates with --tls-dir DIR or PUNKGRID_TLS_DIR"
+                    : "check that --tls-dir / PUNKGRID_TLS_DIR holds this cluster's certificates, or start a silo with `./punkgrid demo`"), ex);
         }
         return new ClusterConnection(host, reachable);
     }

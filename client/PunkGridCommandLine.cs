@@ -33,6 +33,12 @@ public static partial class PunkGridCommandLine
         Recursive = true,
     };
 
+    private static readonly Option<string?> TlsOption = new("--tls-dir")
+    {
+        Description = "The folder with the cluster's certificate authority (ca.crt) and this operator's certificate (client.pfx) (default: $PUNKGRID_TLS_DIR).",
+        Recursive = true,
+    };
+
     private static readonly Option<string?> PostgresOption = new("--postgres")
     {
         Description = "The cluster's PostgreSQL connection string, to find the live gateways in its membership table (default: $PUNKGRID_PG).",
@@ -52,6 +58,7 @@ public static partial class PunkGridCommandLine
         var root = new RootCommand("punkgrid: submit and watch PunkGrid training runs.");
         root.Options.Add(GatewayOption);
         root.Options.Add(PostgresOption);
+        root.Options.Add(TlsOption);
         root.Subcommands.Add(SubmitCommand(io));
         root.Subcommands.Add(Listing("runs", "Recent runs with their job counts.", [new Option<int>("--limit") { DefaultValueFactory = _ => 20, Description = "How many." }], RunsAsync, io));
         root.Subcommands.Add(WithId("status", "RUN or JOB", "A run's counts, or a job's state and timeline.", StatusAsync, io));
@@ -66,26 +73,85 @@ public static partial class PunkGridCommandLine
         root.Subcommands.Add(GenerateCommand(io));
         root.Subcommands.Add(PredictCommand(io));
         root.Subcommands.Add(ScheduleCommand(io));
-        return await root.Parse(args).InvokeAsync(new System.CommandLine.InvocationConfiguration { Output = stdout, Error = stderr }, cancellation);
+        var parse = root.Parse(args);
+        if (parse.Errors.Count > 0)
+        {
+            // A line the parser refuses is bad input like any other: exit 2, what is wrong, and the usage of the command.
+            foreach (var error in parse.Errors)
+            {
+                await stderr.WriteLineAsync($"error: {Plain(error.Message)}");
+            }
+            await stderr.WriteLineAsync($"usage: {Usage(parse.CommandResult.Command)} (see {CommandPath(parse.CommandResult.Command)} --help)");
+            return BadInput;
+        }
+        return await parse.InvokeAsync(new System.CommandLine.InvocationConfiguration { Output = stdout, Error = stderr }, cancellation);
     }
 
-    /// <summary>Connects, runs the action, and turns the known failures into messages and exit codes.</summary>
+    /// <summary>The parser's messages with .NET type names said in words ('System.Nullable`1[System.Int32]' → 'a whole number').</summary>
+    private static string Plain(string message) => System.Text.RegularExpressions.Regex.Replace(message,
+        @"'System\.(?:Nullable`1\[System\.)?(\w+)\]?'", m => m.Groups[1].Value switch
+        {
+            "Int32" => "a whole number (32-bit)",
+            "Int64" => "a whole number",
+            "Double" or "Single" => "a number",
+            "Boolean" => "true or false",
+            var other => other,
+        });
+
+    private static string CommandPath(Command command) =>
+        command.Parents.OfType<Command>().FirstOrDefault() is { } parent && parent is not RootCommand
+            ? $"{CommandPath(parent)} {command.Name}"
+            : command is RootCommand ? "punkgrid" : $"punkgrid {command.Name}";
+
+    private static string Usage(Command command)
+    {
+        var parts = new List<string> { CommandPath(command) };
+        parts.AddRange(command.Arguments.Select(a => a.Name.ToUpperInvariant()));
+        if (command.Subcommands.Count > 0)
+        {
+            parts.Add(string.Join('|', command.Subcommands.Select(c => c.Name)));
+        }
+        parts.AddRange(command.Options.Where(o => o.Required).Select(o => $"{o.Name} VALUE"));
+        if (command.Options.Any(o => !o.Required))
+        {
+            parts.Add("[options]");
+        }
+        return string.Join(' ', parts);
+    }
+
+    /// <summary>
+    /// Connects, runs the action, and turns the known failures into messages and exit codes. A call the cluster rejected
+    /// without delivering it (a silo died a moment ago and the cluster has not noticed yet) is tried again, up to three times
+    /// on a fresh connection: never delivered, it is safe to repeat whatever it was.
+    /// </summary>
     private static async Task<int> Execute(ParseResult parse, Io io, CancellationToken cancellation, Func<IClusterClient, Task<int>> action)
     {
-        try
+        for (var attempt = 1; ; attempt++)
         {
-            await using var connection = await ClusterConnection.ConnectAsync(parse.GetValue(GatewayOption), cancellation, parse.GetValue(PostgresOption));
-            return await action(connection.Client);
-        }
-        catch (ClusterUnreachableException ex)
-        {
-            await io.Error.WriteLineAsync($"error: {ex.Message}");
-            return Unreachable;
-        }
-        catch (Exception ex) when (ex is UsageException or ArgumentException)
-        {
-            await io.Error.WriteLineAsync($"error: {ex.Message}");
-            return BadInput;
+            try
+            {
+                await using var connection = await ClusterConnection.ConnectAsync(parse.GetValue(GatewayOption), cancellation, parse.GetValue(PostgresOption), parse.GetValue(TlsOption));
+                return await action(connection.Client);
+            }
+            catch (ClusterUnreachableException ex)
+            {
+                await io.Error.WriteLineAsync($"error: {ex.Message}");
+                return Unreachable;
+            }
+            catch (Exception ex) when (ex is UsageException or ArgumentException)
+            {
+                await io.Error.WriteLineAsync($"error: {ex.Message}");
+                return BadInput;
+            }
+            catch (Orleans.Runtime.OrleansMessageRejectionException) when (attempt < 3)
+            {
+                await Task.Delay(TimeSpan.FromSeconds(attempt), cancellation);
+            }
+            catch (Exception ex) when (ex is Orleans.Runtime.OrleansException or TimeoutException)
+            {
+                await io.Error.WriteLineAsync($"error: the cluster did not answer ({ex.GetBaseException().Message}); try again, or see `punkgrid workers`");
+                return Unreachable;
+            }
         }
     }
 
@@ -227,7 +293,7 @@ public static partial class PunkGridCommandLine
 
     private static async Task<int> RunsAsync(IClusterClient client, ParseResult parse, Io io)
     {
-        var runs = await client.GetGrain<ICatalogGrain>(0).ListRuns(parse.GetValue<int>("--limit"));
+        var runs = (await client.GetGrain<ICatalogGrain>(0).ListRuns(parse.GetValue<int>("--limit"))).Items;
         if (parse.GetValue(JsonOption))
         {
             return await PrintJson(io, runs);
@@ -506,11 +572,7 @@ public static partial class PunkGridCommandLine
             {
                 throw new UsageException("give either --punk ID or --image FILE");
             }
-            if (file is not null && !File.Exists(file))
-            {
-                throw new UsageException($"image file not found: {file}");
-            }
-            var bytes = file is null ? null : await File.ReadAllBytesAsync(file, cancellation);
+            var bytes = file is null ? null : await ReadImageAsync(file, cancellation);
             var result = await client.GetGrain<IInferenceGrain>(0).PredictTraits(parse.GetValue(run)!, id, bytes);
             if (result.Error is not null)
             {
@@ -541,11 +603,7 @@ public static partial class PunkGridCommandLine
         pokemon.SetAction((parse, cancellation) => Execute(parse, io, cancellation, async client =>
         {
             var file = parse.GetValue(pokemonImage)!;
-            if (!File.Exists(file))
-            {
-                throw new UsageException($"image file not found: {file}");
-            }
-            var result = await client.GetGrain<IInferenceGrain>(0).PredictPokemon(parse.GetValue(pokemonRun)!, await File.ReadAllBytesAsync(file, cancellation));
+            var result = await client.GetGrain<IInferenceGrain>(0).PredictPokemon(parse.GetValue(pokemonRun)!, await ReadImageAsync(file, cancellation));
             if (result.Error is not null)
             {
                 throw new UsageException(result.Error);
@@ -583,7 +641,19 @@ public static partial class PunkGridCommandLine
             {
                 throw UnknownJob(parse.GetValue(id)!);
             }
-            var points = await job.GetMetrics(parse.GetValue(name));
+            // Page through every point (the server sends at most a page at a time).
+            var points = new List<MetricPoint>();
+            var query = new MetricQuery(parse.GetValue(name), Limit: MetricQuery.MaxLimit);
+            while (true)
+            {
+                var page = await job.GetMetrics(query);
+                points.AddRange(page.Points);
+                if (page.NextAfterStep is not { } next)
+                {
+                    break;
+                }
+                query = query with { AfterStep = next };
+            }
             if (parse.GetValue(JsonOption))
             {
                 return await PrintJson(io, points);
@@ -611,6 +681,21 @@ public static partial class PunkGridCommandLine
         return command;
     }
 
+    /// <summary>An image to send for inference: refused here, before anything is sent, when missing or over the size limit.</summary>
+    private static async Task<byte[]> ReadImageAsync(string file, CancellationToken cancellation)
+    {
+        var info = new FileInfo(file);
+        if (!info.Exists)
+        {
+            throw new UsageException($"image file not found: {file}");
+        }
+        if (info.Length > InferenceLimits.MaxImageBytes)
+        {
+            throw new UsageException($"image file {file} is {info.Length} bytes; at most {InferenceLimits.MaxImageBytes} are accepted");
+        }
+        return await File.ReadAllBytesAsync(file, cancellation);
+    }
+
     private static Command ArtifactsCommand(Io io)
     {
         var command = new Command("artifacts", "List a job's artifacts, or save them with --out DIR.");
@@ -629,13 +714,25 @@ public static partial class PunkGridCommandLine
             var artifacts = await job.GetArtifacts();
             if (parse.GetValue(output) is { } folder)
             {
+                if (File.Exists(folder))
+                {
+                    throw new UsageException($"--out '{folder}' is a file; give a folder to write the artifacts into (it is created if missing)");
+                }
                 Directory.CreateDirectory(folder);
+                var root = Path.GetFullPath(folder);
                 foreach (var info in artifacts)
                 {
+                    // Only a plain file name lands, and only inside --out: never a path the server chose.
+                    var target = Path.GetFullPath(Path.Combine(root, info.Name));
+                    if (info.Name.Length == 0 || Path.GetFileName(info.Name) != info.Name || info.Name is "." or ".." || Path.GetDirectoryName(target) != root.TrimEnd(Path.DirectorySeparatorChar))
+                    {
+                        await io.Error.WriteLineAsync($"skipped artifact '{info.Name}': not a plain file name");
+                        continue;
+                    }
                     var content = await job.GetArtifact(info.Name);
                     if (content is not null)
                     {
-                        await File.WriteAllBytesAsync(Path.Combine(folder, info.Name), content.Content, cancellation);
+                        await File.WriteAllBytesAsync(target, content.Content, cancellation);
                         await io.Error.WriteLineAsync($"wrote {Path.Combine(folder, info.Name)} ({info.SizeBytes} bytes)");
                     }
                 }

@@ -15,6 +15,10 @@ public interface IRunGrain : IGrainWithStringKey
     [Alias("GetJobs")]
     Task<IReadOnlyList<JobSummary>> GetJobs();
 
+    /// <summary>The run's jobs by job id, <paramref name="limit"/> at a time, after the job id <paramref name="after"/>.</summary>
+    [Alias("GetJobsPage")]
+    Task<Page<JobSummary>> GetJobsPage(string? after, int limit);
+
     /// <summary>Snapshots every <paramref name="intervalMilliseconds"/> until the run has finished (the last one included).</summary>
     [Alias("Watch")]
     IAsyncEnumerable<RunSnapshot> Watch(int intervalMilliseconds);
@@ -46,7 +50,7 @@ public interface IJobGrain : IGrainWithStringKey
     Task<CommandResult> Retry();
 
     [Alias("GetMetrics")]
-    Task<IReadOnlyList<MetricPoint>> GetMetrics(string? name);
+    Task<MetricPage> GetMetrics(MetricQuery query);
 
     [Alias("GetArtifacts")]
     Task<IReadOnlyList<ArtifactInfo>> GetArtifacts();
@@ -59,8 +63,9 @@ public interface IJobGrain : IGrainWithStringKey
 [Alias("PunkGrid.ICatalogGrain")]
 public interface ICatalogGrain : IGrainWithIntegerKey
 {
+    /// <summary>The newest runs first, <paramref name="limit"/> at a time, after the run <paramref name="after"/> (a cursor).</summary>
     [Alias("ListRuns")]
-    Task<IReadOnlyList<RunSummary>> ListRuns(int limit);
+    Task<Page<RunSummary>> ListRuns(int limit, string? after = null);
 
     [Alias("ListWorkers")]
     Task<IReadOnlyList<WorkerView>> ListWorkers();

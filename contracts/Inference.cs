@@ -49,3 +49,13 @@ public interface IInferenceGrain : IGrainWithIntegerKey
     [Alias("PredictPokemon")]
     Task<PredictPokemonResult> PredictPokemon(string runId, byte[] image);
 }
+
+/// <summary>What an image sent for inference may be (checked by the CLI before sending and by the silo before decoding).</summary>
+public static class InferenceLimits
+{
+    /// <summary>20 MiB.</summary>
+    public const int MaxImageBytes = 20 << 20;
+
+    /// <summary>Pixels a side, read from the image's header.</summary>
+    public const int MaxImageSide = 4096;
+}

@@ -90,6 +90,35 @@ public sealed record MetricPoint(
     [property: Id(3)] string Name,
     [property: Id(4)] double Value);
 
+/// <summary>
+/// Which metric points to read: one name or all, only steps after <see cref="AfterStep"/> (a cursor: the previous page's
+/// <see cref="MetricPage.NextAfterStep"/>), at most <see cref="Limit"/> points, and, when <see cref="Points"/> is set,
+/// downsampled to at most that many points per name (the mean of each run of steps).
+/// </summary>
+[GenerateSerializer, Immutable, Alias("PunkGrid.MetricQuery")]
+public sealed record MetricQuery(
+    [property: Id(0)] string? Name = null,
+    [property: Id(1)] long AfterStep = -1,
+    [property: Id(2)] int Limit = MetricQuery.DefaultLimit,
+    [property: Id(3)] int? Points = null)
+{
+    public const int DefaultLimit = 10_000;
+    public const int MaxLimit = 100_000;
+    public const int MaxPoints = 10_000;
+}
+
+/// <summary>One page of metric points; <see cref="NextAfterStep"/> is the cursor for the next page, null on the last.</summary>
+[GenerateSerializer, Immutable, Alias("PunkGrid.MetricPage")]
+public sealed record MetricPage(
+    [property: Id(0)] IReadOnlyList<MetricPoint> Points,
+    [property: Id(1)] long? NextAfterStep);
+
+/// <summary>One page of a listing; <see cref="Next"/> is the cursor (<c>after=</c>) for the next page, null on the last.</summary>
+[GenerateSerializer, Immutable, Alias("PunkGrid.Page`1")]
+public sealed record Page<T>(
+    [property: Id(0)] IReadOnlyList<T> Items,
+    [property: Id(1)] string? Next);
+
 [GenerateSerializer, Immutable, Alias("PunkGrid.ArtifactInfo")]
 public sealed record ArtifactInfo(
     [property: Id(0)] string Name,

@@ -13,10 +13,21 @@ namespace PunkGrid.Grains;
 /// <summary>Wires PunkGrid's grains, stores, clustering and reminder providers and the worker agent into a silo.</summary>
 public static class ClusterHosting
 {
-    /// <summary>The PostgreSQL data source and the stores and migrator on it.</summary>
-    public static IServiceCollection AddPunkGridStorage(this IServiceCollection services, string connectionString)
+    /// <summary>
+    /// The PostgreSQL data source and the stores and migrator on it. Its connections carry <paramref name="applicationName"/>
+    /// (unless the connection string names one), so <c>pg_stat_activity</c> says which silo holds what.
+    /// </summary>
+    public static IServiceCollection AddPunkGridStorage(this IServiceCollection services, string connectionString, string applicationName = "punkgrid")
     {
-        services.AddSingleton(_ => new NpgsqlDataSourceBuilder(connectionString).Build());
+        services.AddSingleton(_ =>
+        {
+            var builder = new NpgsqlDataSourceBuilder(connectionString);
+            if (string.IsNullOrEmpty(builder.ConnectionStringBuilder.ApplicationName))
+            {
+                builder.ConnectionStringBuilder.ApplicationName = applicationName;
+            }
+            return builder.Build();
+        });
         services.AddSingleton<SchemaMigrator>();
         services.AddSingleton<JobStore>();
         services.AddSingleton<JobQueue>();
@@ -34,6 +45,7 @@ public static class ClusterHosting
         silo.Services.AddOptions<WorkerOptions>().Bind(section.GetSection("Worker")).ValidateOnStart();
         silo.Services.AddSingleton<IValidateOptions<WorkerOptions>, WorkerOptions.Validator>();
         silo.Services.Configure<ClusterMembershipOptions>(section.GetSection("Membership"));
+        silo.AddIncomingGrainCallFilter<Security.OperatorSurfaceFilter>();
         silo.Services.AddSingleton<IMembershipTable, PostgresMembershipTable>();
         silo.Services.AddSingleton<IReminderTable, PostgresReminderTable>();
         silo.AddReminders();

@@ -62,8 +62,16 @@ if ! dotnet "$silo_dll" data check >/dev/null 2>"$state/data-check.log"; then
 fi
 rm -f "$state/data-check.log"
 
-# 3. Silo
+# 3. Silo. The cluster's secrets (the database's password inside PUNKGRID_PG, the API token) go to the silo through its
+# environment and to later commands through .punkgrid/cluster.env (mode 0600), never on a command line.
 pidfile=$state/silo-1.pid
+tls=$state/tls
+if [[ ! -f $tls/ca.crt ]]; then
+  echo "demo: making the cluster's TLS certificates in .punkgrid/tls (silos and clients authenticate each other)"
+  dotnet "$silo_dll" tls create --out "$tls" >/dev/null
+fi
+token=$( [[ -f $state/cluster.env ]] && . "$state/cluster.env" && echo "${PUNKGRID__Dashboard__Token-}" || true)
+[[ -n $token ]] || token=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
 if alive "$pidfile" && [[ -f $state/cluster.env ]]; then
   gateway=$(. "$state/cluster.env" && echo "$PUNKGRID_GATEWAYS")
   dashboard=$(. "$state/cluster.env" && echo "${PUNKGRID_DASHBOARD-}")
@@ -76,12 +84,14 @@ else
   gateway=127.0.0.1:$gateway_port
   dashboard=http://127.0.0.1:$dashboard_port
   echo "demo: starting silo-1 (silo port $silo_port, gateway $gateway, dashboard $dashboard, $slots slot(s)); log in .punkgrid/silo-1.log"
-  setsid nohup dotnet "$silo_dll" serve --postgres "$pg" --silo-port "$silo_port" --gateway-port "$gateway_port" \
+  PUNKGRID_PG=$pg PUNKGRID__Dashboard__Token=$token PUNKGRID__Tls__Directory=$tls setsid nohup dotnet "$silo_dll" serve --silo-port "$silo_port" --gateway-port "$gateway_port" \
     --dashboard "$dashboard" --name silo-1 --slots "$slots" > "$state/silo-1.log" 2>&1 < /dev/null &
   echo $! > "$pidfile"
 fi
-printf 'PUNKGRID_PG=%q\nPUNKGRID_GATEWAYS=%q\nPUNKGRID_DASHBOARD=%q\n' "$pg" "$gateway" "$dashboard" > "$state/cluster.env"
-export PUNKGRID_GATEWAYS=$gateway
+(umask 077; printf 'PUNKGRID_PG=%q\nPUNKGRID_GATEWAYS=%q\nPUNKGRID_DASHBOARD=%q\nPUNKGRID__Dashboard__Token=%q\nPUNKGRID__Tls__Directory=%q\nPUNKGRID_TLS_DIR=%q\n' \
+  "$pg" "$gateway" "$dashboard" "$token" "$tls" "$tls" > "$state/cluster.env.new" && mv "$state/cluster.env.new" "$state/cluster.env")
+chmod 600 "$state/cluster.env"
+export PUNKGRID_GATEWAYS=$gateway PUNKGRID_TLS_DIR=$tls
 
 for i in $(seq 1 90); do
   if dotnet "$client_dll" workers --json >/dev/null 2>&1; then break; fi
@@ -91,7 +101,8 @@ for i in $(seq 1 90); do
 done
 
 # 4. The sweep
-echo "demo: dashboard at $dashboard/ (live job states, curves, results; metrics for Prometheus at $dashboard/metrics)"
+echo "demo: dashboard at $dashboard/#token=$token (live job states, curves, results; the link carries the token that"
+echo "      cancel/retry need, and the page keeps it; metrics for Prometheus at $dashboard/metrics)"
 run=demo-$(date -u +%Y%m%d-%H%M%S)
 if [[ -n $traits ]]; then
   dotnet "$client_dll" submit traits --traits "$traits" --profile "$profile" --run-id "$run"
@@ -107,6 +118,6 @@ The cluster is still running. Try:
   ./punkgrid metrics $run.male --csv     ./punkgrid artifacts $run.male --out /tmp/male
   ./punkgrid workers                     ./punkgrid schedule add --name nightly --cron "0 3 * * *" -- traits --all --profile seed
   ./punkgrid silo serve --silo-port 11112 --gateway-port 30001 --dashboard http://127.0.0.1:5081 --name silo-2   (a second silo)
-  the dashboard: $dashboard/#/run/$run
+  the dashboard: $dashboard/#token=$token  (then Runs → $run)
   ./punkgrid down                        (stop the silos and PostgreSQL)
 MSG

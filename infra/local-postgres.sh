@@ -6,8 +6,11 @@
 #   infra/local-postgres.sh pid DIR                             the postmaster's process id
 # Binds 127.0.0.1 only, on a free port (remembered in DIR/port and used again on the next start when still free,
 # so a restarted server is back on the same address). Durable by default (fsync on); --no-fsync is for throwaway
-# test servers only. As root, initdb and postgres refuse to run, so they run as the `postgres` user, which then
-# owns DIR. Installs Debian's postgresql if no server binaries are found and we are root.
+# test servers only. Password authentication (SCRAM-SHA-256) for every TCP connection: a random password is made
+# at initdb, kept in DIR/password (mode 0600) and put in the printed connection string — keep that string out of
+# command lines and world-readable files. A server made by an older version (trust authentication) is switched to a
+# password on its next start. As root, initdb and postgres refuse to run, so they run as the `postgres` user, which
+# then owns DIR. Installs Debian's postgresql if no server binaries are found and we are root.
 set -euo pipefail
 verb=${1:?usage: local-postgres.sh start|stop|status|pid DIR [DATABASE] [--no-fsync]}
 dir=$(mkdir -p "${2:?a folder is required}" && cd "$2" && pwd)
@@ -55,27 +58,49 @@ free_port() {
   return 1
 }
 
+own() { if [[ $(id -u) -eq 0 ]]; then chown postgres: "$@"; fi; }
+
+# A password only the owner can read: made once, then reused.
+password_file=$dir/password
+make_password() {
+  if [[ ! -s $password_file ]]; then
+    (umask 077; od -An -N24 -tx1 /dev/urandom | tr -d ' \n' > "$password_file")
+    own "$password_file"
+  fi
+}
+
 case "$verb" in
   start)
-    if [[ $(id -u) -eq 0 ]]; then chown postgres: "$dir"; fi
+    own "$dir"
     if [[ ! -f $dir/data/PG_VERSION ]]; then
-      as_owner "$bindir/initdb" -D "$dir/data" -U postgres -A trust -E UTF8 --no-instructions >"$dir/initdb.log" 2>&1 \
+      make_password
+      as_owner "$bindir/initdb" -D "$dir/data" -U postgres --auth-host=scram-sha-256 --auth-local=scram-sha-256 \
+        --pwfile="$password_file" -E UTF8 --no-instructions >"$dir/initdb.log" 2>&1 \
         || { cat "$dir/initdb.log" >&2; exit 1; }
     fi
+    upgrade_trust=false
+    if grep -qE '^[^#].*[[:space:]]trust[[:space:]]*$' "$dir/data/pg_hba.conf" 2>/dev/null; then upgrade_trust=true; make_password; fi
     if ! running; then
       if [[ -f $dir/port ]] && port_free "$(cat "$dir/port")"; then port=$(cat "$dir/port"); else port=$(free_port); fi
       echo "$port" > "$dir/port"
-      if [[ $(id -u) -eq 0 ]]; then chown postgres: "$dir/port"; fi
+      own "$dir/port"
       as_owner "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
         -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c max_connections=200 -c fsync=$fsync" start >/dev/null \
         || { tail -20 "$dir/server.log" >&2; exit 1; }
     fi
     port=$(cat "$dir/port")
-    if ! as_owner "$bindir/psql" -h 127.0.0.1 -p "$port" -U postgres -d postgres -tAc \
-        "select 1 from pg_database where datname = '$database'" | grep -q 1; then
-      as_owner "$bindir/createdb" -h 127.0.0.1 -p "$port" -U postgres "$database"
+    password=$(cat "$password_file")
+    if $upgrade_trust; then
+      # Made by an older version with trust authentication: set the password, then require it.
+      as_owner "$bindir/psql" -h 127.0.0.1 -p "$port" -U postgres -d postgres -qtAc "alter user postgres password '$password'" >/dev/null
+      as_owner sed -i -E 's/[[:space:]]trust[[:space:]]*$/ scram-sha-256/' "$dir/data/pg_hba.conf"
+      as_owner "$bindir/pg_ctl" -D "$dir/data" reload >/dev/null
     fi
-    echo "Host=127.0.0.1;Port=$port;Username=postgres;Database=$database"
+    if ! as_owner env PGPASSWORD="$password" "$bindir/psql" -h 127.0.0.1 -p "$port" -U postgres -d postgres -tAc \
+        "select 1 from pg_database where datname = '$database'" | grep -q 1; then
+      as_owner env PGPASSWORD="$password" "$bindir/createdb" -h 127.0.0.1 -p "$port" -U postgres "$database"
+    fi
+    echo "Host=127.0.0.1;Port=$port;Username=postgres;Password=$password;Database=$database"
     ;;
   stop)
     if running; then as_owner "$bindir/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null; fi

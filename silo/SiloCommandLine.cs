@@ -15,14 +15,14 @@ using Spectre.Console;
 namespace PunkGrid.Silo;
 
 /// <summary>The silo's verbs: <c>train</c> (one job in-process, no cluster) and <c>data fetch</c>.</summary>
-public static class SiloCommandLine
+public static partial class SiloCommandLine
 {
     /// <summary>Exit code for bad input (unknown trait, bad option value, corrupt checkpoint, bad data).</summary>
     public const int BadInput = 2;
 
     public static async Task<int> RunAsync(string[] args, TextWriter stdout, TextWriter stderr, CancellationToken cancellation = default)
     {
-        var root = new RootCommand("PunkGrid silo: the worker host. Verbs: serve (default), migrate, train (one job in-process), data fetch.");
+        var root = new RootCommand("PunkGrid silo: the worker host. Verbs: serve (default), migrate, train (one job in-process), data fetch|check, tls create|issue.");
         var serve = ServeCommand(stderr);
         root.Subcommands.Add(serve);
         foreach (var option in serve.Options)
@@ -35,6 +35,7 @@ public static class SiloCommandLine
         root.Subcommands.Add(MigrateCommand(stdout, stderr));
         root.Subcommands.Add(TrainCommand(stdout, stderr));
         root.Subcommands.Add(DataCommand(stdout, stderr));
+        root.Subcommands.Add(TlsCommand(stdout, stderr));
         var parsed = root.Parse(args);
         return await parsed.InvokeAsync(new InvocationConfiguration { Output = stdout, Error = stderr }, cancellation);
     }
@@ -82,9 +83,19 @@ public static class SiloCommandLine
                 {
                     await host.RunAsync(cancellation);
                 }
+                catch (Exception ex) when (InvalidSettings(ex) is { Count: > 0 } failures)
+                {
+                    await stderr.WriteLineAsync($"error: {string.Join("; ", failures)}");
+                    return BadInput;
+                }
                 catch (Npgsql.NpgsqlException ex)
                 {
                     await stderr.WriteLineAsync($"error: cannot use PostgreSQL ({ex.Message}); check --postgres / PUNKGRID_PG");
+                    return 1;
+                }
+                catch (TimeoutException ex)
+                {
+                    await stderr.WriteLineAsync($"error: {ex.Message}; check --postgres / PUNKGRID_PG");
                     return 1;
                 }
                 catch (IOException ex) when (ex.InnerException is System.Net.Sockets.SocketException || ex.Message.Contains("address", StringComparison.OrdinalIgnoreCase))
@@ -97,6 +108,14 @@ public static class SiloCommandLine
         });
         return serve;
     }
+
+    /// <summary>The failures of settings validated at start (<c>ValidateOnStart</c>), however the host wrapped them.</summary>
+    private static List<string> InvalidSettings(Exception exception) => exception switch
+    {
+        Microsoft.Extensions.Options.OptionsValidationException invalid => [.. invalid.Failures],
+        AggregateException many => many.InnerExceptions.SelectMany(InvalidSettings).Distinct().ToList(),
+        _ => [],
+    };
 
     private static Command MigrateCommand(TextWriter stdout, TextWriter stderr)
     {

@@ -17,7 +17,7 @@ using PunkGrid.Silo.Dashboard;
 namespace PunkGrid.Silo;
 
 /// <summary>The silo's host: configuration (appsettings.json, then PUNKGRID__… environment, then options), migrations, Orleans.</summary>
-public static class SiloHost
+public static partial class SiloHost
 {
     /// <summary>Command-line settings that override configuration.</summary>
     public sealed record Overrides(string? Postgres, int? SiloPort, int? GatewayPort, bool? Worker, int? Slots, string? Name, string? Dashboard = null);
@@ -94,7 +94,8 @@ public static class SiloHost
     public static IHost BuildSilo(Overrides overrides)
     {
         var probe = CreateBuilder(overrides).Configuration;
-        var dashboard = DashboardSettings.Create(probe["PunkGrid:Dashboard:Urls"], probe["PunkGrid:Dashboard:Token"]);
+        var dashboard = DashboardSettings.Create(probe["PunkGrid:Dashboard:Urls"], probe["PunkGrid:Dashboard:Token"],
+            probe["PunkGrid:Dashboard:AllowedHosts"], probe.GetValue("PunkGrid:Dashboard:Insecure", false));
         if (!dashboard.Enabled)
         {
             var plain = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { ContentRootPath = AppContext.BaseDirectory, EnvironmentName = Environments.Production });
@@ -109,7 +110,10 @@ public static class SiloHost
         });
         ConfigureSilo(web, overrides, prometheus: true);
         web.WebHost.UseUrls([.. dashboard.Urls]);
+        web.WebHost.ConfigureKestrel(kestrel => kestrel.Limits.MaxRequestBodySize = ApiRequests.MaxBodyBytes);
+        web.Services.AddHostedService(sp => new DashboardAnnouncement(dashboard, sp.GetRequiredService<ILogger<DashboardAnnouncement>>()));
         var app = web.Build();
+        app.UseApiSecurity(dashboard);
         app.UseDefaultFiles();
         app.UseStaticFiles();
         app.MapPunkGridApi(dashboard);
@@ -122,7 +126,8 @@ public static class SiloHost
         ApplySettings(builder, overrides);
         var configuration = builder.Configuration;
         var connectionString = RequirePostgres(configuration);
-        builder.Services.AddPunkGridStorage(connectionString);
+        var tls = ClusterTls.FromConfiguration(configuration); // before anything starts: missing certificates are bad input
+        builder.Services.AddPunkGridStorage(connectionString, $"punkgrid {configuration["PunkGrid:SiloName"] ?? Environment.MachineName}");
         builder.UseOrleans(silo =>
         {
             var section = configuration.GetSection("PunkGrid");
@@ -139,6 +144,10 @@ public static class SiloHost
                 silo.Configure<SiloOptions>(o => o.SiloName = name);
             }
             silo.Configure<SiloMessagingOptions>(o => o.ResponseTimeout = TimeSpan.FromSeconds(15));
+            if (tls is not null)
+            {
+                silo.UseClusterTls(tls);
+            }
             silo.AddPunkGrid(configuration);
         });
         AddTelemetry(builder, prometheus);
@@ -179,9 +188,60 @@ public static class SiloHost
             });
     }
 
-    private sealed class MigrateOnStart(SchemaMigrator migrator) : IHostedService
+    /// <summary>
+    /// Applies the migrations before Orleans starts. A silo started while the database is down (restarting, not up yet)
+    /// waits for it, up to <see cref="DatabaseWait"/>; a wrong connection string or password fails at once.
+    /// </summary>
+    /// <summary>Says where the dashboard is; with a token the silo made up, the URL carries it (as notebook servers print theirs).</summary>
+    private sealed partial class DashboardAnnouncement(DashboardSettings dashboard, ILogger<DashboardAnnouncement> logger) : IHostedService
     {
-        public Task StartAsync(CancellationToken cancellationToken) => migrator.MigrateAsync(cancellationToken);
+        public Task StartAsync(CancellationToken cancellationToken)
+        {
+            var url = dashboard.Urls[0].Replace("://0.0.0.0", "://127.0.0.1", StringComparison.Ordinal).TrimEnd('/');
+            if (dashboard.TokenGenerated)
+            {
+                LogGenerated(logger, $"{url}/#token={dashboard.Token}");
+            }
+            else if (dashboard.Insecure)
+            {
+                LogInsecure(logger, url);
+            }
+            else
+            {
+                LogServing(logger, url);
+            }
+            return Task.CompletedTask;
+        }
+
+        public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+        [LoggerMessage(Level = LogLevel.Warning, Message = "Dashboard at {Url} (no PunkGrid:Dashboard:Token was set: this token was made up for this run; changes to the cluster need it)")]
+        private static partial void LogGenerated(ILogger logger, string url);
+
+        [LoggerMessage(Level = LogLevel.Warning, Message = "Dashboard at {Url} WITHOUT A TOKEN (PunkGrid:Dashboard:Insecure): any program on this machine can change the cluster")]
+        private static partial void LogInsecure(ILogger logger, string url);
+
+        [LoggerMessage(Level = LogLevel.Information, Message = "Dashboard at {Url} (changes to the cluster need the configured token)")]
+        private static partial void LogServing(ILogger logger, string url);
+    }
+
+    private sealed class MigrateOnStart(SchemaMigrator migrator, ILogger<MigrateOnStart> logger) : IHostedService
+    {
+        public static readonly TimeSpan DatabaseWait = TimeSpan.FromMinutes(5);
+
+        public async Task StartAsync(CancellationToken cancellationToken)
+        {
+            using var wait = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            wait.CancelAfter(DatabaseWait);
+            try
+            {
+                await DatabaseRetry.RunAsync(c => migrator.MigrateAsync(c), logger, "the schema migrations at start", wait.Token);
+            }
+            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+            {
+                throw new TimeoutException($"the database did not answer within {DatabaseWait.TotalMinutes:0} minutes of the silo's start");
+            }
+        }
 
         public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
     }

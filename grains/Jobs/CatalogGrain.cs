@@ -9,7 +9,7 @@ namespace PunkGrid.Grains.Jobs;
 [StatelessWorker]
 public sealed class CatalogGrain(JobStore store, JobQueue queue, TraitCatalog traits, IOptions<SchedulingOptions> scheduling) : Grain, ICatalogGrain
 {
-    public Task<IReadOnlyList<RunSummary>> ListRuns(int limit) => store.ListRunsAsync(Math.Clamp(limit, 1, 10_000));
+    public Task<Page<RunSummary>> ListRuns(int limit, string? after = null) => store.ListRunsAsync(Math.Clamp(limit, 1, 1000), after);
 
     public Task<IReadOnlyList<WorkerView>> ListWorkers() => store.ListWorkersAsync(scheduling.Value.LeaseTimeout);
 

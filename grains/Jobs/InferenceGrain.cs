@@ -74,6 +74,10 @@ public sealed class InferenceGrain(JobStore store, TrainingOutputStore outputs, 
 
     public async Task<PredictPokemonResult> PredictPokemon(string runId, byte[] image)
     {
+        if (RefuseImage(image) is { } refused)
+        {
+            return new PredictPokemonResult([], refused);
+        }
         var jobs = await store.GetJobsAsync(runId);
         if (jobs.Count == 0)
         {
@@ -104,6 +108,10 @@ public sealed class InferenceGrain(JobStore store, TrainingOutputStore outputs, 
 
     public async Task<PredictTraitsResult> PredictTraits(string runId, int? punkId, byte[]? image)
     {
+        if (image is not null && RefuseImage(image) is { } refused)
+        {
+            return new PredictTraitsResult([], refused);
+        }
         var jobs = await store.GetJobsAsync(runId);
         if (jobs.Count == 0)
         {
@@ -129,6 +137,20 @@ public sealed class InferenceGrain(JobStore store, TrainingOutputStore outputs, 
         catch (Exception ex) when (ex is ArgumentException or DataFormatException)
         {
             return new PredictTraitsResult([], ex.Message);
+        }
+    }
+
+    /// <summary>Why an image cannot be taken (too large a file, too large in its header, not an image), before anything is loaded or decoded.</summary>
+    private static string? RefuseImage(byte[] image)
+    {
+        try
+        {
+            PunkGrid.Training.Imaging.ImageLimits.Check(image);
+            return null;
+        }
+        catch (ArgumentException ex)
+        {
+            return ex.Message;
         }
     }
 }

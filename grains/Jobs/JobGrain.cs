@@ -42,7 +42,7 @@ public sealed class JobGrain(JobStore store, TrainingOutputStore outputs) : Grai
             : new CommandResult(false, $"job {JobId} is {result.Value.State}; only Failed or Cancelled jobs can be retried");
     }
 
-    public Task<IReadOnlyList<MetricPoint>> GetMetrics(string? name) => outputs.ReadMetricsAsync(JobId, name);
+    public Task<MetricPage> GetMetrics(MetricQuery query) => outputs.ReadMetricsAsync(JobId, query);
 
     public Task<IReadOnlyList<ArtifactInfo>> GetArtifacts() => outputs.ListArtifactsAsync(JobId);
 

@@ -26,7 +26,7 @@ public sealed partial class RunGrain(JobStore store, RunPlanner planner, ILogger
         List<JobStore.NewJob> jobs;
         try
         {
-            jobs = planner.Plan(RunId, spec);
+            jobs = await planner.PlanAsync(RunId, spec);
         }
         catch (ArgumentException ex)
         {
@@ -50,6 +50,8 @@ public sealed partial class RunGrain(JobStore store, RunPlanner planner, ILogger
     public Task<RunSummary?> GetSummary() => store.GetRunSummaryAsync(RunId);
 
     public Task<IReadOnlyList<JobSummary>> GetJobs() => store.GetJobsAsync(RunId);
+
+    public Task<Page<JobSummary>> GetJobsPage(string? after, int limit) => store.GetJobsPageAsync(RunId, after, Math.Clamp(limit, 1, 1000));
 
     public async IAsyncEnumerable<RunSnapshot> Watch(int intervalMilliseconds)
     {

@@ -33,7 +33,7 @@ public sealed partial class ScheduleGrain(ScheduleStore store, RunPlanner planne
         {
             ScheduleCron.Parse(spec.Cron);
             ScheduleCron.Zone(spec.TimeZone);
-            planner.Plan($"{Name}-00000000-000000", spec.Run); // the run is validated now, not at 3 a.m.
+            await planner.PlanAsync($"{Name}-00000000-000000", spec.Run); // the run is validated now, not at 3 a.m.
         }
         catch (ArgumentException ex)
         {

@@ -80,19 +80,28 @@ public sealed class JobStore(NpgsqlDataSource dataSource)
     }
 
     public async Task<RunSummary?> GetRunSummaryAsync(string runId, CancellationToken cancellation = default) =>
-        (await ListRunsAsync(1, runId, cancellation)).SingleOrDefault();
+        (await ListRunsAsync(1, runId: runId, cancellation: cancellation)).Items.SingleOrDefault();
 
-    public async Task<IReadOnlyList<RunSummary>> ListRunsAsync(int limit, string? runId = null, CancellationToken cancellation = default)
+    /// <summary>
+    /// The newest runs first (then by id), <paramref name="limit"/> at a time after the run <paramref name="after"/>, each with its
+    /// jobs counted by state. Only the page's runs are aggregated, so the cost does not grow with the history.
+    /// </summary>
+    public async Task<Page<RunSummary>> ListRunsAsync(int limit, string? after = null, string? runId = null, CancellationToken cancellation = default)
     {
         await using var command = dataSource.CreateCommand(
-            "select r.run_id, r.kind, r.profile, r.priority, r.created_at, count(j.job_id), " +
+            "with page as (select run_id, kind, profile, priority, created_at from runs " +
+            "where (@run::text is null or run_id = @run) " +
+            "and (@after::text is null or (created_at, run_id) < (select created_at, run_id from runs where run_id = @after)) " +
+            "order by created_at desc, run_id desc limit @limit) " +
+            "select p.run_id, p.kind, p.profile, p.priority, p.created_at, count(j.job_id), " +
             "count(*) filter (where j.state = 'Queued'), count(*) filter (where j.state = 'Running'), " +
             "count(*) filter (where j.state = 'Succeeded'), count(*) filter (where j.state = 'Failed'), " +
             "count(*) filter (where j.state = 'Cancelled'), " +
             "coalesce(avg(case when j.state in ('Succeeded', 'Failed', 'Cancelled') then 1 else j.progress end), 0) " +
-            "from runs r left join jobs j on j.run_id = r.run_id " +
-            "where (@run::text is null or r.run_id = @run) group by r.run_id order by r.created_at desc limit @limit");
+            "from page p left join jobs j on j.run_id = p.run_id " +
+            "group by p.run_id, p.kind, p.profile, p.priority, p.created_at order by p.created_at desc, p.run_id desc");
         command.Parameters.AddWithValue("run", NpgsqlDbType.Text, (object?)runId ?? DBNull.Value);
+        command.Parameters.AddWithValue("after", NpgsqlDbType.Text, (object?)after ?? DBNull.Value);
         command.Parameters.AddWithValue("limit", limit);
         var result = new List<RunSummary>();
         await using var reader = await command.ExecuteReaderAsync(cancellation);
@@ -102,7 +111,19 @@ public sealed class JobStore(NpgsqlDataSource dataSource)
                 reader.GetFieldValue<DateTimeOffset>(4), (int)reader.GetInt64(5), (int)reader.GetInt64(6), (int)reader.GetInt64(7),
                 (int)reader.GetInt64(8), (int)reader.GetInt64(9), (int)reader.GetInt64(10), reader.GetDouble(11)));
         }
-        return result;
+        return new Page<RunSummary>(result, result.Count == limit ? result[^1].RunId : null);
+    }
+
+    /// <summary>A run's jobs by job id, <paramref name="limit"/> at a time after the job id <paramref name="after"/>.</summary>
+    public async Task<Page<JobSummary>> GetJobsPageAsync(string runId, string? after, int limit, CancellationToken cancellation = default)
+    {
+        await using var command = dataSource.CreateCommand(
+            $"select {JobColumns} from jobs where run_id = @run and (@after::text is null or job_id > @after) order by job_id limit @limit");
+        command.Parameters.AddWithValue("run", runId);
+        command.Parameters.AddWithValue("after", NpgsqlDbType.Text, (object?)after ?? DBNull.Value);
+        command.Parameters.AddWithValue("limit", limit);
+        var jobs = (await ReadJobsAsync(command, cancellation)).Select(j => j.Summary).ToList();
+        return new Page<JobSummary>(jobs, jobs.Count == limit ? jobs[^1].JobId : null);
     }
 
     public async Task<IReadOnlyList<JobSummary>> GetJobsAsync(string runId, CancellationToken cancellation = default)
@@ -171,6 +192,14 @@ public sealed class JobStore(NpgsqlDataSource dataSource)
             null, "retry", null, cancellation) is { } outcome
             ? (outcome.Applied, outcome.State)
             : null;
+
+    /// <summary>The memory (MB) of the largest worker heard from within <paramref name="aliveWithin"/>; null when none was.</summary>
+    public async Task<long?> LargestWorkerMemoryAsync(TimeSpan aliveWithin, CancellationToken cancellation = default)
+    {
+        await using var command = dataSource.CreateCommand("select max(memory_mb) from workers where last_heartbeat > now() - @alive");
+        command.Parameters.AddWithValue("alive", aliveWithin);
+        return await command.ExecuteScalarAsync(cancellation) is long megabytes ? megabytes : null;
+    }
 
     public async Task<IReadOnlyList<WorkerView>> ListWorkersAsync(TimeSpan aliveWithin, CancellationToken cancellation = default)
     {

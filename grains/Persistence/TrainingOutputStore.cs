@@ -156,19 +156,48 @@ public sealed class TrainingOutputStore(NpgsqlDataSource dataSource, ILogger<Tra
         }
     }
 
-    public async Task<IReadOnlyList<MetricPoint>> ReadMetricsAsync(string jobId, string? name, CancellationToken cancellation = default)
+    /// <summary>
+    /// A page of the job's metric points in step order (then name, attempt), after <see cref="MetricQuery.AfterStep"/>. A page
+    /// ends on a step boundary, so no step is split between two pages. With <see cref="MetricQuery.Points"/> each name is
+    /// downsampled to at most that many points: the steps are cut into that many equal runs, each giving its mean value at
+    /// its last step (attempt and epoch: the run's last).
+    /// </summary>
+    public async Task<MetricPage> ReadMetricsAsync(string jobId, MetricQuery query, CancellationToken cancellation = default)
     {
-        await using var command = dataSource.CreateCommand(
-            "select attempt, epoch, step, name, value from metrics where job_id = @job and (@name::text is null or name = @name) order by step, attempt, name");
+        var limit = Math.Clamp(query.Limit, 1, MetricQuery.MaxLimit);
+        await using var command = dataSource.CreateCommand(query.Points is { } points
+            ? "with pts as (select attempt, epoch, step, name, value from metrics where job_id = @job and (@name::text is null or name = @name) and step > @after), " +
+              "bounds as (select name, min(step) lo, max(step) hi, count(*) n from pts group by name) " +
+              "select max(p.attempt), max(p.epoch), max(p.step), p.name, avg(p.value) from pts p join bounds b using (name) " +
+              "group by p.name, case when b.n <= @points then p.step * 1000 + p.attempt else width_bucket(p.step, b.lo, b.hi + 1, @points) end " +
+              "order by 3, 4, 1 limit @limit"
+            : "select attempt, epoch, step, name, value from metrics where job_id = @job and (@name::text is null or name = @name) and step > @after " +
+              "order by step, name, attempt limit @limit");
         command.Parameters.AddWithValue("job", jobId);
-        command.Parameters.AddWithValue("name", NpgsqlDbType.Text, (object?)name ?? DBNull.Value);
+        command.Parameters.AddWithValue("name", NpgsqlDbType.Text, (object?)query.Name ?? DBNull.Value);
+        command.Parameters.AddWithValue("after", query.AfterStep);
+        command.Parameters.AddWithValue("limit", limit + 1);
+        command.Parameters.AddWithValue("points", Math.Clamp(query.Points ?? 1, 1, MetricQuery.MaxPoints));
         var result = new List<MetricPoint>();
-        await using var reader = await command.ExecuteReaderAsync(cancellation);
-        while (await reader.ReadAsync(cancellation))
+        await using (var reader = await command.ExecuteReaderAsync(cancellation))
         {
-            result.Add(new MetricPoint(reader.GetInt32(0), reader.GetInt32(1), reader.GetInt64(2), reader.GetString(3), reader.GetDouble(4)));
+            while (await reader.ReadAsync(cancellation))
+            {
+                result.Add(new MetricPoint(reader.GetInt32(0), reader.GetInt32(1), reader.GetInt64(2), reader.GetString(3), reader.GetDouble(4)));
+            }
         }
-        return result;
+        if (result.Count <= limit)
+        {
+            return new MetricPage(result, null);
+        }
+        // More than a page: end it before the first step that did not fit whole (unless that is the page's only step).
+        var cut = result[limit].Step;
+        var page = result.Where(p => p.Step < cut).ToList();
+        if (page.Count == 0)
+        {
+            page = result.Where(p => p.Step == cut).ToList();
+        }
+        return new MetricPage(page, page[^1].Step);
     }
 
     public async Task<IReadOnlyList<ArtifactInfo>> ListArtifactsAsync(string jobId, CancellationToken cancellation = default)

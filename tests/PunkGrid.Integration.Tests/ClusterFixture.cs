@@ -63,7 +63,7 @@ public class ClusterFixture : IAsyncLifetime
     {
         var stdout = new StringWriter();
         var stderr = new StringWriter();
-        var exit = await PunkGridCommandLine.RunAsync(["--gateway", Gateways, .. args], stdout, stderr); // before a `--` separator
+        var exit = await PunkGridCommandLine.RunAsync(["--gateway", Gateways, "--tls-dir", TestCertificates.Directory, .. args], stdout, stderr); // before a `--` separator
         return (exit, stdout.ToString(), stderr.ToString());
     }
 

@@ -121,7 +121,7 @@ public sealed class ClusterTests(ClusterFixture cluster)
         File.WriteAllText(notAnImage, "hello");
         var bad = await cluster.Cli("predict", "pokemon", "--run", "poke-1", "--image", notAnImage);
         Assert.Equal(PunkGridCommandLine.BadInput, bad.Exit);
-        Assert.Contains("the image is not a readable JPEG/PNG/BMP/GIF (5 bytes)", bad.Error);
+        Assert.Contains("the file is not a readable PNG/JPEG/BMP/GIF image (5 bytes)", bad.Error);
     }
 
     [Fact]
@@ -212,5 +212,33 @@ public sealed class ClusterTests(ClusterFixture cluster)
         var exit = await PunkGridCommandLine.RunAsync(["runs", "--gateway", $"127.0.0.1:{SiloProcess.FreePort()}"], new StringWriter(), stderr);
         Assert.Equal(PunkGridCommandLine.Unreachable, exit);
         Assert.Contains("no PunkGrid silo reachable", stderr.ToString());
+    }
+
+    /// <summary>Mutual TLS: a client with no certificate, or with another cluster's, fails the handshake before any grain call.</summary>
+    [Fact]
+    public async Task A_client_without_the_clusters_certificates_cannot_call_any_grain()
+    {
+        var plain = new StringWriter();
+        Assert.Equal(PunkGridCommandLine.Unreachable, await PunkGridCommandLine.RunAsync(["runs", "--gateway", cluster.Gateways], new StringWriter(), plain));
+        Assert.Contains("take TLS clients only", plain.ToString());
+
+        var foreign = new StringWriter();
+        Assert.Equal(PunkGridCommandLine.Unreachable,
+            await PunkGridCommandLine.RunAsync(["runs", "--gateway", cluster.Gateways, "--tls-dir", TestCertificates.CreateForeign()], new StringWriter(), foreign));
+        Assert.Contains("no PunkGrid silo answered", foreign.ToString());
+
+        Assert.Equal(0, (await cluster.Cli("runs")).Exit); // the cluster's own client certificate gets in
+    }
+
+    /// <summary>Even a client of the cluster reaches only the operator surface: a silo's internal interfaces (reminder ticks) are refused.</summary>
+    [Fact]
+    public async Task A_client_cannot_call_a_grains_internal_interface()
+    {
+        await using var connection = await ClusterConnection.ConnectAsync(cluster.Gateways, CancellationToken.None, tlsDirectory: TestCertificates.Directory);
+        var schedule = connection.Client.GetGrain<IScheduleGrain>("forged-tick");
+        var reminder = connection.Client.GetGrain<IRemindable>(schedule.GetGrainId());
+        var refused = await Assert.ThrowsAnyAsync<Exception>(() => reminder.ReceiveReminder("fire", default));
+        Assert.Contains("internal to the cluster and cannot be called by a client", refused.Message);
+        Assert.Null(await schedule.Get()); // and operator calls still work
     }
 }

@@ -70,7 +70,7 @@ public sealed class DashboardTests(ClusterFixture cluster)
 
         var (badJson, badJsonError) = await cluster.ApiAsync(HttpMethod.Post, "/api/runs", "{not json");
         Assert.Equal(400, badJson);
-        Assert.Contains("not the expected JSON", badJsonError.GetProperty("error").GetString());
+        Assert.Contains("is not valid JSON", badJsonError.GetProperty("error").GetString());
         var (badTrait, badTraitError) = await cluster.ApiAsync(HttpMethod.Post, "/api/runs", """{"run_id": "tok-2", "kind": "trait", "targets": ["Wings"]}""");
         Assert.Equal(400, badTrait);
         Assert.Contains("unknown trait 'Wings'", badTraitError.GetProperty("error").GetString());

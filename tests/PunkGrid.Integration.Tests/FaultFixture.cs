@@ -76,7 +76,7 @@ public sealed class FaultFixture : IAsyncLifetime
     {
         var stdout = new StringWriter();
         var stderr = new StringWriter();
-        var exit = await PunkGridCommandLine.RunAsync(["--gateway", Gateways, .. args], stdout, stderr);
+        var exit = await PunkGridCommandLine.RunAsync(["--gateway", Gateways, "--tls-dir", TestCertificates.Directory, .. args], stdout, stderr);
         return (exit, stdout.ToString(), stderr.ToString());
     }
 

@@ -216,7 +216,7 @@ public sealed class JobQueueTests(PostgresServer server) : IAsyncLifetime
         var points = new[] { new MetricSample("noop_tick", 1, 1, 1), new MetricSample("noop_tick", 1, 2, 2) };
         await outputs.WriteMetricsAsync(id, 1, points);
         await outputs.WriteMetricsAsync(id, 1, points); // re-sent after an answer that never arrived
-        Assert.Equal(2, (await outputs.ReadMetricsAsync(id, null)).Count);
+        Assert.Equal(2, (await outputs.ReadMetricsAsync(id, new MetricQuery())).Points.Count);
 
         Assert.Equal(JobQueue.ReportOutcome.Applied, await queue.SucceedAsync(id, lease.Attempt, "{}", new Dictionary<string, double>()));
         Assert.Equal(JobQueue.ReportOutcome.AlreadyApplied, await queue.SucceedAsync(id, lease.Attempt, "{}", new Dictionary<string, double>()));

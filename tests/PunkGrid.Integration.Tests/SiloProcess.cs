@@ -59,12 +59,14 @@ public sealed class SiloProcess : IAsyncDisposable
         };
         foreach (var arg in new[]
         {
-            PostgresServer.Metadata("SiloAssembly"), "serve", "--postgres", postgres, "--silo-port", $"{siloPort}",
+            PostgresServer.Metadata("SiloAssembly"), "serve", "--silo-port", $"{siloPort}",
             "--gateway-port", $"{gatewayPort}", "--name", name, "--slots", $"{slots}", "--dashboard", $"http://127.0.0.1:{dashboardPort}",
         })
         {
             start.ArgumentList.Add(arg);
         }
+        start.Environment["PUNKGRID_PG"] = postgres; // a secret: through the environment, not the command line
+        start.Environment["PUNKGRID__Tls__Directory"] = TestCertificates.Directory; // mutual TLS, as in production
         start.Environment["PUNKGRID__Scheduling__LeaseTimeout"] = "00:00:06";
         start.Environment["PUNKGRID__Worker__HeartbeatInterval"] = "00:00:01";
         start.Environment["PUNKGRID__Worker__ThreadsPerJob"] = "1";

@@ -101,9 +101,9 @@ public sealed class StoreTests(PostgresServer server) : IAsyncLifetime
 
         // Nothing of the stale attempt landed; the current one writes freely.
         Assert.Equal(1, (await outputs.LatestCheckpointAsync(jobId))!.Epoch);
-        Assert.Empty(await outputs.ReadMetricsAsync(jobId, null));
+        Assert.Empty((await outputs.ReadMetricsAsync(jobId, new MetricQuery())).Points);
         await outputs.WriteMetricsAsync(jobId, 2, [new MetricSample("train_loss", 2, 11, 0.1)]);
-        Assert.Equal(2, (await outputs.ReadMetricsAsync(jobId, "train_loss")).Single().Attempt);
+        Assert.Equal(2, (await outputs.ReadMetricsAsync(jobId, new MetricQuery("train_loss"))).Points.Single().Attempt);
     }
 
     [Fact]

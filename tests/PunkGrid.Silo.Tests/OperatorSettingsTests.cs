@@ -11,7 +11,30 @@ public class OperatorSettingsTests
     [InlineData("http://localhost:5080")]
     [InlineData("http://[::1]:5080")]
     [InlineData("http://127.0.0.1:5080;http://localhost:5081")]
-    public void Loopback_addresses_need_no_token(string urls) => Assert.True(DashboardSettings.Create(urls, null).Enabled);
+    public void Loopback_addresses_without_a_token_get_one_made_up(string urls)
+    {
+        var settings = DashboardSettings.Create(urls, null);
+        Assert.True(settings.Enabled && settings.TokenGenerated);
+        Assert.Matches("^[0-9a-f]{32}$", settings.Token);
+        Assert.NotEqual(settings.Token, DashboardSettings.Create(urls, null).Token);
+        Assert.True(settings.Serves("localhost") && settings.Serves("127.0.0.1") && !settings.Serves("attacker.example"));
+    }
+
+    [Fact]
+    public void Only_the_explicit_insecure_flag_drops_the_token_and_only_on_loopback()
+    {
+        var insecure = DashboardSettings.Create("http://127.0.0.1:5080", null, insecure: true);
+        Assert.Null(insecure.Token);
+        Assert.Contains("loopback addresses only", Assert.Throws<ArgumentException>(() => DashboardSettings.Create("http://10.1.2.3:80", "t", insecure: true)).Message);
+    }
+
+    [Fact]
+    public void Listening_on_every_address_needs_the_allowed_host_names()
+    {
+        Assert.Contains("PunkGrid:Dashboard:AllowedHosts", Assert.Throws<ArgumentException>(() => DashboardSettings.Create("http://0.0.0.0:8080", "t")).Message);
+        var settings = DashboardSettings.Create("http://0.0.0.0:8080", "t", "punkgrid.example, 10.0.0.5");
+        Assert.True(settings.Serves("punkgrid.example") && settings.Serves("10.0.0.5") && !settings.Serves("attacker.example"));
+    }
 
     [Theory]
     [InlineData("http://0.0.0.0:8080")]
@@ -24,7 +47,7 @@ public class OperatorSettingsTests
         var error = Assert.Throws<ArgumentException>(() => DashboardSettings.Create(urls, " "));
         Assert.Contains("is not a loopback address: set a bearer token", error.Message);
         Assert.Contains(urls.Split(';')[^1], error.Message);
-        Assert.True(DashboardSettings.Create(urls, "s3cret").Enabled); // with one it is served
+        Assert.True(DashboardSettings.Create(urls, "s3cret", "punkgrid.example").Enabled); // with one (and the host names, for every address) it is served
     }
 
     [Theory]
@@ -72,5 +95,107 @@ public class OperatorSettingsTests
         // Down for three nights, then fired once at recovery: the next due time is the next night, not the missed ones.
         var recovered = new DateTimeOffset(2026, 11, 23, 19, 0, 0, TimeSpan.Zero);
         Assert.Equal(new DateTimeOffset(2026, 11, 24, 2, 0, 0, TimeSpan.Zero), ScheduleCron.NextDue(row with { LastFiredAt = recovered }));
+    }
+}
+
+/// <summary>Scheduling and worker settings are validated when the silo starts, naming the setting and what is allowed.</summary>
+public class SchedulingSettingsTests
+{
+    private static IReadOnlyList<string> Failures(PunkGrid.Grains.SchedulingOptions options) =>
+        new PunkGrid.Grains.SchedulingOptions.Validator().Validate(null, options).Failures?.ToList() ?? [];
+
+    [Fact]
+    public void The_defaults_are_valid_and_the_outage_gap_follows_the_lease()
+    {
+        var defaults = new PunkGrid.Grains.SchedulingOptions();
+        Assert.Empty(Failures(defaults));
+        Assert.Equal(TimeSpan.FromSeconds(5), defaults.EffectiveOutageGap); // a quarter of 20 s
+        Assert.Equal(TimeSpan.FromSeconds(3), new PunkGrid.Grains.SchedulingOptions { LeaseTimeout = TimeSpan.FromSeconds(6) }.EffectiveOutageGap);
+    }
+
+    [Theory]
+    [InlineData("00:00:00.5", 3, 3, "00:00:01", "LeaseTimeout 00:00:00.5000000 is too short")]
+    [InlineData("00:00:20", 0, 3, "00:00:01", "MaxFailures 0 is not allowed: at least 1")]
+    [InlineData("00:00:20", 3, 0, "00:00:01", "QuarantineAfterCrashes 0 is not allowed")]
+    [InlineData("00:00:20", 3, 3, "00:00:30", "ExpiryScanInterval 00:00:30 is not allowed")]
+    public void Bad_scheduling_settings_are_named(string lease, int failures, int quarantine, string scan, string expected)
+    {
+        var options = new PunkGrid.Grains.SchedulingOptions
+        {
+            LeaseTimeout = TimeSpan.Parse(lease, System.Globalization.CultureInfo.InvariantCulture),
+            MaxFailures = failures,
+            QuarantineAfterCrashes = quarantine,
+            ExpiryScanInterval = TimeSpan.Parse(scan, System.Globalization.CultureInfo.InvariantCulture),
+        };
+        Assert.Contains(Failures(options), f => f.Contains(expected, StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void A_heartbeat_slower_than_a_third_of_the_lease_is_refused()
+    {
+        var validator = new PunkGrid.Grains.WorkerOptions.Validator(Microsoft.Extensions.Options.Options.Create(new PunkGrid.Grains.SchedulingOptions()));
+        var result = validator.Validate(null, new PunkGrid.Grains.WorkerOptions { HeartbeatInterval = TimeSpan.FromSeconds(10), Device = "tpu" });
+        Assert.Contains(result.Failures!, f => f.Contains("HeartbeatInterval 00:00:10 is not allowed: above zero and at most a third of the lease timeout", StringComparison.Ordinal));
+        Assert.Contains(result.Failures!, f => f.Contains("Device 'tpu' is not allowed", StringComparison.Ordinal));
+        Assert.True(validator.Validate(null, new PunkGrid.Grains.WorkerOptions()).Succeeded);
+    }
+
+    [Fact]
+    public async Task Serve_stops_at_start_with_exit_code_2_naming_a_bad_setting()
+    {
+        var stderr = new StringWriter();
+        Environment.SetEnvironmentVariable("PUNKGRID__Scheduling__MaxFailures", "0");
+        Environment.SetEnvironmentVariable("PUNKGRID__Tls__Insecure", "true");
+        try
+        {
+            var exit = await SiloCommandLine.RunAsync(["serve", "--postgres", "Host=127.0.0.1;Port=1;Username=x", "--dashboard", "off", "--no-worker"], new StringWriter(), stderr);
+            Assert.True(exit == SiloCommandLine.BadInput, stderr.ToString());
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable("PUNKGRID__Scheduling__MaxFailures", null);
+            Environment.SetEnvironmentVariable("PUNKGRID__Tls__Insecure", null);
+        }
+        Assert.Contains("PunkGrid:Scheduling:MaxFailures 0 is not allowed", stderr.ToString());
+    }
+}
+
+/// <summary>The cluster's certificates: made by <c>silo tls create</c>, and only a silo without them and without the explicit insecure flag refuses to start.</summary>
+public class ClusterTlsTests
+{
+    [Fact]
+    public void A_created_set_chains_to_its_authority_with_the_right_usages_and_private_keys_kept_private()
+    {
+        var folder = Path.Combine(Path.GetTempPath(), $"punkgrid-tls-{Guid.NewGuid():N}");
+        ClusterTls.CreateSet(folder, ["silo-1.example", "10.0.0.5"], TimeSpan.FromDays(30));
+        var authority = ClusterTls.LoadAuthority(Path.Combine(folder, ClusterTls.CaFile));
+        var silo = ClusterTls.LoadKeyed(Path.Combine(folder, ClusterTls.SiloFile));
+        var client = ClusterTls.LoadKeyed(Path.Combine(folder, ClusterTls.ClientFile));
+        Assert.True(PunkGrid.Contracts.ClusterCertificates.IssuedBy(silo, authority, PunkGrid.Contracts.ClusterCertificates.ServerAuthentication));
+        Assert.True(PunkGrid.Contracts.ClusterCertificates.IssuedBy(client, authority, PunkGrid.Contracts.ClusterCertificates.ClientAuthentication));
+        Assert.False(PunkGrid.Contracts.ClusterCertificates.IssuedBy(client, authority, PunkGrid.Contracts.ClusterCertificates.ServerAuthentication)); // an operator cannot pose as a silo
+        var other = Path.Combine(Path.GetTempPath(), $"punkgrid-tls-{Guid.NewGuid():N}");
+        ClusterTls.CreateSet(other, [], TimeSpan.FromDays(30));
+        Assert.False(PunkGrid.Contracts.ClusterCertificates.IssuedBy(silo, ClusterTls.LoadAuthority(Path.Combine(other, ClusterTls.CaFile)), PunkGrid.Contracts.ClusterCertificates.ServerAuthentication));
+        foreach (var secret in new[] { ClusterTls.CaKeyFile, ClusterTls.SiloFile, ClusterTls.ClientFile })
+        {
+            if (!OperatingSystem.IsWindows())
+            {
+                Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(Path.Combine(folder, secret)));
+            }
+        }
+        Assert.Contains("already holds a certificate authority", Assert.Throws<ArgumentException>(() => ClusterTls.CreateSet(folder, [], TimeSpan.FromDays(1))).Message);
+        ClusterTls.IssueFrom(folder, "silo", ["silo-2.example"], Path.Combine(folder, "silo-2.pfx"), TimeSpan.FromDays(30));
+        Assert.True(PunkGrid.Contracts.ClusterCertificates.IssuedBy(ClusterTls.LoadKeyed(Path.Combine(folder, "silo-2.pfx")), authority, PunkGrid.Contracts.ClusterCertificates.ServerAuthentication));
+    }
+
+    [Fact]
+    public async Task Serve_without_certificates_or_the_insecure_flag_is_refused_naming_both()
+    {
+        var stderr = new StringWriter();
+        var exit = await SiloCommandLine.RunAsync(["serve", "--postgres", "Host=127.0.0.1;Port=1;Username=x", "--dashboard", "off"], new StringWriter(), stderr);
+        Assert.Equal(SiloCommandLine.BadInput, exit);
+        Assert.Contains("PunkGrid:Tls:Directory", stderr.ToString());
+        Assert.Contains("PunkGrid:Tls:Insecure", stderr.ToString());
     }
 }

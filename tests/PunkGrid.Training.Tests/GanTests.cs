@@ -132,7 +132,7 @@ public class InferenceEngineTests
     public void A_file_that_is_not_an_image_is_refused_naming_what_it_is()
     {
         var error = Assert.Throws<ArgumentException>(() => PunkGrid.Training.Inference.PunkInferenceEngine.DecodePunkImage("not an image"u8.ToArray()));
-        Assert.Contains("is not a readable PNG/JPEG/BMP (12 bytes)", error.Message);
+        Assert.Contains("is not a readable PNG/JPEG/BMP/GIF image (12 bytes)", error.Message);
     }
 
     [Fact]

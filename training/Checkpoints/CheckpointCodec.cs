@@ -50,7 +50,27 @@ public static class CheckpointCodec
         return stream.ToArray();
     }
 
+    /// <summary>
+    /// Decodes and verifies a checkpoint. Any malformed input — truncated, corrupt, or self-consistent (its hashes match) but
+    /// with a header that makes no sense — is a <see cref="CheckpointFormatException"/> naming what is wrong, never another
+    /// exception, so the caller falls back to the previous checkpoint.
+    /// </summary>
     public static TrainingCheckpoint Decode(ReadOnlySpan<byte> bytes)
+    {
+        try
+        {
+            return DecodeChecked(bytes);
+        }
+        catch (Exception ex) when (ex is not CheckpointFormatException)
+        {
+            throw new CheckpointFormatException($"checkpoint cannot be decoded ({ex.GetType().Name}: {ex.Message})", ex);
+        }
+    }
+
+    /// <summary>The largest section or header a checkpoint may declare (2 GiB: what one byte array holds).</summary>
+    private const long MaxLength = int.MaxValue;
+
+    private static TrainingCheckpoint DecodeChecked(ReadOnlySpan<byte> bytes)
     {
         if (bytes.Length < Magic.Length + 4 + HashSize || !bytes[..Magic.Length].SequenceEqual(Magic))
         {
@@ -79,11 +99,30 @@ public static class CheckpointCodec
             throw new CheckpointFormatException($"checkpoint header is not valid JSON: {ex.Message}", ex);
         }
 
+        if (string.IsNullOrWhiteSpace(header.Kind) || header.Epoch < 0 || header.Step < 0 || header.Metadata is null || header.Sections is null
+            || header.Score is double score && !double.IsFinite(score))
+        {
+            throw new CheckpointFormatException(
+                $"checkpoint header is malformed: kind '{header.Kind}', epoch {header.Epoch}, step {header.Step}, score {header.Score?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "none"}, " +
+                $"metadata {(header.Metadata is null ? "missing" : "present")}, sections {(header.Sections is null ? "missing" : "present")}");
+        }
+        if (header.Metadata.Any(m => m.Value is null))
+        {
+            throw new CheckpointFormatException("checkpoint metadata has an entry without a value");
+        }
         var sections = new Dictionary<string, byte[]>(StringComparer.Ordinal);
         var offset = (long)headerStart + headerLength;
         foreach (var section in header.Sections)
         {
-            if (section.Length < 0 || offset + section.Length > body.Length)
+            if (section is null || string.IsNullOrEmpty(section.Name) || section.Sha256 is null)
+            {
+                throw new CheckpointFormatException("checkpoint header lists a section without a name or hash");
+            }
+            if (sections.ContainsKey(section.Name))
+            {
+                throw new CheckpointFormatException($"checkpoint header lists section '{section.Name}' twice");
+            }
+            if (section.Length < 0 || section.Length > MaxLength || offset + section.Length > body.Length)
             {
                 throw new CheckpointFormatException($"checkpoint section '{section.Name}' ({section.Length} bytes) runs past the end of the file");
             }

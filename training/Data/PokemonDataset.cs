@@ -140,6 +140,7 @@ public sealed class PokemonDataset
     /// </summary>
     public static Tensor Prepare(byte[] file, int size)
     {
+        PunkGrid.Training.Imaging.ImageLimits.Check(file);
         TorchRuntime.EnsureInitialized();
         ImageResult decoded;
         try

@@ -84,6 +84,7 @@ public sealed class PunkInferenceEngine(string dataDirectory)
     /// <summary>Decodes a PNG (or any image StbImage reads) of one punk: 24x24, RGBA or RGB. Names what is wrong otherwise.</summary>
     public static byte[] DecodePunkImage(byte[] file)
     {
+        ImageLimits.Check(file);
         ImageResult image;
         try
         {

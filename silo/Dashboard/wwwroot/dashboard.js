@@ -5,8 +5,19 @@ const REFRESH_MS = 2000;
 const view = document.getElementById("view");
 const statusLine = document.getElementById("status");
 const tokenInput = document.getElementById("token");
+// The URL the silo (or the demo) prints carries the token as #token=…: keep it, then drop it from the address bar.
+const given = new URLSearchParams(location.hash.replace(/^#/, "")).get("token");
+if (given) {
+  localStorage.setItem("punkgrid-token", given);
+  history.replaceState(null, "", `${location.pathname}#/`);
+}
 tokenInput.value = localStorage.getItem("punkgrid-token") || "";
 tokenInput.addEventListener("change", () => localStorage.setItem("punkgrid-token", tokenInput.value));
+// Buttons say what they do in data-command; one listener sends it (the page runs no inline script).
+document.addEventListener("click", (event) => {
+  const button = event.target.closest("[data-command]");
+  if (button) command(button.dataset.command);
+});
 
 const esc = (value) => String(value ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
 const enc = encodeURIComponent;
@@ -40,7 +51,8 @@ function table(headers, rows, empty) {
 }
 
 async function renderHome() {
-  const [cluster, runs] = await Promise.all([api("/cluster"), api("/runs?limit=100")]);
+  const [cluster, page] = await Promise.all([api("/cluster"), api("/runs?limit=100")]);
+  const runs = page.runs;
   const workers = cluster.workers.map((w) => `<tr data-worker="${esc(w.worker_id)}" data-alive="${w.alive}">
       <td>${esc(w.worker_id)}</td><td>${esc(w.device)}</td><td class="num">${w.running} / ${w.slots}</td>
       <td>${when(w.last_heartbeat)}</td><td>${w.alive ? state("alive") : state("gone")}</td></tr>`);
@@ -65,7 +77,7 @@ async function renderRun(id) {
   const resultRows = scored.map((r) => `<tr data-result="${esc(r.trait)}"><td>${esc(r.trait)}</td><td class="num">${num(r.accuracy)}</td>
       <td class="num">${num(r.precision)}</td><td class="num">${num(r.recall)}</td><td class="num">${num(r.f1)}</td>
       <td class="num">${r.test_positives ?? ""}</td><td class="num">${num(r.seconds, 1)}</td></tr>`);
-  return `<h2>Run ${esc(s.run_id)} ${state(s.state)} <button onclick="command('/runs/${enc(s.run_id)}/cancel')">cancel run</button></h2>
+  return `<h2>Run ${esc(s.run_id)} ${state(s.state)} <button data-command="/runs/${enc(s.run_id)}/cancel">cancel run</button></h2>
     <p class="counts"><span>${esc(s.kind)}, profile ${esc(s.profile)}</span><span>queued ${s.queued}</span><span>running ${s.running}</span>
       <span>succeeded ${s.succeeded}</span><span>failed ${s.failed}</span><span>cancelled ${s.cancelled}</span> ${bar(s.progress)}</p>
     ${table(["job", "state", "attempt", "worker", "epoch", "progress", "error"], jobs, "No jobs.")}
@@ -88,8 +100,25 @@ function chart(name, points) {
       <figcaption>${esc(name)}</figcaption></figure>`;
 }
 
+// A job's metric points, fetched once downsampled and then only the new ones each refresh.
+let metricCache = { job: null, points: [], lastStep: -1 };
+async function jobMetrics(id) {
+  if (metricCache.job !== id) {
+    const first = await api(`/jobs/${enc(id)}/metrics?points=500`);
+    metricCache = { job: id, points: first.points, lastStep: Math.max(-1, ...first.points.map((p) => p.step)) };
+  } else {
+    const fresh = await api(`/jobs/${enc(id)}/metrics?after_step=${metricCache.lastStep}&limit=20000`);
+    if (fresh.points.length) {
+      metricCache.points.push(...fresh.points);
+      metricCache.lastStep = Math.max(metricCache.lastStep, ...fresh.points.map((p) => p.step));
+      if (metricCache.points.length > 20000) metricCache.points = metricCache.points.filter((_, i) => i % 2 === 0);
+    }
+  }
+  return metricCache.points;
+}
+
 async function renderJob(id) {
-  const [detail, metrics, artifacts] = await Promise.all([api(`/jobs/${enc(id)}`), api(`/jobs/${enc(id)}/metrics`), api(`/jobs/${enc(id)}/artifacts`)]);
+  const [detail, metrics, artifacts] = await Promise.all([api(`/jobs/${enc(id)}`), jobMetrics(id), api(`/jobs/${enc(id)}/artifacts`)]);
   const j = detail.job;
   const events = detail.events.map((e) => `<tr data-event="${esc(e.to_state)}"><td>${when(e.at)}</td><td class="num">${e.attempt}</td>
       <td>${e.from_state ? state(e.from_state) : ""} → ${state(e.to_state)}</td><td>${esc(e.worker_id)}</td><td class="detail">${esc(e.detail)}</td></tr>`);
@@ -101,7 +130,7 @@ async function renderJob(id) {
   const others = artifacts.filter((a) => !a.content_type.startsWith("image/"));
   const summary = Object.entries(j.summary || {}).map(([k, v]) => `<span>${esc(k)} ${num(v)}</span>`).join("");
   return `<h2>Job ${esc(j.job_id)} ${state(j.state)}
-      <button onclick="command('/jobs/${enc(j.job_id)}/cancel')">cancel</button> <button onclick="command('/jobs/${enc(j.job_id)}/retry')">retry</button></h2>
+      <button data-command="/jobs/${enc(j.job_id)}/cancel">cancel</button> <button data-command="/jobs/${enc(j.job_id)}/retry">retry</button></h2>
     <p class="counts"><a href="#/run/${enc(j.run_id)}">run ${esc(j.run_id)}</a> <span>${esc(detail.spec.kind)} ${esc(detail.spec.target || "")}, profile ${esc(detail.spec.profile)}</span>
       <span>attempt ${j.attempt} (${j.lost_leases} lost lease(s), ${j.failures} / ${j.max_failures} failures)</span><span>epoch ${j.epoch} / ${j.total_epochs}</span> ${bar(j.progress)}</p>
     ${summary ? `<p class="counts">${summary}</p>` : ""}${j.error ? `<p class="error">${esc(j.error)}</p>` : ""}

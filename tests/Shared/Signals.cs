@@ -1,8 +1,8 @@
 using System.Runtime.InteropServices;
 
-namespace PunkGrid.Integration.Tests;
+namespace PunkGrid.Tests.Shared;
 
-/// <summary>POSIX signals for the fault tests: freeze (SIGSTOP) and thaw (SIGCONT) a process, as a stalled VM or a debugger would.</summary>
+/// <summary>POSIX signals for the fault tests and the chaos soak: freeze (SIGSTOP) and thaw (SIGCONT) a process, as a stalled VM or a debugger would.</summary>
 public static class Signals
 {
     public const int Stop = 19;

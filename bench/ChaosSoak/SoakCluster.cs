@@ -1,0 +1,207 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using Npgsql;
+using PunkGrid.Tests.Shared;
+
+namespace PunkGrid.Bench.ChaosSoak;
+
+/// <summary>One silo process of the soak, on fixed ports so that it comes back on the same address after a kill.</summary>
+public sealed class SoakSilo(string name, int siloPort, int gatewayPort, int dashboardPort)
+{
+    private Process? process;
+
+    public string Name { get; } = name;
+
+    public int DashboardPort { get; } = dashboardPort;
+
+    public bool Frozen { get; private set; }
+
+    public bool Alive => process is { HasExited: false };
+
+    public string LogPath => Path.Combine(Path.GetTempPath(), $"punkgrid-soak-{Name}.log");
+
+    public async Task StartAsync(string siloDll, string postgres, int slots, IReadOnlyDictionary<string, string> environment)
+    {
+        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var arg in new[]
+        {
+            siloDll, "serve", "--silo-port", $"{siloPort}", "--gateway-port", $"{gatewayPort}",
+            "--dashboard", $"http://127.0.0.1:{DashboardPort}", "--name", Name, "--slots", $"{slots}",
+        })
+        {
+            start.ArgumentList.Add(arg);
+        }
+        foreach (var (key, value) in environment)
+        {
+            start.Environment[key] = value;
+        }
+        start.Environment["PUNKGRID_PG"] = postgres; // the database's password stays off the command line
+        process = Process.Start(start)!;
+        var log = new StreamWriter(LogPath, append: true) { AutoFlush = true };
+        process.OutputDataReceived += (_, e) => { lock (log) { log.WriteLine(e.Data); } };
+        process.ErrorDataReceived += (_, e) => { lock (log) { log.WriteLine(e.Data); } };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        Frozen = false;
+        var deadline = DateTime.UtcNow.AddSeconds(120);
+        while (DateTime.UtcNow < deadline && Alive)
+        {
+            try
+            {
+                using var probe = new TcpClient();
+                await probe.ConnectAsync(IPAddress.Loopback, DashboardPort);
+                return;
+            }
+            catch (SocketException)
+            {
+                await Task.Delay(500);
+            }
+        }
+        throw new InvalidOperationException($"silo {Name} did not come up (see {LogPath})");
+    }
+
+    public void Kill()
+    {
+        if (process is { HasExited: false })
+        {
+            Signals.Send([process.Id], Signals.Continue);
+            process.Kill(entireProcessTree: true);
+            process.WaitForExit(10_000);
+        }
+        Frozen = false;
+    }
+
+    public void Freeze()
+    {
+        if (Alive)
+        {
+            Signals.Send([process!.Id], Signals.Stop);
+            Frozen = true;
+        }
+    }
+
+    public void Thaw()
+    {
+        if (process is { HasExited: false })
+        {
+            Signals.Send([process.Id], Signals.Continue);
+        }
+        Frozen = false;
+    }
+}
+
+/// <summary>The soak's PostgreSQL (infra/local-postgres.sh in a folder of its own, durable as the demo's) and its silos.</summary>
+public sealed class SoakCluster(string repository, string siloDll, int siloCount, int slots, TimeSpan leaseTimeout, string token) : IAsyncDisposable
+{
+    private readonly string folder = Path.Combine(Path.GetTempPath(), $"punkgrid-soak-pg-{Guid.NewGuid():N}");
+
+    public string Postgres { get; private set; } = "";
+
+    public NpgsqlDataSource Database { get; private set; } = null!;
+
+    public List<SoakSilo> Silos { get; } = [];
+
+    public TimeSpan LeaseTimeout => leaseTimeout;
+
+    private string Script => Path.Combine(repository, "infra", "local-postgres.sh");
+
+    public IReadOnlyDictionary<string, string> Environment => new Dictionary<string, string>
+    {
+        ["PUNKGRID__Scheduling__LeaseTimeout"] = leaseTimeout.ToString("c"),
+        ["PUNKGRID__Scheduling__AllowFaultInjection"] = "true",
+        ["PUNKGRID__Dashboard__Token"] = token,
+        ["PUNKGRID__Worker__ThreadsPerJob"] = "1",
+        ["PUNKGRID__Tls__Directory"] = Path.Combine(folder, "tls"),
+    };
+
+    public async Task StartAsync()
+    {
+        var (exit, output) = await ShellAsync(Script, "start", folder, "punkgrid");
+        if (exit != 0)
+        {
+            throw new InvalidOperationException($"could not start PostgreSQL: {output}");
+        }
+        Postgres = output.Trim().Split('\n')[^1];
+        // The cluster's mutual TLS, made by the silo itself as an operator would.
+        var (tlsExit, tlsOutput) = await RunAsync("dotnet", siloDll, "tls", "create", "--out", Path.Combine(folder, "tls"));
+        if (tlsExit != 0)
+        {
+            throw new InvalidOperationException($"could not make the cluster's certificates: {tlsOutput}");
+        }
+        Database = NpgsqlDataSource.Create(new NpgsqlConnectionStringBuilder(Postgres) { Pooling = false, Timeout = 5, CommandTimeout = 30 }.ConnectionString);
+        for (var i = 0; i < siloCount; i++)
+        {
+            var silo = new SoakSilo($"soak-{i + 1}", FreePort(), FreePort(), FreePort());
+            Silos.Add(silo);
+            await silo.StartAsync(siloDll, Postgres, slots, Environment);
+        }
+    }
+
+    public Task RestartAsync(SoakSilo silo) => silo.StartAsync(siloDll, Postgres, slots, Environment);
+
+    public async Task StopDatabaseAsync() => await ShellAsync(Script, "stop", folder);
+
+    public async Task StartDatabaseAsync()
+    {
+        var (exit, output) = await ShellAsync(Script, "start", folder, "punkgrid");
+        if (exit != 0 || output.Trim().Split('\n')[^1] != Postgres)
+        {
+            throw new InvalidOperationException($"PostgreSQL did not come back on its port: {output}");
+        }
+    }
+
+    public async Task PauseDatabaseAsync(bool pause)
+    {
+        var (exit, output) = await ShellAsync(Script, "pid", folder);
+        if (exit == 0)
+        {
+            var postmaster = int.Parse(output.Trim(), System.Globalization.CultureInfo.InvariantCulture);
+            Signals.Send([postmaster, .. Signals.ChildrenOf(postmaster)], pause ? Signals.Stop : Signals.Continue);
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var silo in Silos)
+        {
+            silo.Kill();
+        }
+        await PauseDatabaseAsync(pause: false);
+        await ShellAsync(Script, "stop", folder);
+        if (Database is not null)
+        {
+            await Database.DisposeAsync();
+        }
+        try
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+        }
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    private static Task<(int, string)> ShellAsync(string file, params string[] args) => RunAsync("bash", [file, .. args]);
+
+    private static async Task<(int, string)> RunAsync(string program, params string[] args)
+    {
+        var start = new ProcessStartInfo(program) { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var arg in args)
+        {
+            start.ArgumentList.Add(arg);
+        }
+        using var process = Process.Start(start)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        await process.WaitForExitAsync();
+        return (process.ExitCode, (await stdout) + (await stderr));
+    }
+}
