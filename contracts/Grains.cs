@@ -12,6 +12,10 @@ public interface IRunGrain : IGrainWithStringKey
     [Alias("GetSummary")]
     Task<RunSummary?> GetSummary();
 
+    /// <summary>What was submitted: kind, targets, profile, parameters, priority. Null when no run has this id.</summary>
+    [Alias("GetSpec")]
+    Task<RunSpec?> GetSpec();
+
     [Alias("GetJobs")]
     Task<IReadOnlyList<JobSummary>> GetJobs();
 

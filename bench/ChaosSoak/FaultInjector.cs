@@ -1,5 +1,7 @@
 using Npgsql;
 
+using PunkGrid.Bench.Shared;
+
 namespace PunkGrid.Bench.ChaosSoak;
 
 /// <summary>The faults the soak injects: the fault tests' list, drawn at random.</summary>
@@ -15,7 +17,7 @@ public enum FaultKind
 }
 
 /// <summary>Injects one fault at a time and brings the cluster back as an operator's supervisor would (dead silos restart on their address).</summary>
-public sealed class FaultInjector(SoakCluster cluster, Workload workload, Random random, TextWriter log)
+public sealed class FaultInjector(LocalCluster cluster, Workload workload, Random random, TextWriter log)
 {
     private static readonly (FaultKind Kind, int Weight)[] Weights =
     [

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Net.Http.Headers;
 using System.Text;
+using PunkGrid.Bench.Shared;
 using PunkGrid.Tests.Shared;
 
 namespace PunkGrid.Bench.ChaosSoak;
@@ -15,7 +16,7 @@ public static class IssueScenario
 {
     private static readonly string[] Traits = ["Male", "Female", "Earring", "Hoodie", "Cigarette", "Mohawk", "Smile", "Big Shades"];
 
-    public static async Task<int> RunAsync(SoakCluster cluster, string token, TextWriter log)
+    public static async Task<int> RunAsync(LocalCluster cluster, string token, TextWriter log)
     {
         var clock = Stopwatch.StartNew();
         async Task Say(string what) => await log.WriteLineAsync($"{clock.Elapsed.TotalSeconds,6:F1}s {what}");

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using PunkGrid.Bench.ChaosSoak;
+using PunkGrid.Bench.Shared;
 using PunkGrid.Tests.Shared;
 
 // The chaos soak: noop sweeps on a local cluster for --minutes while random faults are injected every --fault-every
@@ -26,7 +27,7 @@ const string Token = "chaos-soak-token-0123456789";
 var log = Console.Error;
 var random = new Random(seed);
 var clock = Stopwatch.StartNew();
-await using var cluster = new SoakCluster(repository, siloDll, siloCount, slots, lease, Token);
+await using var cluster = new LocalCluster(repository, siloDll, siloCount, slots, lease, Token);
 await log.WriteLineAsync($"soak: starting PostgreSQL and {siloCount} silos ({slots} slots each, lease {lease.TotalSeconds:0}s), {minutes} min, seed {seed}");
 await cluster.StartAsync();
 if (settings.GetValueOrDefault("scenario") == "issue12")

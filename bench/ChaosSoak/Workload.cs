@@ -2,6 +2,8 @@ using System.Net.Http.Headers;
 using System.Text;
 using System.Text.Json;
 
+using PunkGrid.Bench.Shared;
+
 namespace PunkGrid.Bench.ChaosSoak;
 
 /// <summary>
@@ -9,7 +11,7 @@ namespace PunkGrid.Bench.ChaosSoak;
 /// size, submitted whenever fewer jobs are queued than twice the cluster's slots. A submit that fails (the silo it asked
 /// is dead, the database is down) is tried again with the same run id, which makes it idempotent.
 /// </summary>
-public sealed class Workload(SoakCluster cluster, Random random, string token, int totalSlots, TextWriter log) : IDisposable
+public sealed class Workload(LocalCluster cluster, Random random, string token, int totalSlots, TextWriter log) : IDisposable
 {
     private readonly HttpClient http = new() { Timeout = TimeSpan.FromSeconds(15) };
     private int next;

@@ -49,6 +49,8 @@ public sealed partial class RunGrain(JobStore store, RunPlanner planner, ILogger
 
     public Task<RunSummary?> GetSummary() => store.GetRunSummaryAsync(RunId);
 
+    public Task<RunSpec?> GetSpec() => store.GetRunSpecAsync(RunId);
+
     public Task<IReadOnlyList<JobSummary>> GetJobs() => store.GetJobsAsync(RunId);
 
     public Task<Page<JobSummary>> GetJobsPage(string? after, int limit) => store.GetJobsPageAsync(RunId, after, Math.Clamp(limit, 1, 1000));

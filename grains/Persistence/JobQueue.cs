@@ -123,15 +123,23 @@ public sealed class JobQueue(NpgsqlDataSource dataSource, IOptions<SchedulingOpt
         Stale,
     }
 
-    /// <summary>Running (at this attempt) → Succeeded, with the evaluation and its headline numbers.</summary>
-    public async Task<ReportOutcome> SucceedAsync(string jobId, int attempt, string evaluationJson, IReadOnlyDictionary<string, double> summary, CancellationToken cancellation = default)
+    /// <summary>
+    /// Running (at this attempt) → Succeeded, with the evaluation and its headline numbers. <paramref name="finalEpochs"/> and
+    /// <paramref name="finalSteps"/> (the trainer's last progress) are recorded as done, so a job too short for any heartbeat
+    /// still shows how far it went (not 0/0).
+    /// </summary>
+    public async Task<ReportOutcome> SucceedAsync(string jobId, int attempt, string evaluationJson, IReadOnlyDictionary<string, double> summary,
+        int finalEpochs = 0, long finalSteps = 0, CancellationToken cancellation = default)
     {
         var outcome = await JobTransition.ApplyAsync(dataSource, jobId, "j.state = 'Running' and j.attempt = @attempt",
-            "state = 'Succeeded', progress = 1, epoch = j.total_epochs, step = j.total_steps, finished_at = now(), lease_expires_at = null, " +
+            "state = 'Succeeded', progress = 1, total_epochs = greatest(j.total_epochs, @epochs), epoch = greatest(j.total_epochs, @epochs), " +
+            "total_steps = greatest(j.total_steps, @steps), step = greatest(j.total_steps, @steps), finished_at = now(), lease_expires_at = null, " +
             "crash_streak = 0, evaluation = @evaluation, summary = @summary",
             null, "succeeded", p =>
             {
                 p.AddWithValue("attempt", attempt);
+                p.AddWithValue("epochs", finalEpochs);
+                p.AddWithValue("steps", finalSteps);
                 p.AddWithValue("evaluation", NpgsqlDbType.Jsonb, evaluationJson);
                 p.AddWithValue("summary", NpgsqlDbType.Jsonb, JsonSerializer.Serialize(summary));
             }, cancellation);
@@ -177,7 +185,7 @@ public sealed class JobQueue(NpgsqlDataSource dataSource, IOptions<SchedulingOpt
     public sealed record LostLease(string JobId, int Attempt, string? WorkerId, JobState State, string Reason);
 
     /// <summary>What one lease-keeper pass found: an outage (leases extended instead of expired), and the leases it expired.</summary>
-    public sealed record ExpiryResult(bool Outage, TimeSpan SincePreviousTick, int Extended, IReadOnlyList<LostLease> Expired);
+    public sealed record ExpiryResult(bool Outage, TimeSpan SincePreviousTick, int Extended, IReadOnlyList<LostLease> Expired, bool Skipped = false);
 
     // Where a lost lease leaves its job: requeued, or quarantined once too many attempts in a row died before a checkpoint.
     // Nothing is counted against the job's failures: a worker's death is the cluster's misfortune, not the job's fault.
@@ -202,12 +210,15 @@ public sealed class JobQueue(NpgsqlDataSource dataSource, IOptions<SchedulingOpt
     /// reach the database for that long (or every silo was down), so no worker could have renewed its leases either: every
     /// running lease is extended by a full timeout instead. Otherwise the leases past their expiry are lost. All times are the
     /// database's, taken when the statement starts: a statement held up by a paused database cannot expire a lease that
-    /// was still valid when it was sent.
+    /// was still valid when it was sent. While another silo's keeper holds the clock, this pass does nothing
+    /// (<see cref="ExpiryResult.Skipped"/>): with a thousand silos, one pass runs at a time and none waits.
     /// </summary>
     public async Task<ExpiryResult> ExpireLeasesAsync(CancellationToken cancellation = default)
     {
         await using var command = dataSource.CreateCommand(
-            "with tick as (update lease_clock set previous_tick = last_tick, last_tick = greatest(last_tick, now()) where id = 1 " +
+            // The clock's row is taken with skip locked: while one silo's keeper runs a pass, the others skip theirs.
+            "with clock as (select id from lease_clock where id = 1 for update skip locked), " +
+            "tick as (update lease_clock set previous_tick = last_tick, last_tick = greatest(last_tick, now()) where id = (select id from clock) " +
             "returning now() - previous_tick > @gap as outage, now() - previous_tick as since), " +
             "extended as (update jobs set lease_expires_at = now() + @lease where state = 'Running' and lease_expires_at < now() + @lease " +
             "and (select outage from tick) returning job_id), " +
@@ -220,17 +231,18 @@ public sealed class JobQueue(NpgsqlDataSource dataSource, IOptions<SchedulingOpt
         command.Parameters.AddWithValue("quarantine", Settings.QuarantineAfterCrashes);
         command.Parameters.AddWithValue("reason", $"lease expired: worker %s sent no heartbeat for {Settings.LeaseTimeout.TotalSeconds:0.#}s");
         await using var reader = await command.ExecuteReaderAsync(cancellation);
-        var (outage, since, extended) = (false, TimeSpan.Zero, 0);
+        var (outage, since, extended, ticked) = (false, TimeSpan.Zero, 0, false);
         var expired = new List<LostLease>();
         while (await reader.ReadAsync(cancellation))
         {
+            ticked = true;
             (outage, since, extended) = (reader.GetBoolean(0), TimeSpan.FromSeconds(reader.GetDouble(1)), (int)reader.GetInt64(2));
             if (!reader.IsDBNull(3))
             {
                 expired.Add(ReadLost(reader, 3));
             }
         }
-        return new ExpiryResult(outage, since, extended, expired);
+        return new ExpiryResult(outage, since, extended, expired, Skipped: !ticked);
     }
 
     /// <summary>

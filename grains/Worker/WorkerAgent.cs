@@ -196,7 +196,8 @@ public sealed partial class WorkerAgent(
             var trainer = JobTrainerFactory.Create(lease.Spec, DataDirectory.Resolve(settings.DataDirectory), scheduling.Value.AllowFaultInjection);
             var result = trainer.Train(new TrainContext(sink, device, checkpoint, logger, cancel.Token));
             // Retried until the database answers: an outage must not turn a finished job into a lost one.
-            var outcome = DatabaseRetry.RunAsync(c => queue.SucceedAsync(lease.JobId, lease.Attempt, result.EvaluationJson, result.Summary, c),
+            var final = sink.LatestProgress;
+            var outcome = DatabaseRetry.RunAsync(c => queue.SucceedAsync(lease.JobId, lease.Attempt, result.EvaluationJson, result.Summary, final.TotalEpochs, final.TotalSteps, c),
                 logger, $"success of {lease.JobId}", stopping).GetAwaiter().GetResult();
             if (outcome == JobQueue.ReportOutcome.Stale)
             {

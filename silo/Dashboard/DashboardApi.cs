@@ -49,7 +49,7 @@ public static class DashboardApi
                 return Error(StatusCodes.Status404NotFound, $"unknown run '{id}'");
             }
             var page = await run.GetJobsPage(null, ApiRequests.Count(request.Query["jobs_limit"], "jobs_limit", 1000) ?? 500);
-            return Ok(new { summary = RunJson(summary), jobs = page.Items, next_jobs = page.Next });
+            return Ok(new { summary = RunJson(summary), spec = await run.GetSpec(), jobs = page.Items, next_jobs = page.Next });
         });
         api.MapGet("/runs/{id}/jobs", async (IGrainFactory grains, HttpRequest request, string id) =>
         {

@@ -31,6 +31,13 @@ public sealed class DashboardTests(ClusterFixture cluster)
         await run.WaitForSelectorAsync("[data-job='dash-1.hoodie'][data-state='Succeeded']", timeout);
         await run.WaitForSelectorAsync("[data-result='Hoodie']"); // the per-trait results table
         Assert.Equal("Succeeded", await cluster.StateOfAsync("dash-1.male"));
+        // The sweep view: an F1 bar per trait, the run's profile and parameters.
+        await run.WaitForSelectorAsync("svg[data-chart='f1'] [data-bar='Hoodie']");
+        Assert.Equal(2, await run.Locator("svg[data-chart='f1'] [data-bar]").CountAsync());
+        Assert.Contains("train_samples=200", await run.Locator("#run-spec").InnerTextAsync());
+        Assert.Contains("quick", await run.Locator("#run-spec").InnerTextAsync());
+        var compare = await chromium.OpenAsync(new Uri(cluster.Silos[0].DashboardUrl, "#/compare/dash-1/dash-1"));
+        await compare.WaitForSelectorAsync("[data-compare='Male'][data-delta='0']");
 
         var home = await chromium.OpenAsync(cluster.Silos[0].DashboardUrl);
         await home.WaitForSelectorAsync("[data-run='dash-1'][data-state='Succeeded']");
@@ -39,6 +46,9 @@ public sealed class DashboardTests(ClusterFixture cluster)
         var job = await chromium.OpenAsync(new Uri(cluster.Silos[0].DashboardUrl, "#/job/dash-1.male"));
         var curve = await job.WaitForSelectorAsync("svg[data-metric='train_loss']");
         Assert.True(int.Parse(await curve!.GetAttributeAsync("data-points") ?? "0", System.Globalization.CultureInfo.InvariantCulture) >= 3);
+        Assert.True(await job.Locator("svg[data-metric='train_loss'] .tick").CountAsync() >= 2); // a step axis with ticks
+        Assert.True(await job.Locator("svg[data-metric='train_loss'] [data-epoch='2']").CountAsync() >= 1); // the epoch boundary
+        Assert.DoesNotContain("epoch 0 / 0", await job.Locator("main").InnerTextAsync());
         await job.WaitForSelectorAsync("[data-event='Succeeded']"); // the state timeline
         Assert.Equal(0, await job.Locator("#load-error").CountAsync());
     }

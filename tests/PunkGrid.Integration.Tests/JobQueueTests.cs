@@ -209,6 +209,28 @@ public sealed class JobQueueTests(PostgresServer server) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_keeper_skips_its_pass_while_another_holds_the_lease_clock()
+    {
+        var id = (await SubmitAsync("skip", 1))[0];
+        Assert.Single(await queue.LeaseAsync(Cpu, 1));
+        await ExpireLeaseOfAsync(id);
+        await using (var other = await dataSource.OpenConnectionAsync())
+        await using (var transaction = await other.BeginTransactionAsync())
+        {
+            await using (var hold = new NpgsqlCommand("select 1 from lease_clock for update", other, transaction))
+            {
+                await hold.ExecuteNonQueryAsync();
+            }
+            var skipped = await queue.ExpireLeasesAsync().WaitAsync(TimeSpan.FromSeconds(10)); // does not wait for the other keeper
+            Assert.True(skipped.Skipped);
+            Assert.Empty(skipped.Expired);
+        }
+        var next = await queue.ExpireLeasesAsync();
+        Assert.False(next.Skipped);
+        Assert.Equal(id, Assert.Single(next.Expired).JobId);
+    }
+
+    [Fact]
     public async Task Reports_are_fenced_and_safe_to_repeat()
     {
         var id = (await SubmitAsync("report", 1))[0];
@@ -218,7 +240,10 @@ public sealed class JobQueueTests(PostgresServer server) : IAsyncLifetime
         await outputs.WriteMetricsAsync(id, 1, points); // re-sent after an answer that never arrived
         Assert.Equal(2, (await outputs.ReadMetricsAsync(id, new MetricQuery())).Points.Count);
 
-        Assert.Equal(JobQueue.ReportOutcome.Applied, await queue.SucceedAsync(id, lease.Attempt, "{}", new Dictionary<string, double>()));
+        // A job too short for any heartbeat: its final progress comes with its success (epoch 3/3, not 0/0).
+        Assert.Equal(JobQueue.ReportOutcome.Applied, await queue.SucceedAsync(id, lease.Attempt, "{}", new Dictionary<string, double>(), finalEpochs: 3, finalSteps: 30));
+        var done = await JobAsync(id);
+        Assert.Equal((3, 3, 1.0), (done.Epoch, done.TotalEpochs, done.Progress));
         Assert.Equal(JobQueue.ReportOutcome.AlreadyApplied, await queue.SucceedAsync(id, lease.Attempt, "{}", new Dictionary<string, double>()));
         Assert.Equal(JobQueue.ReportOutcome.Stale, await queue.SucceedAsync(id, lease.Attempt + 1, "{}", new Dictionary<string, double>()));
         Assert.Null(await queue.FailAsync(id, lease.Attempt, "late", retryable: true));

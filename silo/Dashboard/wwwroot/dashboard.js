@@ -66,6 +66,43 @@ async function renderHome() {
     <h2>Runs</h2>${table(["run", "kind", "profile", "state", "jobs", "progress", "created"], runRows, "No runs yet: punkgrid submit traits --all --profile quick")}`;
 }
 
+// The F1 of every trait as horizontal bars, sorted by F1 or by name, green at or above the threshold, red below.
+let sweepSort = "f1";
+let threshold = Number(localStorage.getItem("punkgrid-threshold") || 0.95);
+function f1Chart(scored) {
+  const rows = [...scored].sort((a, b) => (sweepSort === "f1" ? a.f1 - b.f1 : a.trait.localeCompare(b.trait)));
+  const rowHeight = 14, left = 120, width = 620, height = rows.length * rowHeight + 30;
+  const x = (v) => left + v * (width - left - 10);
+  const bars = rows.map((r, i) => `<g data-bar="${esc(r.trait)}" data-f1="${r.f1}">
+      <text x="${left - 4}" y="${i * rowHeight + 11}" text-anchor="end">${esc(r.trait)}</text>
+      <rect x="${left}" y="${i * rowHeight + 2}" width="${Math.max(0, x(r.f1) - left).toFixed(1)}" height="${rowHeight - 3}" class="${r.f1 >= threshold ? "pass" : "fail"}"></rect>
+      <text x="${x(r.f1) + 3}" y="${i * rowHeight + 11}">${num(r.f1, 3)}</text></g>`).join("");
+  const ticks = [0, 0.25, 0.5, 0.75, 1].map((t) => `<line x1="${x(t)}" x2="${x(t)}" y1="0" y2="${height - 18}" class="grid"></line>
+      <text x="${x(t)}" y="${height - 4}" text-anchor="middle">${t}</text>`).join("");
+  const passing = rows.filter((r) => r.f1 >= threshold).length;
+  return `<p class="counts"><span>${passing} of ${rows.length} traits at F1 ≥ <input id="threshold" type="number" min="0" max="1" step="0.01" value="${threshold}"></span>
+      <span>mean F1 ${num(rows.reduce((a, r) => a + r.f1, 0) / Math.max(rows.length, 1), 4)}</span>
+      <span>sort <button data-sort="f1">by F1</button> <button data-sort="name">by name</button></span></p>
+    <svg class="bars" data-chart="f1" width="${width}" height="${height}">${ticks}<line x1="${x(threshold)}" x2="${x(threshold)}" y1="0" y2="${height - 18}" class="threshold"></line>${bars}</svg>`;
+}
+
+document.addEventListener("click", (event) => {
+  const sort = event.target.closest("[data-sort]");
+  if (sort) { sweepSort = sort.dataset.sort; refresh(); }
+});
+document.addEventListener("change", (event) => {
+  if (event.target.id === "threshold") { threshold = Number(event.target.value); localStorage.setItem("punkgrid-threshold", threshold); refresh(); }
+  if (event.target.id === "compare-with" && event.target.value) location.hash = `#/compare/${enc(event.target.dataset.run)}/${enc(event.target.value)}`;
+});
+
+function parameters(spec) {
+  if (!spec) return "";
+  const entries = Object.entries(spec.parameters || {}).map(([k, v]) => `<span><code>${esc(k)}=${esc(v)}</code></span>`).join("");
+  const targets = spec.all_targets ? "all traits" : (spec.targets || []).length ? `${spec.targets.length} target(s)` : "";
+  return `<p class="counts" id="run-spec"><span>profile <b>${esc(spec.profile)}</b></span>${targets ? `<span>${esc(targets)}</span>` : ""}
+    <span>priority ${spec.priority}</span>${entries || `<span class="muted">no overrides</span>`}</p>`;
+}
+
 async function renderRun(id) {
   const [run, results] = await Promise.all([api(`/runs/${enc(id)}`), api(`/runs/${enc(id)}/results`)]);
   const s = run.summary;
@@ -78,26 +115,69 @@ async function renderRun(id) {
       <td class="num">${num(r.precision)}</td><td class="num">${num(r.recall)}</td><td class="num">${num(r.f1)}</td>
       <td class="num">${r.test_positives ?? ""}</td><td class="num">${num(r.seconds, 1)}</td></tr>`);
   return `<h2>Run ${esc(s.run_id)} ${state(s.state)} <button data-command="/runs/${enc(s.run_id)}/cancel">cancel run</button></h2>
-    <p class="counts"><span>${esc(s.kind)}, profile ${esc(s.profile)}</span><span>queued ${s.queued}</span><span>running ${s.running}</span>
+    <p class="counts"><span>${esc(s.kind)}</span><span>queued ${s.queued}</span><span>running ${s.running}</span>
       <span>succeeded ${s.succeeded}</span><span>failed ${s.failed}</span><span>cancelled ${s.cancelled}</span> ${bar(s.progress)}</p>
+    ${parameters(run.spec)}
+    ${scored.length ? `<h2>F1 per trait (held-out split) <label class="compare">compare with run <input id="compare-with" data-run="${esc(s.run_id)}" placeholder="run id"></label></h2>${f1Chart(scored)}` : ""}
+    <h2>Jobs${run.next_jobs ? ` <span class="muted">(first ${run.jobs.length})</span>` : ""}</h2>
     ${table(["job", "state", "attempt", "worker", "epoch", "progress", "error"], jobs, "No jobs.")}
-    ${scored.length ? `<h2>Per-trait results (held-out split)</h2>${table(["trait", "accuracy", "precision", "recall", "f1", "test positives", "seconds"], resultRows, "")}` : ""}`;
+    ${scored.length ? `<h2>Per-trait results</h2>${table(["trait", "accuracy", "precision", "recall", "f1", "test positives", "seconds"], resultRows, "")}` : ""}`;
+}
+
+// Two sweeps side by side: every trait's F1 in each, and the difference (largest changes first).
+async function renderCompare(a, b) {
+  const [left, right, specA, specB] = await Promise.all([api(`/runs/${enc(a)}/results`), api(`/runs/${enc(b)}/results`), api(`/runs/${enc(a)}`), api(`/runs/${enc(b)}`)]);
+  const other = new Map(right.filter((r) => r.f1 !== null).map((r) => [r.trait, r]));
+  const rows = left.filter((r) => r.f1 !== null && other.has(r.trait)).map((r) => ({ trait: r.trait, a: r.f1, b: other.get(r.trait).f1, delta: other.get(r.trait).f1 - r.f1 }))
+    .sort((x, y) => Math.abs(y.delta) - Math.abs(x.delta));
+  const mean = (k) => rows.reduce((s, r) => s + r[k], 0) / Math.max(rows.length, 1);
+  const body = rows.map((r) => `<tr data-compare="${esc(r.trait)}" data-delta="${r.delta}"><td>${esc(r.trait)}</td><td class="num">${num(r.a)}</td>
+      <td class="num">${num(r.b)}</td><td class="num ${r.delta >= 0 ? "up" : "down"}">${r.delta >= 0 ? "+" : ""}${num(r.delta)}</td></tr>`);
+  return `<h2>Compare <a href="#/run/${enc(a)}">${esc(a)}</a> → <a href="#/run/${enc(b)}">${esc(b)}</a></h2>
+    ${parameters(specA.spec)}${parameters(specB.spec)}
+    <p class="counts"><span>${rows.length} traits in both</span><span>mean F1 ${num(mean("a"))} → ${num(mean("b"))} (${mean("delta") >= 0 ? "+" : ""}${num(mean("delta"))})</span>
+      <span>better in ${rows.filter((r) => r.delta > 0).length}, worse in ${rows.filter((r) => r.delta < 0).length}</span></p>
+    ${table(["trait", `F1 ${a}`, `F1 ${b}`, "ΔF1"], body, "The two runs share no scored trait.")}`;
 }
 
 // Curves worth drawing first; any other metric with several points follows.
 const PREFERRED = ["train_loss", "test_loss", "epoch_train_loss", "validation_loss", "validation_accuracy", "test_accuracy", "train_mse", "test_mse", "test_kl", "d_loss", "g_loss", "punk_fid"];
 
+function ticks(lo, hi, count) {
+  if (!(hi > lo)) return [lo];
+  const step = Math.pow(10, Math.floor(Math.log10((hi - lo) / count)));
+  const nice = [1, 2, 5, 10].map((m) => m * step).find((s) => (hi - lo) / s <= count) || step * 10;
+  const out = [];
+  for (let t = Math.ceil(lo / nice) * nice; t <= hi + 1e-12; t += nice) out.push(Number(t.toPrecision(6)));
+  return out;
+}
+
+// One metric over steps, with both axes ticked, the epochs' boundaries (dotted) and the attempts' (dashed, labelled).
 function chart(name, points) {
-  const width = 300, height = 150, pad = 28;
+  const width = 380, height = 190, left = 46, right = 8, top = 8, bottom = 30;
   const xs = points.map((p) => p.step), ys = points.map((p) => p.value);
   const [x0, x1, y0, y1] = [Math.min(...xs), Math.max(...xs), Math.min(...ys), Math.max(...ys)];
-  const sx = (x) => pad + ((x - x0) / (x1 - x0 || 1)) * (width - pad - 6);
-  const sy = (y) => height - 16 - ((y - y0) / (y1 - y0 || 1)) * (height - 28);
+  const sx = (x) => left + ((x - x0) / (x1 - x0 || 1)) * (width - left - right);
+  const sy = (y) => height - bottom - ((y - y0) / (y1 - y0 || 1)) * (height - top - bottom);
   const line = points.map((p) => `${sx(p.step).toFixed(1)},${sy(p.value).toFixed(1)}`).join(" ");
+  const xAxis = ticks(x0, x1, 5).map((t) => `<line x1="${sx(t)}" x2="${sx(t)}" y1="${height - bottom}" y2="${height - bottom + 4}" class="tick"></line>
+      <text x="${sx(t)}" y="${height - bottom + 14}" text-anchor="middle">${t}</text>`).join("");
+  const yAxis = ticks(y0, y1, 4).map((t) => `<line x1="${left - 4}" x2="${width - right}" y1="${sy(t)}" y2="${sy(t)}" class="grid"></line>
+      <text x="${left - 6}" y="${sy(t) + 3}" text-anchor="end">${Number(t.toPrecision(3))}</text>`).join("");
+  const marks = [];
+  for (let i = 1; i < points.length; i++) {
+    if (points[i].attempt !== points[i - 1].attempt) {
+      marks.push(`<line x1="${sx(points[i].step)}" x2="${sx(points[i].step)}" y1="${top}" y2="${height - bottom}" class="attempt"></line>
+        <text x="${sx(points[i].step) + 2}" y="${top + 9}" class="attempt-label">attempt ${points[i].attempt}</text>`);
+    } else if (points[i].epoch !== points[i - 1].epoch) {
+      marks.push(`<line x1="${sx(points[i].step)}" x2="${sx(points[i].step)}" y1="${top}" y2="${height - bottom}" class="epoch" data-epoch="${points[i].epoch}"></line>`);
+    }
+  }
   return `<figure><svg class="chart" data-metric="${esc(name)}" data-points="${points.length}" width="${width}" height="${height}">
-      <polyline points="${line}"></polyline><text x="2" y="12">${num(y1, 3)}</text><text x="2" y="${height - 16}">${num(y0, 3)}</text>
-      <text x="${pad}" y="${height - 2}">step ${x0}</text><text x="${width - 70}" y="${height - 2}">step ${x1}</text></svg>
-      <figcaption>${esc(name)}</figcaption></figure>`;
+      ${yAxis}${xAxis}${marks.join("")}<line x1="${left}" x2="${left}" y1="${top}" y2="${height - bottom}" class="axis"></line>
+      <line x1="${left}" x2="${width - right}" y1="${height - bottom}" y2="${height - bottom}" class="axis"></line>
+      <polyline points="${line}"></polyline><text x="${width - right}" y="${height - 2}" text-anchor="end" class="axis-label">step</text></svg>
+      <figcaption>${esc(name)} <span class="muted">(dotted: epochs, dashed: a new attempt)</span></figcaption></figure>`;
 }
 
 // A job's metric points, fetched once downsampled and then only the new ones each refresh.
@@ -154,7 +234,9 @@ async function refresh() {
   refreshing = true;
   const [route, id] = location.hash.replace(/^#\/?/, "").split("/").map(decodeURIComponent);
   try {
-    const html = route === "run" ? await renderRun(id) : route === "job" ? await renderJob(id) : route === "schedules" ? await renderSchedules() : await renderHome();
+    const second = decodeURIComponent(location.hash.replace(/^#\/?/, "").split("/")[2] || "");
+    const html = route === "run" ? await renderRun(id) : route === "job" ? await renderJob(id) : route === "compare" ? await renderCompare(id, second)
+      : route === "schedules" ? await renderSchedules() : await renderHome();
     view.innerHTML = html;
     statusLine.textContent = `updated ${new Date().toLocaleTimeString()}`;
     document.body.dataset.updated = String(Date.now());

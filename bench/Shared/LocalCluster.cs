@@ -4,10 +4,10 @@ using System.Net.Sockets;
 using Npgsql;
 using PunkGrid.Tests.Shared;
 
-namespace PunkGrid.Bench.ChaosSoak;
+namespace PunkGrid.Bench.Shared;
 
 /// <summary>One silo process of the soak, on fixed ports so that it comes back on the same address after a kill.</summary>
-public sealed class SoakSilo(string name, int siloPort, int gatewayPort, int dashboardPort)
+public sealed class LocalSilo(string name, int siloPort, int gatewayPort, int dashboardPort)
 {
     private Process? process;
 
@@ -19,7 +19,10 @@ public sealed class SoakSilo(string name, int siloPort, int gatewayPort, int das
 
     public bool Alive => process is { HasExited: false };
 
-    public string LogPath => Path.Combine(Path.GetTempPath(), $"punkgrid-soak-{Name}.log");
+    /// <summary>The silo's process id while it runs (for /proc readings: memory, CPU time).</summary>
+    public int? Pid => Alive ? process!.Id : null;
+
+    public string LogPath => Path.Combine(Path.GetTempPath(), $"punkgrid-bench-{Name}.log");
 
     public async Task StartAsync(string siloDll, string postgres, int slots, IReadOnlyDictionary<string, string> environment)
     {
@@ -92,21 +95,22 @@ public sealed class SoakSilo(string name, int siloPort, int gatewayPort, int das
 }
 
 /// <summary>The soak's PostgreSQL (infra/local-postgres.sh in a folder of its own, durable as the demo's) and its silos.</summary>
-public sealed class SoakCluster(string repository, string siloDll, int siloCount, int slots, TimeSpan leaseTimeout, string token) : IAsyncDisposable
+public sealed class LocalCluster(string repository, string siloDll, int siloCount, int slots, TimeSpan leaseTimeout, string token,
+    IReadOnlyDictionary<string, string>? extraEnvironment = null) : IAsyncDisposable
 {
-    private readonly string folder = Path.Combine(Path.GetTempPath(), $"punkgrid-soak-pg-{Guid.NewGuid():N}");
+    private readonly string folder = Path.Combine(Path.GetTempPath(), $"punkgrid-bench-pg-{Guid.NewGuid():N}");
 
     public string Postgres { get; private set; } = "";
 
     public NpgsqlDataSource Database { get; private set; } = null!;
 
-    public List<SoakSilo> Silos { get; } = [];
+    public List<LocalSilo> Silos { get; } = [];
 
     public TimeSpan LeaseTimeout => leaseTimeout;
 
     private string Script => Path.Combine(repository, "infra", "local-postgres.sh");
 
-    public IReadOnlyDictionary<string, string> Environment => new Dictionary<string, string>
+    public IReadOnlyDictionary<string, string> Environment => new Dictionary<string, string>(extraEnvironment ?? new Dictionary<string, string>())
     {
         ["PUNKGRID__Scheduling__LeaseTimeout"] = leaseTimeout.ToString("c"),
         ["PUNKGRID__Scheduling__AllowFaultInjection"] = "true",
@@ -132,13 +136,13 @@ public sealed class SoakCluster(string repository, string siloDll, int siloCount
         Database = NpgsqlDataSource.Create(new NpgsqlConnectionStringBuilder(Postgres) { Pooling = false, Timeout = 5, CommandTimeout = 30 }.ConnectionString);
         for (var i = 0; i < siloCount; i++)
         {
-            var silo = new SoakSilo($"soak-{i + 1}", FreePort(), FreePort(), FreePort());
+            var silo = new LocalSilo($"soak-{i + 1}", FreePort(), FreePort(), FreePort());
             Silos.Add(silo);
             await silo.StartAsync(siloDll, Postgres, slots, Environment);
         }
     }
 
-    public Task RestartAsync(SoakSilo silo) => silo.StartAsync(siloDll, Postgres, slots, Environment);
+    public Task RestartAsync(LocalSilo silo) => silo.StartAsync(siloDll, Postgres, slots, Environment);
 
     public async Task StopDatabaseAsync() => await ShellAsync(Script, "stop", folder);
 
@@ -149,6 +153,18 @@ public sealed class SoakCluster(string repository, string siloDll, int siloCount
         {
             throw new InvalidOperationException($"PostgreSQL did not come back on its port: {output}");
         }
+    }
+
+    /// <summary>The postmaster and its backends (for CPU readings).</summary>
+    public async Task<IReadOnlyList<int>> DatabaseProcessesAsync()
+    {
+        var (exit, output) = await ShellAsync(Script, "pid", folder);
+        if (exit != 0)
+        {
+            return [];
+        }
+        var postmaster = int.Parse(output.Trim(), System.Globalization.CultureInfo.InvariantCulture);
+        return [postmaster, .. Signals.ChildrenOf(postmaster)];
     }
 
     public async Task PauseDatabaseAsync(bool pause)
