@@ -24,6 +24,7 @@ public sealed class LocalSilo(string name, int siloPort, int gatewayPort, int da
 
     public string LogPath => Path.Combine(Path.GetTempPath(), $"punkgrid-bench-{Name}.log");
 
+    /// <summary>Starts the silo and waits for its dashboard; returns early, without error, if the process dies meanwhile.</summary>
     public async Task StartAsync(string siloDll, string postgres, int slots, IReadOnlyDictionary<string, string> environment)
     {
         var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
@@ -61,7 +62,11 @@ public sealed class LocalSilo(string name, int siloPort, int gatewayPort, int da
                 await Task.Delay(500);
             }
         }
-        throw new InvalidOperationException($"silo {Name} did not come up (see {LogPath})");
+        if (Alive)
+        {
+            throw new InvalidOperationException($"silo {Name} did not open its dashboard within 120 s (see {LogPath})");
+        }
+        // It started and died at once (a poison job it took over killed it, say): the caller's supervisor starts it again.
     }
 
     public void Kill()
