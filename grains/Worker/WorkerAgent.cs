@@ -190,8 +190,9 @@ public sealed partial class WorkerAgent(
             TorchRuntime.SetThreadsForCurrentThread(settings.ThreadsPerJob > 0
                 ? settings.ThreadsPerJob
                 : Math.Max(1, Environment.ProcessorCount / settings.EffectiveSlots));
-            var checkpoint = DatabaseRetry.RunAsync(c => outputs.LatestCheckpointAsync(lease.JobId, c), logger, $"latest checkpoint of {lease.JobId}", cancel.Token)
-                .GetAwaiter().GetResult();
+            // A first attempt has nothing to resume from: only a leased attempt writes checkpoints.
+            var checkpoint = lease.Attempt == 1 ? null : DatabaseRetry.RunAsync(c => outputs.LatestCheckpointAsync(lease.JobId, c), logger,
+                $"latest checkpoint of {lease.JobId}", cancel.Token).GetAwaiter().GetResult();
             LogStarting(logger, lease.JobId, lease.Attempt, checkpoint is null ? "from scratch" : $"from the checkpoint of epoch {checkpoint.Epoch}");
             var trainer = JobTrainerFactory.Create(lease.Spec, DataDirectory.Resolve(settings.DataDirectory), scheduling.Value.AllowFaultInjection);
             var result = trainer.Train(new TrainContext(sink, device, checkpoint, logger, cancel.Token));
