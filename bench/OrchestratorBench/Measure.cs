@@ -38,7 +38,10 @@ public static class Measure
         }
     }
 
-    /// <summary>User + system CPU seconds of processes so far (from /proc/PID/stat).</summary>
+    /// <summary>
+    /// User + system CPU seconds of processes so far (from /proc/PID/stat), including their children that have exited and
+    /// been reaped (PostgreSQL's backends of closed connections count towards their postmaster).
+    /// </summary>
     public static double CpuSeconds(IEnumerable<int> pids)
     {
         var ticks = 0L;
@@ -48,13 +51,21 @@ public static class Measure
             {
                 var stat = File.ReadAllText($"/proc/{pid}/stat");
                 var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
-                ticks += long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture);
+                ticks += fields[11..15].Sum(f => long.Parse(f, CultureInfo.InvariantCulture));
             }
             catch (IOException)
             {
             }
         }
         return ticks / 100.0; // USER_HZ
+    }
+
+    /// <summary>The machine's busy CPU seconds so far, all cores together (from /proc/stat: everything but idle and iowait).</summary>
+    public static double MachineBusySeconds()
+    {
+        var fields = File.ReadLines("/proc/stat").First().Split(' ', StringSplitOptions.RemoveEmptyEntries)[1..]
+            .Select(f => long.Parse(f, CultureInfo.InvariantCulture)).ToArray();
+        return (fields.Take(8).Sum() - fields[3] - fields[4]) / 100.0;
     }
 }
 

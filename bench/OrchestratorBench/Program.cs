@@ -93,6 +93,9 @@ foreach (var n in sizes)
 {
     var run = $"tput-{n}";
     await Say($"throughput: {n} jobs");
+    var siloProcesses = cluster.Silos.Select(s => s.Pid ?? 0).ToList();
+    var (databaseCpuBefore, siloCpuBefore, machineBefore) = (Measure.CpuSeconds(await cluster.DatabaseProcessesAsync()),
+        Measure.CpuSeconds(siloProcesses), Measure.MachineBusySeconds());
     var started = Stopwatch.StartNew();
     var (status, ms, body) = await api.SubmitAsync("{\"run_id\": \"" + run + "\", \"kind\": \"noop\", \"parameters\": {\"jobs\": " + n.ToString(culture) + ", " + Noop + "}}");
     if (status != 201)
@@ -105,9 +108,14 @@ foreach (var n in sizes)
     }
     await WaitForAsync(run, n, TimeSpan.FromMinutes(30));
     var seconds = started.Elapsed.TotalSeconds;
+    // Live backends now, plus the postmaster's reaped children (backends that came and went during the run).
+    var databaseCpu = Measure.CpuSeconds(await cluster.DatabaseProcessesAsync()) - databaseCpuBefore;
+    var siloCpu = Measure.CpuSeconds(siloProcesses) - siloCpuBefore;
+    var machineShare = (Measure.MachineBusySeconds() - machineBefore) / seconds / Environment.ProcessorCount;
     var size = await CountAsync("select pg_database_size(current_database()) + 0 * length(@run)", run);
     throughput.Add(string.Create(culture,
-        $"| {n:N0} | {seconds:F1} | **{n / seconds:F0}** | {ms:F0} | {cluster.Silos.Max(s => Measure.PeakMemoryMb(s.Pid)):F0} | {size / (1024.0 * 1024):F0} |"));
+        $"| {n:N0} | {seconds:F1} | **{n / seconds:F0}** | {ms:F0} | {cluster.Silos.Max(s => Measure.PeakMemoryMb(s.Pid)):F0} | {size / (1024.0 * 1024):F0} | " +
+        $"{databaseCpu * 1000 / n:F2} | {siloCpu * 1000 / n:F2} | {machineShare:P0} |"));
 }
 
 // 3. Heartbeats: 200 simulated workers (device cuda:0, so the real CPU silos never take their jobs), 2 leased jobs each,
@@ -246,8 +254,8 @@ Console.WriteLine($"| p99 | **{Measure.Ms(Measure.Percentile(latencies, 99))} ms
 Console.WriteLine($"| max | {Measure.Ms(latencies.DefaultIfEmpty(double.NaN).Max())} ms |");
 Console.WriteLine($"| the submit request itself (HTTP, p50 / p99) | {Measure.Ms(Measure.Percentile(posts, 50))} / {Measure.Ms(Measure.Percentile(posts, 99))} ms |");
 Console.WriteLine();
-Console.WriteLine("| noop jobs in one run | seconds, submit to last success | jobs/s | submit request (ms) | peak silo memory (MiB) | database size (MiB) |");
-Console.WriteLine("| --- | --- | --- | --- | --- | --- |");
+Console.WriteLine("| noop jobs in one run | seconds, submit to last success | jobs/s | submit request (ms) | peak silo memory (MiB) | database size (MiB) | PostgreSQL CPU ms per job | silos' CPU ms per job | machine busy |");
+Console.WriteLine("| --- | --- | --- | --- | --- | --- | --- | --- | --- |");
 throughput.ForEach(Console.WriteLine);
 Console.WriteLine();
 Console.WriteLine("| load | value |");
