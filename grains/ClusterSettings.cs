@@ -17,6 +17,13 @@ public sealed class SchedulingOptions
     /// </summary>
     public int QuarantineAfterCrashes { get; set; } = 3;
 
+    /// <summary>
+    /// Workers of different silos whose last heartbeats lie within this window of each other died together (a host, a rack,
+    /// a network or every silo went down): such a death is the cluster's, and does not count towards any of their jobs'
+    /// quarantine. Keep it above the workers' heartbeat interval (2 s) and well below the lease timeout.
+    /// </summary>
+    public TimeSpan SimultaneousDeathWindow { get; set; } = TimeSpan.FromSeconds(3);
+
     /// <summary>How often each silo's lease keeper looks for expired leases (and ticks the lease clock).</summary>
     public TimeSpan ExpiryScanInterval { get; set; } = TimeSpan.FromSeconds(1);
 
@@ -54,6 +61,10 @@ public sealed class SchedulingOptions
             if (o.QuarantineAfterCrashes < 1)
             {
                 errors.Add($"PunkGrid:Scheduling:QuarantineAfterCrashes {o.QuarantineAfterCrashes} is not allowed: at least 1");
+            }
+            if (o.SimultaneousDeathWindow < TimeSpan.Zero || o.SimultaneousDeathWindow * 2 > o.LeaseTimeout)
+            {
+                errors.Add($"PunkGrid:Scheduling:SimultaneousDeathWindow {o.SimultaneousDeathWindow} is not allowed: at least zero and at most half the LeaseTimeout ({o.LeaseTimeout})");
             }
             if (o.ExpiryScanInterval <= TimeSpan.Zero || o.ExpiryScanInterval >= o.LeaseTimeout)
             {

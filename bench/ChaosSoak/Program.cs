@@ -114,5 +114,20 @@ if (!report.Holds)
         Console.WriteLine($"- {violation}");
     }
 }
+if (lost > 0)
+{
+    // What happened to each lost job, event by event, so that the loss can be explained.
+    Console.WriteLine();
+    Console.WriteLine("Lost jobs, their events (at, attempt, from → to, worker, detail):");
+    await using var command = cluster.Database.CreateCommand(
+        "select e.job_id, to_char(e.at, 'HH24:MI:SS.MS'), e.attempt, coalesce(e.from_state, ''), e.to_state, coalesce(e.worker_id, ''), coalesce(e.detail, '') " +
+        "from job_events e join jobs j on j.job_id = e.job_id where j.state <> 'Succeeded' and not (j.run_id = any(@poison)) order by e.job_id, e.id");
+    command.Parameters.AddWithValue("poison", workload.PoisonRuns.ToArray());
+    await using var reader = await command.ExecuteReaderAsync();
+    while (await reader.ReadAsync())
+    {
+        Console.WriteLine($"- {reader.GetString(0)} {reader.GetString(1)} #{reader.GetInt32(2)} {reader.GetString(3)} → {reader.GetString(4)} {reader.GetString(5)} {reader.GetString(6)}");
+    }
+}
 await log.WriteLineAsync($"soak: done in {clock.Elapsed.TotalMinutes:F1} min");
 return report.Holds && lost == 0 ? 0 : 1;

@@ -80,7 +80,12 @@ public sealed class JobQueue(NpgsqlDataSource dataSource, IOptions<SchedulingOpt
             "@steps::bigint[], @total_steps::bigint[]) as r(job_id, attempt, progress, epoch, total_epochs, step, total_steps)), " +
             "renewed as (update jobs j set progress = r.progress, epoch = r.epoch, total_epochs = r.total_epochs, step = r.step, " +
             "total_steps = r.total_steps, lease_expires_at = now() + @lease, updated_at = now() from reported r " +
-            "where j.job_id = r.job_id and j.attempt = r.attempt and j.state = 'Running' and j.worker_id = @w returning j.job_id) " +
+            "where j.job_id = r.job_id and j.attempt = r.attempt and j.state = 'Running' and j.worker_id = @w returning j.job_id), " +
+            // A worker reporting an attempt whose lease was lost as a crash was frozen or cut off, not dead: the count goes back.
+            "refund as (update job_events e set counted_crash = false from reported r where e.job_id = r.job_id and e.attempt = r.attempt " +
+            "and e.worker_id = @w and e.counted_crash and r.job_id not in (select job_id from renewed) returning e.job_id), " +
+            "refunded as (update jobs j set crash_streak = greatest(j.crash_streak - c.crashes, 0) " +
+            "from (select job_id, count(*)::int as crashes from refund group by job_id) c where j.job_id = c.job_id and j.state in ('Queued', 'Running')) " +
             "select r.job_id, r.attempt, false from reported r where r.job_id not in (select job_id from renewed) " +
             "union all select job_id, attempt, true from jobs where state = 'Running' and worker_id = @w and job_id <> all(@jobs)");
         renew.Parameters.AddWithValue("jobs", reports.Select(r => r.JobId).ToArray());
@@ -189,21 +194,35 @@ public sealed class JobQueue(NpgsqlDataSource dataSource, IOptions<SchedulingOpt
 
     // Where a lost lease leaves its job: requeued, or quarantined once too many attempts in a row died before a checkpoint.
     // Nothing is counted against the job's failures: a worker's death is the cluster's misfortune, not the job's fault.
+    // A death counts towards quarantine (a crash) only if the attempt saved no checkpoint and its worker died alone: when a
+    // worker of another silo fell silent within the simultaneous-death window of this one's last renewal — among the
+    // leases lost now, the leases still held by silent workers, or the deaths of other jobs recorded before — the cluster lost several
+    // silos at once (a host, a network, every silo), which no job does to workers it does not run on.
     private const string LoseLeases =
+        "judged as (select d.*, not d.progressed and not (" +
+        "exists (select 1 from doomed o where split_part(o.worker_id, '/', 1) <> split_part(d.worker_id, '/', 1) " +
+        "and o.renewed_at between d.renewed_at - @window and d.renewed_at + @window) " +
+        "or exists (select 1 from jobs o where o.state = 'Running' and split_part(o.worker_id, '/', 1) <> split_part(d.worker_id, '/', 1) " +
+        "and o.lease_expires_at - @lease < now() - @window " +
+        "and o.lease_expires_at - @lease between d.renewed_at - @window and d.renewed_at + @window) " +
+        "or exists (select 1 from job_events e where e.lease_renewed_at between d.renewed_at - @window and d.renewed_at + @window " +
+        "and e.job_id <> d.job_id and split_part(e.worker_id, '/', 1) <> split_part(d.worker_id, '/', 1))) as crash from doomed d), " +
         "lost as (update jobs j set lost_leases = j.lost_leases + 1, " +
-        "crash_streak = case when d.progressed then 0 else j.crash_streak + 1 end, " +
-        "state = case when not d.progressed and j.crash_streak + 1 >= @quarantine then 'Failed' else 'Queued' end, " +
-        "error = case when not d.progressed and j.crash_streak + 1 >= @quarantine " +
+        "crash_streak = case when d.progressed then 0 when d.crash then j.crash_streak + 1 else j.crash_streak end, " +
+        "state = case when d.crash and j.crash_streak + 1 >= @quarantine then 'Failed' else 'Queued' end, " +
+        "error = case when d.crash and j.crash_streak + 1 >= @quarantine " +
         "then format('quarantined: %s attempts in a row lost their worker before saving a checkpoint (the job may be killing its workers, e.g. out of memory); last: %s; `punkgrid retry` runs it again', j.crash_streak + 1, format(@reason, d.worker_id)) " +
         "else format(@reason, d.worker_id) end, " +
-        "finished_at = case when not d.progressed and j.crash_streak + 1 >= @quarantine then now() end, " +
+        "finished_at = case when d.crash and j.crash_streak + 1 >= @quarantine then now() end, " +
         "worker_id = null, lease_expires_at = null, updated_at = now() " +
-        "from doomed d where j.job_id = d.job_id returning j.job_id, j.attempt, j.state, d.worker_id, j.error), " +
-        "events as (insert into job_events (job_id, attempt, from_state, to_state, worker_id, detail) " +
-        "select job_id, attempt, 'Running', state, worker_id, error from lost) ";
+        "from judged d where j.job_id = d.job_id returning j.job_id, j.attempt, j.state, d.worker_id, j.error, d.renewed_at, d.crash), " +
+        "events as (insert into job_events (job_id, attempt, from_state, to_state, worker_id, detail, lease_renewed_at, counted_crash) " +
+        "select job_id, attempt, 'Running', state, worker_id, error, renewed_at, crash from lost) ";
 
+    // The leases being lost, with when their worker last renewed them (its time of death, to within a heartbeat).
     private const string Doomed =
-        "select j.job_id, j.attempt, j.worker_id, exists (select 1 from checkpoints c where c.job_id = j.job_id and c.attempt = j.attempt) as progressed from jobs j ";
+        "select j.job_id, j.attempt, j.worker_id, j.lease_expires_at - @lease as renewed_at, " +
+        "exists (select 1 from checkpoints c where c.job_id = j.job_id and c.attempt = j.attempt) as progressed from jobs j ";
 
     /// <summary>
     /// One pass of the lease keeper. It ticks the lease clock; if the previous tick is older than the outage gap, nobody could
@@ -229,6 +248,7 @@ public sealed class JobQueue(NpgsqlDataSource dataSource, IOptions<SchedulingOpt
         command.Parameters.AddWithValue("gap", Settings.EffectiveOutageGap);
         command.Parameters.AddWithValue("lease", Settings.LeaseTimeout);
         command.Parameters.AddWithValue("quarantine", Settings.QuarantineAfterCrashes);
+        command.Parameters.AddWithValue("window", Settings.SimultaneousDeathWindow);
         command.Parameters.AddWithValue("reason", $"lease expired: worker %s sent no heartbeat for {Settings.LeaseTimeout.TotalSeconds:0.#}s");
         await using var reader = await command.ExecuteReaderAsync(cancellation);
         var (outage, since, extended, ticked) = (false, TimeSpan.Zero, 0, false);
@@ -288,6 +308,8 @@ public sealed class JobQueue(NpgsqlDataSource dataSource, IOptions<SchedulingOpt
         lose.Parameters.AddWithValue("prefix", incarnationPrefix);
         lose.Parameters.AddWithValue("worker", workerId);
         lose.Parameters.AddWithValue("quarantine", Settings.QuarantineAfterCrashes);
+        lose.Parameters.AddWithValue("window", Settings.SimultaneousDeathWindow);
+        lose.Parameters.AddWithValue("lease", Settings.LeaseTimeout);
         lose.Parameters.AddWithValue("reason", "lease lost: worker %s was restarted on the same address; its attempt died with it");
         batch.BatchCommands.Add(lose);
         var forget = new NpgsqlBatchCommand("delete from workers where starts_with(worker_id, @prefix) and worker_id <> @worker");

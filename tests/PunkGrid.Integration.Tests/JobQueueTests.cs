@@ -170,6 +170,69 @@ public sealed class JobQueueTests(PostgresServer server) : IAsyncLifetime
         Assert.Equal(3, Assert.Single(await queue.LeaseAsync(Cpu, 1)).Attempt);
     }
 
+    private async Task<int> CrashStreakAsync(string jobId)
+    {
+        await using var command = dataSource.CreateCommand("select crash_streak from jobs where job_id = @job");
+        command.Parameters.AddWithValue("job", jobId);
+        return (int)(await command.ExecuteScalarAsync())!;
+    }
+
+    [Fact]
+    public async Task Silos_that_die_together_cost_their_jobs_time_but_count_no_crash()
+    {
+        var silo1 = new WorkerRegistration("worker@10.0.0.1:11111/1", "silo-1", "cpu", 1, 1024);
+        var silo2 = new WorkerRegistration("worker@10.0.0.2:11111/1", "silo-2", "cpu", 1, 1024);
+        var (first, second) = ((await SubmitAsync("together", 2))[0], $"together.002");
+        for (var round = 1; round <= 3; round++)
+        {
+            Assert.Single(await queue.LeaseAsync(silo1, 1));
+            Assert.Single(await queue.LeaseAsync(silo2, 1));
+            // Both fell silent at the same moment (a host or the network went down); silo-1's lease runs out first.
+            await ExecuteAsync("update jobs set lease_expires_at = now() - interval '1 second' where worker_id = @w; " +
+                "update jobs set lease_expires_at = now() + interval '1 second' where worker_id = @other; update lease_clock set last_tick = now()",
+                ("w", silo1.WorkerId), ("other", silo2.WorkerId));
+            var lost = Assert.Single((await queue.ExpireLeasesAsync()).Expired);
+            Assert.Equal((JobState.Queued, silo1.WorkerId), (lost.State, lost.WorkerId));
+            // Later, silo-2's: the death it recorded for silo-1 dates from the same moment.
+            await ExecuteAsync("update jobs set lease_expires_at = now() - interval '1 second' where worker_id = @w; update lease_clock set last_tick = now()",
+                ("w", silo2.WorkerId));
+            Assert.Equal(JobState.Queued, Assert.Single((await queue.ExpireLeasesAsync()).Expired).State);
+        }
+        // Three rounds of lost leases without a checkpoint, past QuarantineAfterCrashes (2): none was a job's doing.
+        foreach (var id in new[] { first, second })
+        {
+            var job = await JobAsync(id);
+            Assert.Equal((JobState.Queued, 3, 0), (job.State, job.LostLeases, job.Failures));
+            Assert.Equal(0, await CrashStreakAsync(id));
+        }
+    }
+
+    [Fact]
+    public async Task A_frozen_worker_that_comes_back_takes_its_crash_count_back()
+    {
+        var id = (await SubmitAsync("thawed", 1))[0];
+        var frozen = Assert.Single(await queue.LeaseAsync(Cpu, 1));
+        await ExpireLeaseOfAsync(id);
+        Assert.Equal(JobState.Queued, Assert.Single((await queue.ExpireLeasesAsync()).Expired).State);
+        Assert.Equal(1, await CrashStreakAsync(id));
+
+        var next = Assert.Single(await queue.LeaseAsync(Gpu with { Device = "cpu" }, 1));
+        Assert.Equal(2, next.Attempt);
+        // The frozen worker thaws and reports its attempt: it was alive all along, so that lost lease was no crash.
+        // Its report is refused (the job moved on) and, sent twice, takes the count back once.
+        var report = new JobProgressReport(id, frozen.Attempt, 0, 1, 0, 0, 0.5);
+        for (var i = 0; i < 2; i++)
+        {
+            Assert.Equal([id], (await queue.HeartbeatAsync(Cpu, [report])).Lost);
+            Assert.Equal(0, await CrashStreakAsync(id));
+        }
+
+        // So the second attempt's death is the first crash in a row, not the second: no quarantine.
+        await ExpireLeaseOfAsync(id);
+        Assert.Equal(JobState.Queued, Assert.Single((await queue.ExpireLeasesAsync()).Expired).State);
+        Assert.Equal(1, await CrashStreakAsync(id));
+    }
+
     [Fact]
     public async Task A_lost_lease_after_a_checkpoint_breaks_the_crash_streak()
     {

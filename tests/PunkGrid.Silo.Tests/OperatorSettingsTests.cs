@@ -131,6 +131,14 @@ public class SchedulingSettingsTests
     }
 
     [Fact]
+    public void A_simultaneous_death_window_past_half_the_lease_is_refused()
+    {
+        var options = new PunkGrid.Grains.SchedulingOptions { SimultaneousDeathWindow = TimeSpan.FromSeconds(11) };
+        Assert.Contains(Failures(options), f => f.Contains(
+            "SimultaneousDeathWindow 00:00:11 is not allowed: at least zero and at most half the LeaseTimeout (00:00:20)", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public void A_heartbeat_slower_than_a_third_of_the_lease_is_refused()
     {
         var validator = new PunkGrid.Grains.WorkerOptions.Validator(Microsoft.Extensions.Options.Options.Create(new PunkGrid.Grains.SchedulingOptions()));
