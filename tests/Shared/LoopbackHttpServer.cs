@@ -46,8 +46,16 @@ public sealed class LoopbackHttpServer : IDisposable
             {
                 return;
             }
-            await respond(context);
-            context.Response.Close();
+            try
+            {
+                await respond(context);
+                context.Response.Close();
+            }
+            catch (Exception ex) when (ex is HttpListenerException or IOException or InvalidOperationException or ObjectDisposedException)
+            {
+                // The client went away mid-request (a silo killed while it exported, say): drop this request, keep serving.
+                context.Response.Abort();
+            }
         }
     }
 
