@@ -4,6 +4,7 @@ using PunkGrid.Silo.Dashboard;
 namespace PunkGrid.Silo.Tests;
 
 /// <summary>The dashboard's binding rules and the schedules' cron/time-zone rules, without a cluster.</summary>
+[Collection(SiloCommandLineCollection.Name)]
 public class OperatorSettingsTests
 {
     [Theory]
@@ -99,6 +100,7 @@ public class OperatorSettingsTests
 }
 
 /// <summary>Scheduling and worker settings are validated when the silo starts, naming the setting and what is allowed.</summary>
+[Collection(SiloCommandLineCollection.Name)]
 public class SchedulingSettingsTests
 {
     private static IReadOnlyList<string> Failures(PunkGrid.Grains.SchedulingOptions options) =>
@@ -169,6 +171,7 @@ public class SchedulingSettingsTests
 }
 
 /// <summary>The cluster's certificates: made by <c>silo tls create</c>, and only a silo without them and without the explicit insecure flag refuses to start.</summary>
+[Collection(SiloCommandLineCollection.Name)]
 public class ClusterTlsTests
 {
     [Fact]

@@ -4,6 +4,7 @@ using PunkGrid.Training.Checkpoints;
 namespace PunkGrid.Silo.Tests;
 
 /// <summary>`silo train` and `silo data fetch` as a user runs them, through the real command line and the real data.</summary>
+[Collection(SiloCommandLineCollection.Name)]
 public class TrainVerbTests
 {
     private static string NewDirectory()
