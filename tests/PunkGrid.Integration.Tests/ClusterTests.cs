@@ -109,7 +109,7 @@ public sealed class ClusterTests(ClusterFixture cluster)
         Assert.True(submit.Exit == 0, submit.Error);
         await cluster.WaitUntilAsync(async () => await cluster.StateOfAsync("poke-1.pokemon") is "Succeeded" or "Failed", JobTimeout, "the Pokémon job");
         Assert.Equal("Succeeded", await cluster.StateOfAsync("poke-1.pokemon"));
-        var image = Path.Combine(PostgresServer.RepositoryRoot, "..", "shared", "data", "pokemon", "images", "bulbasaur001.jpg");
+        var image = Path.Combine(PunkGrid.Training.Data.DataDirectory.Resolve(), "pokemon", "images", "bulbasaur001.jpg");
         var predicted = await cluster.Cli("predict", "pokemon", "--run", "poke-1", "--image", image, "--json");
         Assert.True(predicted.Exit == 0, predicted.Error);
         var top = JsonDocument.Parse(predicted.Out).RootElement.EnumerateArray().ToList();
