@@ -55,6 +55,7 @@ public static class ClusterHosting
         silo.Services.AddSingleton<RunPlanner>();
         silo.Services.AddHostedService<Telemetry.JobStateSampler>();
         silo.Services.AddHostedService<LeaseKeeper>();
+        silo.Services.AddHostedService<JobCountCompactor>();
         silo.Services.AddSingleton(sp => new PunkGrid.Training.Inference.PunkInferenceEngine(
             PunkGrid.Training.Data.DataDirectory.Resolve(sp.GetRequiredService<IOptions<WorkerOptions>>().Value.DataDirectory)));
         if (section.GetSection("Worker").GetValue("Enabled", true))

@@ -66,11 +66,12 @@ public sealed class JobStore(NpgsqlDataSource dataSource)
         return true;
     }
 
-    /// <summary>How many jobs are in each state, cluster-wide (every state present, zero when none).</summary>
+    /// <summary>How many jobs are in each state, cluster-wide (every state present, zero when none), from the runs' counts.</summary>
     public async Task<IReadOnlyDictionary<string, long>> CountJobsByStateAsync(CancellationToken cancellation = default)
     {
         var counts = Enum.GetNames<JobState>().ToDictionary(s => s, _ => 0L);
-        await using var command = dataSource.CreateCommand("select state, count(*) from jobs group by state");
+        await using var command = dataSource.CreateCommand(
+            $"select state_moved, sum(jobs_moved)::bigint from run_job_counts, {StateMoves} where state_moved is not null group by state_moved");
         await using var reader = await command.ExecuteReaderAsync(cancellation);
         while (await reader.ReadAsync(cancellation))
         {
@@ -79,12 +80,48 @@ public sealed class JobStore(NpgsqlDataSource dataSource)
         return counts;
     }
 
+    /// <summary>
+    /// A <c>run_job_counts</c> row as the jobs it adds to one state and takes from another (see migration 0008): summed by
+    /// state, these are the jobs in each state.
+    /// </summary>
+    private const string StateMoves = "lateral (values (to_state, jobs), (from_state, -jobs)) as moved(state_moved, jobs_moved)";
+
+    /// <summary>
+    /// Folds each run's appended count rows into one row per state (one silo at a time: the others skip the pass). Returns
+    /// the rows folded; the read cost of a run's counts stays a handful of rows however many of its jobs moved.
+    /// </summary>
+    public async Task<long> CompactJobCountsAsync(CancellationToken cancellation = default)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync(cancellation);
+        await using var transaction = await connection.BeginTransactionAsync(cancellation);
+        await using (var gate = new NpgsqlCommand("select pg_try_advisory_xact_lock(@key)", connection, transaction))
+        {
+            gate.Parameters.AddWithValue("key", CompactionLockKey);
+            if (!(bool)(await gate.ExecuteScalarAsync(cancellation))!)
+            {
+                return 0;
+            }
+        }
+        await using var fold = new NpgsqlCommand(
+            "with touched as (select distinct run_id from run_job_counts where from_state is not null), " +
+            "folded as (delete from run_job_counts c using touched t where c.run_id = t.run_id returning c.run_id, c.from_state, c.to_state, c.jobs), " +
+            $"net as (select run_id, state_moved as state, sum(jobs_moved) as jobs from folded, {StateMoves} where state_moved is not null group by run_id, state_moved), " +
+            "kept as (insert into run_job_counts (run_id, to_state, jobs) select run_id, state, jobs from net where jobs <> 0 returning 1) " +
+            "select count(*) from folded", connection, transaction);
+        var folded = (long)(await fold.ExecuteScalarAsync(cancellation))!;
+        await transaction.CommitAsync(cancellation);
+        return folded;
+    }
+
+    private const long CompactionLockKey = 0x50476a6f62637473; // "PGjobcts"
+
     public async Task<RunSummary?> GetRunSummaryAsync(string runId, CancellationToken cancellation = default) =>
         (await ListRunsAsync(1, runId: runId, cancellation: cancellation)).Items.SingleOrDefault();
 
     /// <summary>
     /// The newest runs first (then by id), <paramref name="limit"/> at a time after the run <paramref name="after"/>, each with its
-    /// jobs counted by state. Only the page's runs are aggregated, so the cost does not grow with the history.
+    /// jobs counted by state. The counts come from <c>run_job_counts</c> and the progress from the unfinished jobs that have
+    /// some (a partial index), so a page costs the same whether its runs hold ten jobs or a hundred thousand.
     /// </summary>
     public async Task<Page<RunSummary>> ListRunsAsync(int limit, string? after = null, string? runId = null, CancellationToken cancellation = default)
     {
@@ -92,13 +129,18 @@ public sealed class JobStore(NpgsqlDataSource dataSource)
             "with page as (select run_id, kind, profile, priority, created_at from runs " +
             "where (@run::text is null or run_id = @run) " +
             "and (@after::text is null or (created_at, run_id) < (select created_at, run_id from runs where run_id = @after)) " +
-            "order by created_at desc, run_id desc limit @limit) " +
-            "select p.run_id, p.kind, p.profile, p.priority, p.created_at, count(j.job_id), " +
-            "count(*) filter (where j.state = 'Queued'), count(*) filter (where j.state = 'Running'), " +
-            "count(*) filter (where j.state = 'Succeeded'), count(*) filter (where j.state = 'Failed'), " +
-            "count(*) filter (where j.state = 'Cancelled'), " +
-            "coalesce(avg(case when j.state in ('Succeeded', 'Failed', 'Cancelled') then 1 else j.progress end), 0) " +
-            "from page p left join jobs j on j.run_id = p.run_id " +
+            "order by created_at desc, run_id desc limit @limit), " +
+            "counted as (select c.run_id, state_moved as state, sum(jobs_moved) as jobs from run_job_counts c join page p on p.run_id = c.run_id, " +
+            $"{StateMoves} where state_moved is not null group by c.run_id, state_moved), " +
+            "partial as (select j.run_id, sum(j.progress) as progress from jobs j join page p on p.run_id = j.run_id " +
+            "where j.progress > 0 and j.state in ('Queued', 'Running') group by j.run_id) " +
+            "select p.run_id, p.kind, p.profile, p.priority, p.created_at, coalesce(sum(c.jobs), 0)::bigint, " +
+            "coalesce(sum(c.jobs) filter (where c.state = 'Queued'), 0)::bigint, coalesce(sum(c.jobs) filter (where c.state = 'Running'), 0)::bigint, " +
+            "coalesce(sum(c.jobs) filter (where c.state = 'Succeeded'), 0)::bigint, coalesce(sum(c.jobs) filter (where c.state = 'Failed'), 0)::bigint, " +
+            "coalesce(sum(c.jobs) filter (where c.state = 'Cancelled'), 0)::bigint, " +
+            "coalesce((coalesce(sum(c.jobs) filter (where c.state in ('Succeeded', 'Failed', 'Cancelled')), 0) + coalesce(min(pp.progress), 0)) " +
+            "/ nullif(sum(c.jobs), 0), 0)::float8 " +
+            "from page p left join counted c on c.run_id = p.run_id left join partial pp on pp.run_id = p.run_id " +
             "group by p.run_id, p.kind, p.profile, p.priority, p.created_at order by p.created_at desc, p.run_id desc");
         command.Parameters.AddWithValue("run", NpgsqlDbType.Text, (object?)runId ?? DBNull.Value);
         command.Parameters.AddWithValue("after", NpgsqlDbType.Text, (object?)after ?? DBNull.Value);

@@ -159,32 +159,33 @@ public sealed class TrainingOutputStore(NpgsqlDataSource dataSource, ILogger<Tra
     /// <summary>
     /// A page of the job's metric points in step order (then name, attempt), after <see cref="MetricQuery.AfterStep"/>. A page
     /// ends on a step boundary, so no step is split between two pages. With <see cref="MetricQuery.Points"/> each name is
-    /// downsampled to at most that many points: the steps are cut into that many equal runs, each giving its mean value at
-    /// its last step (attempt and epoch: the run's last).
+    /// downsampled to at most that many points (<see cref="MetricDownsampling"/>): its steps are cut into equal ranges, each
+    /// giving the exact mean of its points at its last step (attempt and epoch: the range's last).
     /// </summary>
     public async Task<MetricPage> ReadMetricsAsync(string jobId, MetricQuery query, CancellationToken cancellation = default)
     {
         var limit = Math.Clamp(query.Limit, 1, MetricQuery.MaxLimit);
-        await using var command = dataSource.CreateCommand(query.Points is { } points
-            ? "with pts as (select attempt, epoch, step, name, value from metrics where job_id = @job and (@name::text is null or name = @name) and step > @after), " +
-              "bounds as (select name, min(step) lo, max(step) hi, count(*) n from pts group by name) " +
-              "select max(p.attempt), max(p.epoch), max(p.step), p.name, avg(p.value) from pts p join bounds b using (name) " +
-              "group by p.name, case when b.n <= @points then p.step * 1000 + p.attempt else width_bucket(p.step, b.lo, b.hi + 1, @points) end " +
-              "order by 3, 4, 1 limit @limit"
-            : "select attempt, epoch, step, name, value from metrics where job_id = @job and (@name::text is null or name = @name) and step > @after " +
-              "order by step, name, attempt limit @limit");
-        command.Parameters.AddWithValue("job", jobId);
-        command.Parameters.AddWithValue("name", NpgsqlDbType.Text, (object?)query.Name ?? DBNull.Value);
-        command.Parameters.AddWithValue("after", query.AfterStep);
-        command.Parameters.AddWithValue("limit", limit + 1);
-        command.Parameters.AddWithValue("points", Math.Clamp(query.Points ?? 1, 1, MetricQuery.MaxPoints));
-        var result = new List<MetricPoint>();
-        await using (var reader = await command.ExecuteReaderAsync(cancellation))
+        List<MetricPoint> result;
+        if (query.Points is { } requested)
         {
-            while (await reader.ReadAsync(cancellation))
+            result = await ReadDownsampledAsync(jobId, query.Name, query.AfterStep, Math.Clamp(requested, 1, MetricQuery.MaxPoints), cancellation);
+            result.Sort(static (a, b) => a.Step != b.Step ? a.Step.CompareTo(b.Step)
+                : string.CompareOrdinal(a.Name, b.Name) is var byName && byName != 0 ? byName : a.Attempt.CompareTo(b.Attempt));
+            if (result.Count > limit + 1)
             {
-                result.Add(new MetricPoint(reader.GetInt32(0), reader.GetInt32(1), reader.GetInt64(2), reader.GetString(3), reader.GetDouble(4)));
+                result.RemoveRange(limit + 1, result.Count - limit - 1);
             }
+        }
+        else
+        {
+            await using var command = dataSource.CreateCommand(
+                "select attempt, epoch, step, name, value from metrics where job_id = @job and (@name::text is null or name = @name) and step > @after " +
+                "order by step, name, attempt limit @limit");
+            command.Parameters.AddWithValue("job", jobId);
+            command.Parameters.AddWithValue("name", NpgsqlDbType.Text, (object?)query.Name ?? DBNull.Value);
+            command.Parameters.AddWithValue("after", query.AfterStep);
+            command.Parameters.AddWithValue("limit", limit + 1);
+            result = await ReadPointsAsync(command, cancellation);
         }
         if (result.Count <= limit)
         {
@@ -198,6 +199,72 @@ public sealed class TrainingOutputStore(NpgsqlDataSource dataSource, ILogger<Tra
             page = result.Where(p => p.Step == cut).ToList();
         }
         return new MetricPage(page, page[^1].Step);
+    }
+
+    private static async Task<List<MetricPoint>> ReadPointsAsync(NpgsqlCommand command, CancellationToken cancellation)
+    {
+        var points = new List<MetricPoint>();
+        await using var reader = await command.ExecuteReaderAsync(cancellation);
+        while (await reader.ReadAsync(cancellation))
+        {
+            points.Add(new MetricPoint(reader.GetInt32(0), reader.GetInt32(1), reader.GetInt64(2), reader.GetString(3), reader.GetDouble(4)));
+        }
+        return points;
+    }
+
+    /// <summary>
+    /// Each name's points after <paramref name="after"/>, downsampled to at most <paramref name="points"/>. Whole 64-step
+    /// blocks are read from <c>metric_blocks</c> (rolled up by a trigger as points arrive) and only the partial block that
+    /// <paramref name="after"/> cuts is read point by point, so a 100k-point curve costs ~1,600 rows.
+    /// </summary>
+    private async Task<List<MetricPoint>> ReadDownsampledAsync(string jobId, string? name, long after, int points, CancellationToken cancellation)
+    {
+        var firstWholeBlock = MetricDownsampling.FirstWholeBlock(after);
+        var spans = new List<(string Name, long Count, long First, long Last)>();
+        await using (var stats = dataSource.CreateCommand(
+            "select name, sum(n)::bigint, min(lo), max(hi) from (" +
+            "select name, count(*) as n, min(step) as lo, max(step) as hi from metrics " +
+            "where job_id = @job and (@name::text is null or name = @name) and step > @after and step < @whole << 6 group by name " +
+            "union all select name, sum(points), min(first_step), max(last_step) from metric_blocks " +
+            "where job_id = @job and (@name::text is null or name = @name) and block >= @whole group by name) as parts group by name"))
+        {
+            stats.Parameters.AddWithValue("job", jobId);
+            stats.Parameters.AddWithValue("name", NpgsqlDbType.Text, (object?)name ?? DBNull.Value);
+            stats.Parameters.AddWithValue("after", after);
+            stats.Parameters.AddWithValue("whole", firstWholeBlock);
+            await using var reader = await stats.ExecuteReaderAsync(cancellation);
+            while (await reader.ReadAsync(cancellation))
+            {
+                spans.Add((reader.GetString(0), reader.GetInt64(1), reader.GetInt64(2), reader.GetInt64(3)));
+            }
+        }
+        var result = new List<MetricPoint>();
+        foreach (var span in spans)
+        {
+            var plan = MetricDownsampling.Plan(span.Count, span.First, span.Last, points);
+            await using var command = dataSource.CreateCommand(plan.Source switch
+            {
+                MetricDownsampling.Source.Points =>
+                    "select attempt, epoch, step, name, value from metrics where job_id = @job and name = @name and step > @after",
+                MetricDownsampling.Source.PointRanges =>
+                    "select max(attempt), max(epoch), max(step), name, avg(value) from metrics where job_id = @job and name = @name and step > @after " +
+                    "group by name, (step - @base) / @width",
+                _ =>
+                    "select max(attempt), max(epoch), max(step), name, sum(total) / sum(points) from (" +
+                    "select name, (step - @base) / @width as range, 1::bigint as points, value as total, step, attempt, epoch from metrics " +
+                    "where job_id = @job and name = @name and step > @after and step < @whole << 6 " +
+                    "union all select name, ((block << 6) - @base) / @width, points, total, last_step, last_attempt, last_epoch from metric_blocks " +
+                    "where job_id = @job and name = @name and block >= @whole) as parts group by name, range",
+            });
+            command.Parameters.AddWithValue("job", jobId);
+            command.Parameters.AddWithValue("name", span.Name);
+            command.Parameters.AddWithValue("after", after);
+            command.Parameters.AddWithValue("whole", firstWholeBlock);
+            command.Parameters.AddWithValue("base", plan.Base);
+            command.Parameters.AddWithValue("width", plan.Width);
+            result.AddRange(await ReadPointsAsync(command, cancellation));
+        }
+        return result;
     }
 
     public async Task<IReadOnlyList<ArtifactInfo>> ListArtifactsAsync(string jobId, CancellationToken cancellation = default)

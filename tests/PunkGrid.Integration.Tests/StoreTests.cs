@@ -68,7 +68,7 @@ public sealed class StoreTests(PostgresServer server) : IAsyncLifetime
                 tables.Add(reader.GetString(0));
             }
         }
-        foreach (var table in new[] { "runs", "jobs", "job_events", "metrics", "checkpoints", "artifacts", "schedules", "workers", "cluster_members", "cluster_reminders", "schema_migrations" })
+        foreach (var table in new[] { "runs", "jobs", "job_events", "metrics", "checkpoints", "artifacts", "schedules", "workers", "cluster_members", "cluster_reminders", "schema_migrations", "run_job_counts", "metric_blocks" })
         {
             Assert.Contains(table, tables);
         }
