@@ -194,7 +194,7 @@ public sealed class HistoryReadTests(PostgresServer server) : IAsyncLifetime
         await using (var undo = dataSource.CreateCommand(
             "drop trigger jobs_counted_inserted on jobs; drop trigger jobs_counted_moved on jobs; drop trigger jobs_counted_deleted on jobs; " +
             "drop trigger metrics_rolled_up on metrics; drop table run_job_counts; drop table metric_blocks; " +
-            "drop function punkgrid_count_inserted_jobs(); drop function punkgrid_count_moved_jobs(); drop function punkgrid_count_deleted_jobs(); " +
+            "drop function punkgrid_count_inserted_jobs(); drop function punkgrid_count_moved_job(); drop function punkgrid_count_deleted_jobs(); " +
             "drop function punkgrid_roll_up_metrics(); drop index jobs_run_partial_progress; " +
             "create unique index metrics_point on metrics (job_id, name, step, attempt); drop index metrics_point_by_step; " +
             "delete from schema_migrations where version = 8"))
