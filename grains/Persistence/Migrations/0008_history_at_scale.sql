@@ -25,9 +25,9 @@ begin
 end $$;
 
 -- Moves are counted row by row, and only rows whose state changed fire: leases renewed, progress and heartbeats (most of
--- the updates of jobs) cost nothing here. A statement-level trigger with transition tables would aggregate a bulk move
--- into one row, but it fires (and copies the rows) on every update of jobs: measured, it cost the queue 20 % more
--- PostgreSQL CPU per noop job.
+-- the updates of jobs) cost nothing here. A statement-level trigger with transition tables would fold a bulk move into
+-- one row, but PostgreSQL allows those only on every update of the table (no column list), copying the rows of each
+-- heartbeat. What the trigger costs a state change: bench/read-models-cost.sh.
 create function punkgrid_count_moved_job() returns trigger language plpgsql as $$
 begin
     insert into run_job_counts (run_id, from_state, to_state, jobs) values (new.run_id, old.state, new.state, 1);
