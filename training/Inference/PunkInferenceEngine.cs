@@ -4,6 +4,7 @@ using PunkGrid.Training.Checkpoints;
 using PunkGrid.Training.Data;
 using PunkGrid.Training.Imaging;
 using PunkGrid.Training.Models;
+using PunkGrid.Training.Trainers;
 using PunkGrid.Training.Native;
 using StbImageSharp;
 using TorchSharp;
@@ -107,7 +108,9 @@ public sealed class PunkInferenceEngine(string dataDirectory)
         var size = model.Settings.TryGetValue("image_size", out var s) ? int.Parse(s, System.Globalization.CultureInfo.InvariantCulture) : 96;
         using var scope = NewDisposeScope();
         var input = PokemonDataset.Prepare(image, size).unsqueeze(0);
-        var network = Load(model, () => new MobileNetV3Small(classNames.Count));
+        nn.Module<Tensor, Tensor> network = model.Settings.TryGetValue("backbone", out var backbone) && backbone == PokemonTrainingOptions.ResNetImageNet
+            ? Load(model, () => new ResNet18(classNames.Count))
+            : Load(model, () => new MobileNetV3Small(classNames.Count));
         lock (network)
         {
             using var noGrad = no_grad();

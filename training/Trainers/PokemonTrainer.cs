@@ -33,12 +33,15 @@ public sealed record PokemonEvaluation(
     int ImageSize,
     int Seed,
     string Device,
-    double Seconds);
+    double Seconds,
+    string Backbone = PokemonTrainingOptions.MobileNet,
+    bool TrainBackbone = true);
 
 /// <summary>
-/// Trains MobileNetV3-Small from scratch on the Pokémon images: duplicate-aware stratified split, augmentation on the
-/// training images only (random horizontal flip, random crop after 1/8 padding), cross-entropy, Adam with the learning
-/// rate ×0.9 per epoch, the best weights on the validation split kept and evaluated on the test split.
+/// Trains a Pokémon classifier: MobileNetV3-Small from scratch, or the ImageNet ResNet-18 (its classifier on frozen
+/// features computed once, or the whole network); duplicate-aware stratified split, augmentation on the training images
+/// only (random horizontal flip, random crop after 1/8 padding; not with frozen features), cross-entropy, Adam with the
+/// learning rate ×0.9 per epoch, the best weights on the validation split kept and evaluated on the test split.
 /// </summary>
 public sealed class PokemonTrainer(PokemonTrainingOptions options, string dataDirectory) : ITrainer
 {
@@ -64,9 +67,27 @@ public sealed class PokemonTrainer(PokemonTrainingOptions options, string dataDi
         var (validationX, validationY) = (Select(validationIds), Labels(validationIds));
         var (testX, testY) = (Select(testIds), Labels(testIds));
 
-        using var model = TorchRuntime.CreateSeeded(options.Seed, () => new MobileNetV3Small(data.Classes.Count));
+        // The network, what the optimizer trains and checkpoints (all of it, or a frozen backbone's classifier), and how
+        // a batch of inputs becomes logits (images, or the frozen backbone's features computed once below).
+        var frozen = options.Backbone == PokemonTrainingOptions.ResNetImageNet && !options.TrainBackbone;
+        using var model = TorchRuntime.CreateSeeded<nn.Module<Tensor, Tensor>>(options.Seed, () => options.Backbone == PokemonTrainingOptions.ResNetImageNet
+            ? new ResNet18(data.Classes.Count)
+            : new MobileNetV3Small(data.Classes.Count));
+        if (model is ResNet18 pretrained)
+        {
+            ImageNetResNet18.LoadInto(pretrained);
+        }
         model.to(device);
-        using var optimizer = optim.Adam(model.parameters(), options.LearningRate);
+        nn.Module trainable = frozen ? ((ResNet18)model).Classifier : model;
+        Func<Tensor, Tensor> logitsOf = frozen ? ((ResNet18)model).Classify : model.forward;
+        if (frozen)
+        {
+            var featureClock = Stopwatch.StartNew();
+            (trainX, validationX, testX) = (FeaturesOf((ResNet18)model, trainX, context), FeaturesOf((ResNet18)model, validationX, context), FeaturesOf((ResNet18)model, testX, context));
+            context.Logger.LogInformation("Pokémon: ImageNet ResNet-18 features of {Images} images in {Seconds:F0}s (frozen backbone)",
+                trainX.shape[0] + validationX.shape[0] + testX.shape[0], featureClock.Elapsed.TotalSeconds);
+        }
+        using var optimizer = optim.Adam(trainable.parameters(), options.LearningRate);
         using var generator = new Generator((ulong)options.Seed + 1);
         GeneratorDropout.UseGenerator(model, generator); // dropout masks are checkpointed with the rest
         var startEpoch = 0;
@@ -75,7 +96,7 @@ public sealed class PokemonTrainer(PokemonTrainingOptions options, string dataDi
         byte[]? bestWeights = null;
         if (context.LatestCheckpoint is { } checkpoint)
         {
-            (startEpoch, step) = TorchState.Restore(checkpoint, Kind, options.CheckpointIdentity(), model, optimizer, generator);
+            (startEpoch, step) = TorchState.Restore(checkpoint, Kind, options.CheckpointIdentity(), trainable, optimizer, generator);
             bestWeights = checkpoint.Section(BestModelSection);
             bestAccuracy = double.Parse(checkpoint.Metadata["best_validation_accuracy"], System.Globalization.CultureInfo.InvariantCulture);
             bestEpoch = int.Parse(checkpoint.Metadata["best_epoch"], System.Globalization.CultureInfo.InvariantCulture);
@@ -102,13 +123,13 @@ public sealed class PokemonTrainer(PokemonTrainingOptions options, string dataDi
                 var start = batch * options.BatchSize;
                 var indices = order.narrow(0, start, Math.Min(options.BatchSize, count - start)).to(device);
                 var x = trainX.index_select(0, indices);
-                if (options.Augment)
+                if (options.Augment && !frozen)
                 {
                     x = Augment(x, generator, device);
                 }
-                model.train();
+                trainable.train();
                 optimizer.zero_grad();
-                var loss = nn.functional.cross_entropy(model.forward(x), trainY.index_select(0, indices));
+                var loss = nn.functional.cross_entropy(logitsOf(x), trainY.index_select(0, indices));
                 loss.backward();
                 optimizer.step();
                 step++;
@@ -117,10 +138,10 @@ public sealed class PokemonTrainer(PokemonTrainingOptions options, string dataDi
                 metrics.Add(new MetricSample("train_loss", epoch + 1, step, value));
                 context.ReportProgress(new TrainingProgress(epoch, options.Epochs, step, totalSteps, (start + indices.shape[0]) / Math.Max(epochClock.Elapsed.TotalSeconds, 1e-9)));
             }
-            var (validationTop1, _, validationLoss, _) = Evaluate(model, validationX, validationY, data.Classes.Count);
+            var (validationTop1, _, validationLoss, _) = Evaluate(trainable, logitsOf, validationX, validationY, data.Classes.Count);
             if (validationTop1 > bestAccuracy)
             {
-                (bestAccuracy, bestEpoch, bestWeights) = (validationTop1, epoch + 1, TorchState.Save(model));
+                (bestAccuracy, bestEpoch, bestWeights) = (validationTop1, epoch + 1, TorchState.Save(trainable));
             }
             metrics.Add(new MetricSample("epoch_train_loss", epoch + 1, step, lossSum / stepsPerEpoch));
             metrics.Add(new MetricSample("validation_accuracy", epoch + 1, step, validationTop1));
@@ -133,15 +154,15 @@ public sealed class PokemonTrainer(PokemonTrainingOptions options, string dataDi
                 ["best_validation_accuracy"] = bestAccuracy.ToString("R", System.Globalization.CultureInfo.InvariantCulture),
                 ["best_epoch"] = bestEpoch.ToString(System.Globalization.CultureInfo.InvariantCulture),
             };
-            var sections = TorchState.Sections(model, optimizer, generator);
+            var sections = TorchState.Sections(trainable, optimizer, generator);
             sections[BestModelSection] = bestWeights!;
             context.SaveCheckpoint(new TrainingCheckpoint(Kind, epoch + 1, step, validationTop1, identity, sections));
             context.Logger.LogInformation("Pokémon epoch {Epoch}/{Epochs}: train loss {Loss:F3}, validation accuracy {Accuracy:P1}",
                 epoch + 1, options.Epochs, lossSum / stepsPerEpoch, validationTop1);
         }
 
-        TorchState.Load(model, bestWeights!);
-        var (top1, top5, _, confusion) = Evaluate(model, testX, testY, data.Classes.Count);
+        TorchState.Load(trainable, bestWeights!);
+        var (top1, top5, _, confusion) = Evaluate(trainable, logitsOf, testX, testY, data.Classes.Count);
         var names = data.Classes.Select(c => data.Images.First(i => i.PokedexNumber == c).ClassName).ToList();
         var perClass = new Dictionary<string, double>();
         var confused = new List<ConfusedPair>();
@@ -164,9 +185,10 @@ public sealed class PokemonTrainer(PokemonTrainingOptions options, string dataDi
             split.NaiveCrossSplitPairs, options.Split == "naive" ? split.NaiveCrossSplitPairs : split.CrossSplitPairs, options.Split);
         var evaluation = new PokemonEvaluation(options.Profile, top1, top5, bestAccuracy, bestEpoch, names.Count, count, validationIds.Count, testIds.Count,
             perClass, confused.OrderByDescending(c => c.Count).Take(10).ToList(), duplicates, options.Epochs, options.ImageSize, options.Seed,
-            device.ToString(), Math.Round(clock.Elapsed.TotalSeconds, 3));
+            device.ToString(), Math.Round(clock.Elapsed.TotalSeconds, 3), options.Backbone, !frozen);
         var json = JsonSerializer.Serialize(evaluation, TraitTrainer.JsonOptions);
-        context.SaveArtifact("model.bin", "application/x-torchsharp-module", bestWeights!);
+        // The whole network with the best weights (a frozen backbone's included), as predict loads it.
+        context.SaveArtifact("model.bin", "application/x-torchsharp-module", frozen ? TorchState.Save(model) : bestWeights!);
         context.SaveArtifact("classes.json", "application/json", JsonSerializer.SerializeToUtf8Bytes(names));
         context.SaveArtifact("eval.json", "application/json", System.Text.Encoding.UTF8.GetBytes(json));
         return new TrainingResult(Kind, json, new Dictionary<string, double> { ["top1"] = top1, ["top5"] = top5 });
@@ -190,8 +212,27 @@ public sealed class PokemonTrainer(PokemonTrainingOptions options, string dataDi
         return stack(crops);
     }
 
+    /// <summary>The frozen backbone's features of every image, 64 at a time.</summary>
+    private static Tensor FeaturesOf(ResNet18 model, Tensor images, TrainContext context)
+    {
+        model.eval();
+        using var noGrad = no_grad();
+        var parts = new List<Tensor>();
+        for (long start = 0; start < images.shape[0]; start += 64)
+        {
+            context.Cancellation.ThrowIfCancellationRequested();
+            parts.Add(model.Features(images.narrow(0, start, Math.Min(64, images.shape[0] - start))));
+        }
+        using var stacked = cat(parts);
+        foreach (var part in parts)
+        {
+            part.Dispose();
+        }
+        return stacked.clone();
+    }
+
     /// <summary>Top-1, top-5, mean loss and the confusion matrix [actual, predicted] over a split.</summary>
-    public static (double Top1, double Top5, double Loss, int[,] Confusion) Evaluate(MobileNetV3Small model, Tensor x, Tensor y, int classes)
+    public static (double Top1, double Top5, double Loss, int[,] Confusion) Evaluate(nn.Module model, Func<Tensor, Tensor> logitsOf, Tensor x, Tensor y, int classes)
     {
         model.eval();
         using var noGrad = no_grad();
@@ -203,7 +244,7 @@ public sealed class PokemonTrainer(PokemonTrainingOptions options, string dataDi
         {
             using var scope = NewDisposeScope();
             var length = Math.Min(256, n - start);
-            var logits = model.forward(x.narrow(0, start, length));
+            var logits = logitsOf(x.narrow(0, start, length));
             var labels = y.narrow(0, start, length);
             loss += nn.functional.cross_entropy(logits, labels, reduction: nn.Reduction.Sum).item<float>();
             var best = logits.topk(Math.Min(5, classes), 1).indexes.cpu().data<long>().ToArray();

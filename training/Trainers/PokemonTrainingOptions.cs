@@ -5,7 +5,9 @@ namespace PunkGrid.Training.Trainers;
 /// decayed ×0.9 per epoch, 25 epochs, best-on-validation weights kept; batch 32 and 96x96 input are our choices for a
 /// CPU (the write-up used torchvision's 224x224 with pretrained weights, which cannot be had here: this one trains
 /// from scratch). <c>quick</c>: 1 epoch on the first 10 classes at 64x64. <c>split=naive</c> trains on the image-by-image
-/// split instead of the duplicate-aware one, to measure the difference.
+/// split instead of the duplicate-aware one, to measure the difference. <c>backbone=resnet18-imagenet</c> starts from the
+/// ImageNet ResNet-18 of the NuGet package Microsoft.ML.DnnImageFeaturizer.ResNet18 instead (the write-up's approach:
+/// pretrained weights), training a classifier on its frozen features or, with <c>train_backbone=true</c>, the whole network.
 /// </summary>
 public sealed record PokemonTrainingOptions
 {
@@ -30,6 +32,15 @@ public sealed record PokemonTrainingOptions
 
     public string Split { get; init; } = "aware";
 
+    /// <summary><c>mobilenetv3-small</c> (from scratch, the seed) or <c>resnet18-imagenet</c> (ImageNet weights from the NuGet package).</summary>
+    public string Backbone { get; init; } = MobileNet;
+
+    /// <summary>With <c>resnet18-imagenet</c>: train the whole network (true) or only a classifier on its frozen features (false).</summary>
+    public bool TrainBackbone { get; init; }
+
+    public const string MobileNet = "mobilenetv3-small";
+    public const string ResNetImageNet = "resnet18-imagenet";
+
     public int Seed { get; init; } = 42;
 
     public static PokemonTrainingOptions Create(string profile, IReadOnlyDictionary<string, string>? overrides = null) => TrainingParameters.Apply(
@@ -48,10 +59,24 @@ public sealed record PokemonTrainingOptions
             ClassLimit = p.Int("class_limit", baseline.ClassLimit, 0, 151),
             Augment = p.Flag("augment", baseline.Augment),
             Split = p.Choice("split", baseline.Split, "aware", "naive"),
+            Backbone = p.Choice("backbone", baseline.Backbone, MobileNet, ResNetImageNet),
+            TrainBackbone = p.Flag("train_backbone", baseline.TrainBackbone),
             Seed = p.Int("seed", baseline.Seed, 0, int.MaxValue),
         });
 
-    public IReadOnlyDictionary<string, string> CheckpointIdentity() => new Dictionary<string, string>
+    /// <summary>What a checkpoint must match to be resumed from (the backbone only when not the seed's, so earlier checkpoints still match).</summary>
+    public IReadOnlyDictionary<string, string> CheckpointIdentity()
+    {
+        var identity = SeedIdentity();
+        if (Backbone != MobileNet)
+        {
+            identity["backbone"] = Backbone;
+            identity["train_backbone"] = TrainBackbone ? "true" : "false";
+        }
+        return identity;
+    }
+
+    private Dictionary<string, string> SeedIdentity() => new()
     {
         ["image_size"] = ImageSize.ToString(System.Globalization.CultureInfo.InvariantCulture),
         ["class_limit"] = ClassLimit.ToString(System.Globalization.CultureInfo.InvariantCulture),

@@ -1,0 +1,117 @@
+using Microsoft.ML.OnnxRuntime;
+using Microsoft.ML.OnnxRuntime.Tensors;
+using PunkGrid.Training.Checkpoints;
+using PunkGrid.Training.Data;
+using PunkGrid.Training.Models;
+using PunkGrid.Training.Native;
+using static TorchSharp.torch;
+
+namespace PunkGrid.Training.Tests;
+
+/// <summary>The ImageNet ResNet-18 read from the NuGet package's ONNX file into TorchSharp, checked against ONNX Runtime.</summary>
+public class ImageNetResNet18Tests
+{
+    [Fact]
+    public void Imported_weights_give_the_features_onnx_runtime_gives_on_the_same_images()
+    {
+        TorchRuntime.EnsureInitialized();
+        var data = PokemonDataset.Load(DataDirectory.Resolve(), 224, classLimit: 2);
+        var images = data.Pixels.narrow(0, 0, 3);
+        using var imported = new ResNet18(10);
+        ImageNetResNet18.LoadInto(imported);
+        // What a job stores and a worker loads back: the weights with the mean image (a buffer).
+        using var model = new ResNet18(10);
+        TorchState.Load(model, TorchState.Save(imported));
+        model.eval();
+        float[] ours;
+        using (no_grad())
+        using (var features = model.Features(images))
+        {
+            ours = features.data<float>().ToArray();
+        }
+
+        var directory = ImageNetResNet18.DefaultDirectory;
+        using var preprocessing = new InferenceSession(ImageNetResNet18.PreprocessingPath(directory));
+        using var network = new InferenceSession(ImageNetResNet18.ModelPath(directory));
+        var theirs = new List<float>();
+        for (var i = 0; i < 3; i++)
+        {
+            var pixels = images[i].mul(255).contiguous().data<float>().ToArray();
+            var original = new DenseTensor<float>(pixels, [1, 3, 224, 224]);
+            using var prepared = preprocessing.Run([NamedOnnxValue.CreateFromTensor(preprocessing.InputMetadata.Keys.Single(), original)]);
+            var preparedTensor = prepared.First().AsTensor<float>().ToDenseTensor();
+            using var pooled = network.Run([NamedOnnxValue.CreateFromTensor(network.InputMetadata.Keys.Single(), preparedTensor)]);
+            theirs.AddRange(pooled.First().AsTensor<float>().ToArray());
+        }
+
+        Assert.Equal(3 * ResNet18.FeatureCount, ours.Length);
+        Assert.Equal(ours.Length, theirs.Count);
+        var scale = theirs.Max(Math.Abs);
+        Assert.True(scale > 0.1f, $"ONNX Runtime's features are all near zero (max {scale})");
+        var worst = ours.Zip(theirs).Max(p => Math.Abs(p.First - p.Second));
+        Assert.True(worst <= 1e-3f * scale, $"largest difference {worst} against feature scale {scale}");
+        // Different images give different features (the comparison is not of constants).
+        Assert.NotEqual(theirs[0..512], theirs[512..1024]);
+    }
+
+    [Fact]
+    public void Missing_weights_are_refused_naming_the_file_and_the_package()
+    {
+        TorchRuntime.EnsureInitialized();
+        var empty = Directory.CreateTempSubdirectory("punkgrid-no-weights").FullName;
+        using var model = new ResNet18(3);
+        var error = Assert.Throws<PretrainedWeightsNotFoundException>(() => ImageNetResNet18.LoadInto(model, empty));
+        Assert.Contains(ImageNetResNet18.ModelPath(empty), error.Message);
+        Assert.Contains("Microsoft.ML.DnnImageFeaturizer.ResNet18 0.23.1", error.Message);
+        Assert.Contains("backbone=mobilenetv3-small", error.Message);
+    }
+
+    [Fact]
+    public void A_file_that_is_not_the_resnet_or_not_onnx_at_all_is_refused_naming_it()
+    {
+        TorchRuntime.EnsureInitialized();
+        var folder = Directory.CreateTempSubdirectory("punkgrid-wrong-weights").FullName;
+        var source = ImageNetResNet18.DefaultDirectory;
+        Directory.CreateDirectory(Path.GetDirectoryName(ImageNetResNet18.ModelPath(folder))!);
+        Directory.CreateDirectory(Path.GetDirectoryName(ImageNetResNet18.PreprocessingPath(folder))!);
+        File.Copy(ImageNetResNet18.PreprocessingPath(source), ImageNetResNet18.PreprocessingPath(folder));
+        File.Copy(ImageNetResNet18.PreprocessingPath(source), ImageNetResNet18.ModelPath(folder)); // a real ONNX file, not a ResNet
+        using var model = new ResNet18(3);
+        var wrong = Assert.Throws<OnnxFormatException>(() => ImageNetResNet18.LoadInto(model, folder));
+        Assert.Contains("0 convolutions, the ResNet-18 it should hold has 22", wrong.Message);
+
+        var bytes = File.ReadAllBytes(ImageNetResNet18.PreprocessingPath(source));
+        File.WriteAllBytes(ImageNetResNet18.ModelPath(folder), bytes[..(bytes.Length / 2)]); // truncated
+        var truncated = Assert.Throws<OnnxFormatException>(() => ImageNetResNet18.LoadInto(model, folder));
+        Assert.Contains(ImageNetResNet18.ModelPath(folder), truncated.Message);
+        Assert.Contains("past the end", truncated.Message);
+    }
+
+    [Fact]
+    public void A_classifier_on_the_frozen_imagenet_features_learns_a_few_pokemon_and_predict_serves_it()
+    {
+        var options = PunkGrid.Training.Trainers.PokemonTrainingOptions.Create("quick", new Dictionary<string, string>
+        {
+            ["class_limit"] = "5",
+            ["image_size"] = "64",
+            ["epochs"] = "3",
+            ["backbone"] = "resnet18-imagenet",
+        });
+        var sink = new PunkGrid.Training.Trainers.InMemoryTrainingSink();
+        var result = new PunkGrid.Training.Trainers.PokemonTrainer(options, DataDirectory.Resolve()).Train(new PunkGrid.Training.Trainers.TrainContext(sink, "cpu"));
+        Assert.True(result.Summary["top1"] >= 0.7, $"top-1 {result.Summary["top1"]} on 5 classes (chance 0.2)");
+        using var evaluation = System.Text.Json.JsonDocument.Parse(sink.Artifacts["eval.json"]);
+        Assert.Equal("resnet18-imagenet", evaluation.RootElement.GetProperty("backbone").GetString());
+        Assert.False(evaluation.RootElement.GetProperty("train_backbone").GetBoolean());
+        Assert.Equal("resnet18-imagenet", sink.LatestCheckpoint!.Metadata["backbone"]);
+
+        // model.bin is the whole network: the inference engine serves it as the cluster's predict does.
+        var settings = new Dictionary<string, string> { ["backbone"] = "resnet18-imagenet", ["image_size"] = "64" };
+        var names = System.Text.Json.JsonSerializer.Deserialize<List<string>>(sink.Artifacts["classes.json"])!;
+        var engine = new PunkGrid.Training.Inference.PunkInferenceEngine(DataDirectory.Resolve());
+        var image = File.ReadAllBytes(Path.Combine(DataDirectory.Resolve(), "pokemon", "images", "bulbasaur001.jpg"));
+        var top = engine.PredictPokemon(new PunkGrid.Training.Inference.StoredModel("job", sink.Artifacts["model.bin"], settings), names, image);
+        Assert.Equal(5, top.Count);
+        Assert.Equal(1.0, top.Sum(p => p.Probability), 3);
+    }
+}
