@@ -61,6 +61,16 @@ public static class JobMemory
     {
         var pixels = (long)o.ImageSize * o.ImageSize;
         var data = 7_000L * 3 * pixels * Float;
+        if (o.Backbone == PokemonTrainingOptions.ResNetImageNet)
+        {
+            // ResNet-18's layer outputs hold ~110 floats per input pixel; frozen: batches of 64 without gradients, after
+            // which the pixels are let go for 512 features an image. Plus the ONNX file read (63 MB) and its weights.
+            var resnet = pixels * 110;
+            var batch = o.TrainBackbone ? o.BatchSize * resnet * Float * Training : 64L * resnet * Float;
+            return new(Base + data + batch + (200L << 20),
+                $"up to 7000 images of 3x{o.ImageSize}x{o.ImageSize} floats, ResNet-18 activations of " +
+                (o.TrainBackbone ? $"batch {o.BatchSize} (trained)" : "batches of 64 (frozen)"));
+        }
         var activations = pixels * 16 * 10; // MobileNetV3-Small: a 16-channel stem at full size and the blocks after it
         return new(Base + data + ((long)o.BatchSize * activations * Float * Training),
             $"up to 7000 images of 3x{o.ImageSize}x{o.ImageSize} floats, activations of batch {o.BatchSize}");

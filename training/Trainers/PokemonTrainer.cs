@@ -61,14 +61,9 @@ public sealed class PokemonTrainer(PokemonTrainingOptions options, string dataDi
         var (trainIds, validationIds, testIds) = options.Split == "naive" ? split.Naive : (split.Train, split.Validation, split.Test);
 
         using var scope = NewDisposeScope();
-        Tensor Select(IReadOnlyList<int> ids) => data.Pixels.index_select(0, tensor(ids.Select(i => (long)i).ToArray())).to(device);
-        Tensor Labels(IReadOnlyList<int> ids) => tensor(ids.Select(i => labels[i]).ToArray()).to(device);
-        var (trainX, trainY) = (Select(trainIds), Labels(trainIds));
-        var (validationX, validationY) = (Select(validationIds), Labels(validationIds));
-        var (testX, testY) = (Select(testIds), Labels(testIds));
-
         // The network, what the optimizer trains and checkpoints (all of it, or a frozen backbone's classifier), and how
-        // a batch of inputs becomes logits (images, or the frozen backbone's features computed once below).
+        // a batch of inputs becomes logits: images, or the frozen backbone's features, computed once for every image (the
+        // pixels are then let go: at 224x224 they are 4 GB).
         var frozen = options.Backbone == PokemonTrainingOptions.ResNetImageNet && !options.TrainBackbone;
         using var model = TorchRuntime.CreateSeeded<nn.Module<Tensor, Tensor>>(options.Seed, () => options.Backbone == PokemonTrainingOptions.ResNetImageNet
             ? new ResNet18(data.Classes.Count)
@@ -80,13 +75,25 @@ public sealed class PokemonTrainer(PokemonTrainingOptions options, string dataDi
         model.to(device);
         nn.Module trainable = frozen ? ((ResNet18)model).Classifier : model;
         Func<Tensor, Tensor> logitsOf = frozen ? ((ResNet18)model).Classify : model.forward;
+        var inputs = data.Pixels;
         if (frozen)
         {
             var featureClock = Stopwatch.StartNew();
-            (trainX, validationX, testX) = (FeaturesOf((ResNet18)model, trainX, context), FeaturesOf((ResNet18)model, validationX, context), FeaturesOf((ResNet18)model, testX, context));
+            inputs = FeaturesOf((ResNet18)model, data.Pixels, device, context);
+            data.Pixels.Dispose();
             context.Logger.LogInformation("Pokémon: ImageNet ResNet-18 features of {Images} images in {Seconds:F0}s (frozen backbone)",
-                trainX.shape[0] + validationX.shape[0] + testX.shape[0], featureClock.Elapsed.TotalSeconds);
+                inputs.shape[0], featureClock.Elapsed.TotalSeconds);
         }
+        Tensor Select(IReadOnlyList<int> ids) => inputs.index_select(0, tensor(ids.Select(i => (long)i).ToArray())).to(device);
+        Tensor Labels(IReadOnlyList<int> ids) => tensor(ids.Select(i => labels[i]).ToArray()).to(device);
+        var (trainX, trainY) = (Select(trainIds), Labels(trainIds));
+        var (validationX, validationY) = (Select(validationIds), Labels(validationIds));
+        var (testX, testY) = (Select(testIds), Labels(testIds));
+        if (frozen)
+        {
+            inputs.Dispose();
+        }
+
         using var optimizer = optim.Adam(trainable.parameters(), options.LearningRate);
         using var generator = new Generator((ulong)options.Seed + 1);
         GeneratorDropout.UseGenerator(model, generator); // dropout masks are checkpointed with the rest
@@ -213,7 +220,7 @@ public sealed class PokemonTrainer(PokemonTrainingOptions options, string dataDi
     }
 
     /// <summary>The frozen backbone's features of every image, 64 at a time.</summary>
-    private static Tensor FeaturesOf(ResNet18 model, Tensor images, TrainContext context)
+    private static Tensor FeaturesOf(ResNet18 model, Tensor images, Device device, TrainContext context)
     {
         model.eval();
         using var noGrad = no_grad();
@@ -221,7 +228,8 @@ public sealed class PokemonTrainer(PokemonTrainingOptions options, string dataDi
         for (long start = 0; start < images.shape[0]; start += 64)
         {
             context.Cancellation.ThrowIfCancellationRequested();
-            parts.Add(model.Features(images.narrow(0, start, Math.Min(64, images.shape[0] - start))));
+            using var batch = images.narrow(0, start, Math.Min(64, images.shape[0] - start)).to(device);
+            parts.Add(model.Features(batch));
         }
         using var stacked = cat(parts);
         foreach (var part in parts)
