@@ -64,22 +64,23 @@ public sealed class PokemonTrainer(PokemonTrainingOptions options, string dataDi
         // The network, what the optimizer trains and checkpoints (all of it, or a frozen backbone's classifier), and how
         // a batch of inputs becomes logits: images, or the frozen backbone's features, computed once for every image (the
         // pixels are then let go: at 224x224 they are 4 GB).
-        var frozen = options.Backbone == PokemonTrainingOptions.ResNetImageNet && !options.TrainBackbone;
         using var model = TorchRuntime.CreateSeeded<nn.Module<Tensor, Tensor>>(options.Seed, () => options.Backbone == PokemonTrainingOptions.ResNetImageNet
             ? new ResNet18(data.Classes.Count)
             : new MobileNetV3Small(data.Classes.Count));
-        if (model is ResNet18 pretrained)
+        var resnet = model as ResNet18;
+        if (resnet is not null)
         {
-            ImageNetResNet18.LoadInto(pretrained);
+            ImageNetResNet18.LoadInto(resnet);
         }
         model.to(device);
-        nn.Module trainable = frozen ? ((ResNet18)model).Classifier : model;
-        Func<Tensor, Tensor> logitsOf = frozen ? ((ResNet18)model).Classify : model.forward;
+        var frozen = resnet is not null && !options.TrainBackbone;
+        nn.Module trainable = frozen ? resnet!.Classifier : model;
+        Func<Tensor, Tensor> logitsOf = frozen ? resnet!.Classify : model.forward;
         var inputs = data.Pixels;
         if (frozen)
         {
             var featureClock = Stopwatch.StartNew();
-            inputs = FeaturesOf((ResNet18)model, data.Pixels, device, context);
+            inputs = FeaturesOf(resnet!, data.Pixels, device, context);
             data.Pixels.Dispose();
             context.Logger.LogInformation("Pokémon: ImageNet ResNet-18 features of {Images} images in {Seconds:F0}s (frozen backbone)",
                 inputs.shape[0], featureClock.Elapsed.TotalSeconds);
@@ -231,12 +232,12 @@ public sealed class PokemonTrainer(PokemonTrainingOptions options, string dataDi
             using var batch = images.narrow(0, start, Math.Min(64, images.shape[0] - start)).to(device);
             parts.Add(model.Features(batch));
         }
-        using var stacked = cat(parts);
+        var features = cat(parts);
         foreach (var part in parts)
         {
             part.Dispose();
         }
-        return stacked.clone();
+        return features;
     }
 
     /// <summary>Top-1, top-5, mean loss and the confusion matrix [actual, predicted] over a split.</summary>
