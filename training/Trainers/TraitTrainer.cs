@@ -31,7 +31,19 @@ public sealed record TraitEvaluation(
     int BatchSize,
     int Seed,
     string Device,
-    double Seconds);
+    double Seconds,
+    TraitJobPhases Phases);
+
+/// <summary>
+/// Where one trait job's wall time went, in seconds: loading the punks and building the training set, the
+/// optimisation steps (forward, backward, AdaGrad), the seed's per-step monitoring samples, the held-out evaluations,
+/// and handing metrics and checkpoints to the sink (the database on a worker).
+/// </summary>
+public sealed record TraitJobPhases(double Data, double Train, double Monitor, double Evaluate, double Persist)
+{
+    public static TraitJobPhases From(PhaseClock clock) => new(
+        clock.Seconds("data"), clock.Seconds("train"), clock.Seconds("monitor"), clock.Seconds("evaluate"), clock.Seconds("persist"));
+}
 
 /// <summary>
 /// Trains the seed's trait CNN for one of the 92 traits on a balanced, oversampled training set and evaluates it
@@ -46,7 +58,12 @@ public sealed class TraitTrainer(TraitTrainingOptions options, string dataDirect
         WriteIndented = true,
     };
 
-    private const int EvaluationChunk = 500;
+    /// <summary>
+    /// Held-out samples per forward pass when evaluating. Small on purpose: at 500 the activations (34 MB for the
+    /// first convolution) fall out of cache and an evaluation of 2,001 punks took 1.3 s on one core; at 50 it takes
+    /// 0.25 s (docs/BENCHMARKS.md, "Where a trait job's time goes").
+    /// </summary>
+    private const int EvaluationChunk = 50;
     private const int MetricFlushSteps = 50;
 
     public string Kind => TraitTrainingOptions.Kind;
@@ -57,7 +74,9 @@ public sealed class TraitTrainer(TraitTrainingOptions options, string dataDirect
     {
         TorchRuntime.EnsureInitialized(context.Logger);
         var clock = Stopwatch.StartNew();
+        var phases = new PhaseClock();
         var device = TorchRuntime.ResolveDevice(context.Device);
+        phases.Start("data");
         var data = PunkDataset.Load(dataDirectory);
         var traitIndex = data.Traits.IndexOf(options.Trait);
         var trait = data.Traits.TraitNames[traitIndex];
@@ -75,6 +94,7 @@ public sealed class TraitTrainer(TraitTrainingOptions options, string dataDirect
         var testInputs = images.index_select(0, testIds).to(device);
         var testLabels = tensor(split.Test.Select(i => labels[i] ? 1L : 0L).ToArray()).to(device);
         images.Dispose();
+        phases.Stop();
 
         using var model = TorchRuntime.CreateSeeded(options.Seed, () => new TraitCnn(PunkImageTensors.Channels(options.Color)));
         model.to(device);
@@ -107,6 +127,7 @@ public sealed class TraitTrainer(TraitTrainingOptions options, string dataDirect
                 var start = batch * options.BatchSize;
                 var indices = order.narrow(0, start, Math.Min(options.BatchSize, sampleCount - start)).to(device);
 
+                phases.Start("train");
                 model.train();
                 optimizer.zero_grad();
                 var loss = nn.functional.cross_entropy(model.forward(trainInputs.index_select(0, indices)), trainLabels.index_select(0, indices));
@@ -115,27 +136,35 @@ public sealed class TraitTrainer(TraitTrainingOptions options, string dataDirect
                 step++;
                 metrics.Add(new MetricSample("train_loss", epoch + 1, step, loss.item<float>()));
 
+                phases.Stop();
                 if (options.MonitorSamples > 0)
                 {
+                    phases.Start("monitor");
                     var inSample = randint(sampleCount, [options.MonitorSamples], generator: generator).to(device);
                     var outSample = randint(testLabels.shape[0], [options.MonitorSamples], generator: generator).to(device);
-                    var (inLoss, inAccuracy) = Score(model, trainInputs.index_select(0, inSample), trainLabels.index_select(0, inSample));
-                    var (outLoss, outAccuracy) = Score(model, testInputs.index_select(0, outSample), testLabels.index_select(0, outSample));
+                    var (inLoss, inAccuracy, outLoss, outAccuracy) = ScoreMonitorSamples(model,
+                        trainInputs.index_select(0, inSample), trainLabels.index_select(0, inSample),
+                        testInputs.index_select(0, outSample), testLabels.index_select(0, outSample));
                     metrics.Add(new MetricSample("in_sample_loss", epoch + 1, step, inLoss));
                     metrics.Add(new MetricSample("in_sample_accuracy", epoch + 1, step, inAccuracy));
                     metrics.Add(new MetricSample("out_sample_loss", epoch + 1, step, outLoss));
                     metrics.Add(new MetricSample("out_sample_accuracy", epoch + 1, step, outAccuracy));
+                    phases.Stop();
                 }
 
                 context.ReportProgress(new TrainingProgress(epoch, options.Epochs, step, totalSteps,
                     (batch + 1) * options.BatchSize / Math.Max(epochClock.Elapsed.TotalSeconds, 1e-9)));
                 if (step % MetricFlushSteps == 0)
                 {
+                    phases.Start("persist");
                     Flush(context, metrics);
+                    phases.Stop();
                 }
             }
 
+            phases.Start("evaluate");
             var (confusion, testLoss) = Evaluate(model, testInputs, testLabels);
+            phases.Start("persist");
             var seconds = epochClock.Elapsed.TotalSeconds;
             var samplesPerSecond = sampleCount / Math.Max(seconds, 1e-9);
             metrics.Add(new MetricSample("test_loss", epoch + 1, step, testLoss));
@@ -147,19 +176,22 @@ public sealed class TraitTrainer(TraitTrainingOptions options, string dataDirect
 
             context.SaveCheckpoint(new TrainingCheckpoint(Kind, epoch + 1, step, confusion.F1, identity,
                 TorchState.Sections(model, optimizer, generator)));
+            phases.Stop();
             context.ReportProgress(new TrainingProgress(epoch + 1, options.Epochs, step, totalSteps, samplesPerSecond));
             context.Logger.LogInformation(
                 "Trait {Trait} epoch {Epoch}/{Epochs}: test loss {Loss:F4}, accuracy {Accuracy:F4}, F1 {F1:F4} ({Seconds:F1}s, {Rate:F0} samples/s)",
                 trait, epoch + 1, options.Epochs, testLoss, confusion.Accuracy, confusion.F1, seconds, samplesPerSecond);
         }
 
+        phases.Start("evaluate");
         var (final, _) = Evaluate(model, testInputs, testLabels);
+        phases.Stop();
         var evaluation = new TraitEvaluation(
             trait, options.Color.ToString().ToLowerInvariant(), options.Profile,
             final.Accuracy, final.Precision, final.Recall, final.F1,
             final.TruePositives, final.FalsePositives, final.TrueNegatives, final.FalseNegatives,
             split.Test.Count, split.Test.Count(i => labels[i]), options.TrainSamples, options.Epochs, options.BatchSize,
-            options.Seed, device.ToString(), Math.Round(clock.Elapsed.TotalSeconds, 3));
+            options.Seed, device.ToString(), Math.Round(clock.Elapsed.TotalSeconds, 3), TraitJobPhases.From(phases));
         var json = JsonSerializer.Serialize(evaluation, JsonOptions);
         context.SaveArtifact("model.bin", "application/x-torchsharp-module", TorchState.Save(model));
         context.SaveArtifact("eval.json", "application/json", System.Text.Encoding.UTF8.GetBytes(json));
@@ -178,15 +210,29 @@ public sealed class TraitTrainer(TraitTrainingOptions options, string dataDirect
         metrics.Clear();
     }
 
-    private static (double Loss, double Accuracy) Score(TraitCnn model, Tensor inputs, Tensor labels)
+    /// <summary>
+    /// Loss and accuracy of the seed's monitoring samples, in and out of the training set, from one forward pass over
+    /// both (the model has no batch statistics, so each sample's logits are what two passes would give, at about
+    /// half the per-call cost of two passes of 10).
+    /// </summary>
+    private static (double InLoss, double InAccuracy, double OutLoss, double OutAccuracy) ScoreMonitorSamples(
+        TraitCnn model, Tensor inInputs, Tensor inLabels, Tensor outInputs, Tensor outLabels)
     {
         model.eval();
         using var noGrad = no_grad();
-        using var logits = model.forward(inputs);
-        using var loss = nn.functional.cross_entropy(logits, labels);
-        using var predicted = logits.argmax(1);
-        using var correct = predicted.eq(labels).to(ScalarType.Float32).mean();
-        return (loss.item<float>(), correct.item<float>());
+        using var scope = NewDisposeScope();
+        var inCount = inInputs.shape[0];
+        var logits = model.forward(cat([inInputs, outInputs]));
+        var (inLoss, inAccuracy) = Score(logits.narrow(0, 0, inCount), inLabels);
+        var (outLoss, outAccuracy) = Score(logits.narrow(0, inCount, outInputs.shape[0]), outLabels);
+        return (inLoss, inAccuracy, outLoss, outAccuracy);
+    }
+
+    private static (double Loss, double Accuracy) Score(Tensor logits, Tensor labels)
+    {
+        var loss = nn.functional.cross_entropy(logits, labels).item<float>();
+        var accuracy = logits.argmax(1).eq(labels).to(ScalarType.Float32).mean().item<float>();
+        return (loss, accuracy);
     }
 
     /// <summary>Predicts the whole held-out split in chunks; returns the confusion counts and the mean loss.</summary>
