@@ -113,4 +113,53 @@ public class TraitTrainerTests
         Assert.Contains("unknown trait parameter(s): epoch; allowed:", unknown.Message);
         Assert.Contains("epochs", unknown.Message);
     }
+
+    [Fact]
+    public void The_tuned_recipe_chooses_its_threshold_on_a_validation_split_and_applies_it_to_the_test_split()
+    {
+        var sink = new InMemoryTrainingSink();
+        var options = TraitTrainingOptions.Create("Earring", "tuned", new Dictionary<string, string>
+        {
+            ["epochs"] = "2",
+            ["train_samples"] = "200",
+            ["batch_size"] = "50",
+        });
+        Assert.Equal(("adam", "cosine", 0.15, "validation", Data.PunkColorMode.Rgb), (options.Optimizer, options.LearningRateSchedule, options.ValidationFraction, options.Threshold, options.Color));
+        var result = new TraitTrainer(options, TestData.Directory).Train(new TrainContext(sink, "cpu"));
+
+        using var evaluation = JsonDocument.Parse(sink.Artifacts["eval.json"]);
+        var root = evaluation.RootElement;
+        var threshold = root.GetProperty("threshold").GetDouble();
+        Assert.InRange(threshold, 0, 1);
+        Assert.True(root.GetProperty("validation_count").GetInt32() > 1000); // 15 % of the 8,000 training punks
+        Assert.True(root.GetProperty("validation_positives").GetInt32() >= 1);
+        Assert.InRange(root.GetProperty("validation_f1").GetDouble(), 0, 1);
+        Assert.Equal(2, sink.Metrics.Count(m => m.Name == "validation_f1"));
+        Assert.Equal(result.Summary["f1"], root.GetProperty("f1").GetDouble());
+
+        // The stored model at the stored threshold gives the stored test confusion.
+        using var model = new TraitCnn(3);
+        TorchState.Load(model, sink.Artifacts["model.bin"]);
+        var punks = TestData.Punks;
+        var split = Data.PunkSplit.Create(punks.Traits, 42);
+        var labels = punks.Traits.LabelsOf(punks.Traits.IndexOf("Earring"));
+        using var images = Data.PunkImageTensors.ToModelInput(punks.Tiles, Data.PunkColorMode.Rgb);
+        using var ids = TorchSharp.torch.tensor(split.Test.Select(i => (long)i).ToArray());
+        using var inputs = images.index_select(0, ids);
+        using var actual = TorchSharp.torch.tensor(split.Test.Select(i => labels[i] ? 1L : 0L).ToArray());
+        var (confusion, _) = TraitTrainer.Evaluate(model, inputs, actual, threshold);
+        Assert.Equal(root.GetProperty("true_positives").GetInt64(), confusion.TruePositives);
+        Assert.Equal(root.GetProperty("false_positives").GetInt64(), confusion.FalsePositives);
+    }
+
+    [Fact]
+    public void A_validation_threshold_without_a_validation_split_is_refused()
+    {
+        var error = Assert.Throws<ArgumentException>(() => TraitTrainingOptions.Create("Male", "seed", new Dictionary<string, string> { ["threshold"] = "validation" }));
+        Assert.Contains("threshold='validation' needs a validation split", error.Message);
+        Assert.Contains("optimizer='sgd' is not allowed: expected one of adagrad, adam",
+            Assert.Throws<ArgumentException>(() => TraitTrainingOptions.Create("Male", "tuned", new Dictionary<string, string> { ["optimizer"] = "sgd" })).Message);
+        var demo = TraitTrainingOptions.Create("Male", "demo");
+        Assert.Equal(("demo", 0, "validation"), (demo.Profile, demo.MonitorSamples, demo.Threshold));
+    }
 }

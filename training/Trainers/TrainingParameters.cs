@@ -25,9 +25,9 @@ public sealed class TrainingParameters
     public static IReadOnlyList<string> Profiles { get; } = ["seed", "quick"];
 
     /// <summary>
-    /// Builds one kind's options: the baseline of <paramref name="profile"/> (<paramref name="seed"/> or
-    /// <paramref name="quick"/>), then <paramref name="read"/> applies the overrides to it, then any override no read
-    /// asked for is rejected.
+    /// Builds one kind's options: the baseline of <paramref name="profile"/> (<paramref name="seed"/>,
+    /// <paramref name="quick"/> or one of the kind's <paramref name="more"/> profiles), then <paramref name="read"/>
+    /// applies the overrides to it, then any override no read asked for is rejected.
     /// </summary>
     public static TOptions Apply<TOptions>(
         string kind,
@@ -35,13 +35,17 @@ public sealed class TrainingParameters
         TOptions seed,
         TOptions quick,
         IReadOnlyDictionary<string, string>? overrides,
-        Func<TOptions, TrainingParameters, TOptions> read)
+        Func<TOptions, TrainingParameters, TOptions> read,
+        IReadOnlyDictionary<string, TOptions>? more = null)
     {
-        var baseline = profile.Trim().ToLowerInvariant() switch
+        var name = profile.Trim().ToLowerInvariant();
+        var baseline = name switch
         {
             "seed" => seed,
             "quick" => quick,
-            _ => throw new ArgumentException($"unknown profile '{profile}'; allowed: {string.Join(", ", Profiles)}"),
+            _ when more is not null && more.TryGetValue(name, out var other) => other,
+            _ => throw new ArgumentException(
+                $"unknown profile '{profile}'; allowed: {string.Join(", ", Profiles.Concat(more?.Keys ?? []))}"),
         };
         var parameters = new TrainingParameters(overrides, kind);
         var options = read(baseline, parameters);

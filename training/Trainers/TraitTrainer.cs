@@ -32,7 +32,11 @@ public sealed record TraitEvaluation(
     int Seed,
     string Device,
     double Seconds,
-    TraitJobPhases Phases);
+    TraitJobPhases Phases,
+    double Threshold,
+    int ValidationCount,
+    int ValidationPositives,
+    double? ValidationF1);
 
 /// <summary>
 /// Where one trait job's wall time went, in seconds: loading the punks and building the training set, the
@@ -83,23 +87,28 @@ public sealed class TraitTrainer(TraitTrainingOptions options, string dataDirect
         var split = PunkSplit.Create(data.Traits, options.Seed);
         var labels = data.Traits.LabelsOf(traitIndex);
         var identity = options.CheckpointIdentity(trait);
+        var carved = TraitValidationSplit.Carve(split.Train, labels, options.ValidationFraction, options.Seed + 2);
 
         using var scope = NewDisposeScope();
         var images = PunkImageTensors.ToModelInput(data.Tiles, options.Color);
         using var dataGenerator = new Generator((ulong)options.Seed);
-        using var trainingSet = BalancedTraitSet.Build(images, labels, split.Train, options.TrainSamples, dataGenerator, trait);
+        using var trainingSet = BalancedTraitSet.Build(images, labels, carved.Train, options.TrainSamples, dataGenerator, trait);
         var trainInputs = trainingSet.Inputs.to(device);
         var trainLabels = trainingSet.Labels.to(device);
         var testIds = tensor(split.Test.Select(i => (long)i).ToArray());
         var testInputs = images.index_select(0, testIds).to(device);
         var testLabels = tensor(split.Test.Select(i => labels[i] ? 1L : 0L).ToArray()).to(device);
+        var validationInputs = images.index_select(0, tensor(carved.Validation.Select(i => (long)i).ToArray())).to(device);
+        var validationLabels = tensor(carved.Validation.Select(i => labels[i] ? 1L : 0L).ToArray()).to(device);
         images.Dispose();
         phases.Stop();
 
         using var model = TorchRuntime.CreateSeeded(options.Seed, () => new TraitCnn(PunkImageTensors.Channels(options.Color)));
         model.to(device);
-        using var optimizer = optim.Adagrad(model.parameters(), options.LearningRate, options.LearningRateDecay,
-            options.WeightDecay, options.InitialAccumulatorValue, options.Eps);
+        using TorchSharp.Modules.OptimizerHelper optimizer = options.Optimizer == "adam"
+            ? optim.Adam(model.parameters(), options.LearningRate, eps: options.Eps, weight_decay: options.WeightDecay)
+            : optim.Adagrad(model.parameters(), options.LearningRate, options.LearningRateDecay,
+                options.WeightDecay, options.InitialAccumulatorValue, options.Eps);
         using var generator = new Generator((ulong)options.Seed + 1);
 
         var startEpoch = 0;
@@ -128,6 +137,13 @@ public sealed class TraitTrainer(TraitTrainingOptions options, string dataDirect
                 var indices = order.narrow(0, start, Math.Min(options.BatchSize, sampleCount - start)).to(device);
 
                 phases.Start("train");
+                if (options.LearningRateSchedule == "cosine")
+                {
+                    foreach (var group in optimizer.ParamGroups)
+                    {
+                        group.LearningRate = options.LearningRate * 0.5 * (1 + Math.Cos(Math.PI * step / totalSteps));
+                    }
+                }
                 model.train();
                 optimizer.zero_grad();
                 var loss = nn.functional.cross_entropy(model.forward(trainInputs.index_select(0, indices)), trainLabels.index_select(0, indices));
@@ -164,6 +180,11 @@ public sealed class TraitTrainer(TraitTrainingOptions options, string dataDirect
 
             phases.Start("evaluate");
             var (confusion, testLoss) = Evaluate(model, testInputs, testLabels);
+            if (carved.Validation.Length > 0)
+            {
+                var (_, validationF1) = ChooseThreshold(model, validationInputs, validationLabels);
+                metrics.Add(new MetricSample("validation_f1", epoch + 1, step, validationF1));
+            }
             phases.Start("persist");
             var seconds = epochClock.Elapsed.TotalSeconds;
             var samplesPerSecond = sampleCount / Math.Max(seconds, 1e-9);
@@ -184,14 +205,22 @@ public sealed class TraitTrainer(TraitTrainingOptions options, string dataDirect
         }
 
         phases.Start("evaluate");
-        var (final, _) = Evaluate(model, testInputs, testLabels);
+        var threshold = 0.5;
+        double? chosenF1 = null;
+        if (options.Threshold == "validation")
+        {
+            (threshold, var f1) = ChooseThreshold(model, validationInputs, validationLabels);
+            chosenF1 = f1;
+        }
+        var (final, _) = Evaluate(model, testInputs, testLabels, threshold);
         phases.Stop();
         var evaluation = new TraitEvaluation(
             trait, options.Color.ToString().ToLowerInvariant(), options.Profile,
             final.Accuracy, final.Precision, final.Recall, final.F1,
             final.TruePositives, final.FalsePositives, final.TrueNegatives, final.FalseNegatives,
             split.Test.Count, split.Test.Count(i => labels[i]), options.TrainSamples, options.Epochs, options.BatchSize,
-            options.Seed, device.ToString(), Math.Round(clock.Elapsed.TotalSeconds, 3), TraitJobPhases.From(phases));
+            options.Seed, device.ToString(), Math.Round(clock.Elapsed.TotalSeconds, 3), TraitJobPhases.From(phases),
+            threshold, carved.Validation.Length, carved.Validation.Count(i => labels[i]), chosenF1);
         var json = JsonSerializer.Serialize(evaluation, JsonOptions);
         context.SaveArtifact("model.bin", "application/x-torchsharp-module", TorchState.Save(model));
         context.SaveArtifact("eval.json", "application/json", System.Text.Encoding.UTF8.GetBytes(json));
@@ -223,36 +252,52 @@ public sealed class TraitTrainer(TraitTrainingOptions options, string dataDirect
         using var scope = NewDisposeScope();
         var inCount = inInputs.shape[0];
         var logits = model.forward(cat([inInputs, outInputs]));
-        var (inLoss, inAccuracy) = Score(logits.narrow(0, 0, inCount), inLabels);
-        var (outLoss, outAccuracy) = Score(logits.narrow(0, inCount, outInputs.shape[0]), outLabels);
+        var (inLoss, inAccuracy) = LossAndAccuracy(logits.narrow(0, 0, inCount), inLabels);
+        var (outLoss, outAccuracy) = LossAndAccuracy(logits.narrow(0, inCount, outInputs.shape[0]), outLabels);
         return (inLoss, inAccuracy, outLoss, outAccuracy);
     }
 
-    private static (double Loss, double Accuracy) Score(Tensor logits, Tensor labels)
+    private static (double Loss, double Accuracy) LossAndAccuracy(Tensor logits, Tensor labels)
     {
         var loss = nn.functional.cross_entropy(logits, labels).item<float>();
         var accuracy = logits.argmax(1).eq(labels).to(ScalarType.Float32).mean().item<float>();
         return (loss, accuracy);
     }
 
-    /// <summary>Predicts the whole held-out split in chunks; returns the confusion counts and the mean loss.</summary>
-    public static (BinaryConfusion Confusion, double Loss) Evaluate(TraitCnn model, Tensor inputs, Tensor labels)
+    /// <summary>
+    /// Predicts the whole held-out split in chunks; returns the confusion counts at <paramref name="threshold"/> (on the
+    /// probability of the trait; 0.5 is the softmax's own call) and the mean loss.
+    /// </summary>
+    public static (BinaryConfusion Confusion, double Loss) Evaluate(TraitCnn model, Tensor inputs, Tensor labels, double threshold = 0.5)
+    {
+        var (scores, loss) = Score(model, inputs, labels);
+        return (DecisionThreshold.Confusion(scores, labels.cpu().data<long>().ToArray(), threshold), loss);
+    }
+
+    /// <summary>The probability threshold with the best F1 on a validation split, and that F1.</summary>
+    public static (double Threshold, double F1) ChooseThreshold(TraitCnn model, Tensor inputs, Tensor labels)
+    {
+        var (scores, _) = Score(model, inputs, labels);
+        return DecisionThreshold.BestF1(scores, labels.cpu().data<long>().ToArray());
+    }
+
+    /// <summary>Every sample's probability of the trait, predicted in chunks, and the mean loss.</summary>
+    private static (float[] Scores, double Loss) Score(TraitCnn model, Tensor inputs, Tensor labels)
     {
         model.eval();
         using var noGrad = no_grad();
         using var scope = NewDisposeScope();
         var n = inputs.shape[0];
-        var predictions = new List<Tensor>();
+        var scores = new List<Tensor>();
         var lossSum = 0.0;
         for (long start = 0; start < n; start += EvaluationChunk)
         {
             var length = Math.Min(EvaluationChunk, n - start);
             var logits = model.forward(inputs.narrow(0, start, length));
             lossSum += nn.functional.cross_entropy(logits, labels.narrow(0, start, length), reduction: nn.Reduction.Sum).item<float>();
-            predictions.Add(logits.argmax(1));
+            scores.Add(nn.functional.softmax(logits, 1).select(1, 1));
         }
-        var predicted = cat(predictions).cpu().data<long>().ToArray();
-        var actual = labels.cpu().data<long>().ToArray();
-        return (BinaryConfusion.FromPredictions(predicted, actual), lossSum / Math.Max(n, 1));
+        var all = n == 0 ? Array.Empty<float>() : cat(scores).cpu().data<float>().ToArray();
+        return (all, lossSum / Math.Max(n, 1));
     }
 }
