@@ -582,10 +582,11 @@ public static partial class PunkGridCommandLine
             {
                 return await PrintJson(io, result.Predictions);
             }
-            var table = new Table().AddColumns("trait", "probability", "predicted", "actual");
+            var table = new Table().AddColumns("trait", "probability", "threshold", "predicted", "actual");
             foreach (var p in result.Predictions.OrderByDescending(p => p.Probability))
             {
-                table.AddRow(Markup.Escape(p.Trait), p.Probability.ToString("F4", CultureInfo.InvariantCulture), p.Probability >= 0.5 ? "yes" : "no",
+                table.AddRow(Markup.Escape(p.Trait), p.Probability.ToString("F4", CultureInfo.InvariantCulture),
+                    p.Threshold.ToString("F3", CultureInfo.InvariantCulture), p.Predicted ? "yes" : "no",
                     p.Actual switch { true => "yes", false => "no", null => "" });
             }
             io.Console.Write(table);

@@ -8,11 +8,20 @@ public sealed record GenerateResult(
     [property: Id(2)] string? Error,
     [property: Id(3)] bool NotFound = false);
 
+/// <summary>
+/// One trait model's call on a punk: the probability of the trait, the model's decision threshold (0.5 unless its
+/// profile chose one on a validation split) and whether the punk really has it (known punks only).
+/// </summary>
 [GenerateSerializer, Immutable, Alias("PunkGrid.TraitPrediction")]
 public sealed record TraitPrediction(
     [property: Id(0)] string Trait,
     [property: Id(1)] double Probability,
-    [property: Id(2)] bool? Actual);
+    [property: Id(2)] bool? Actual,
+    [property: Id(3)] double Threshold = 0.5)
+{
+    /// <summary>The model says the punk has the trait.</summary>
+    public bool Predicted => Probability >= Threshold;
+}
 
 /// <summary>Every trait model of a sweep scoring one punk, or why not.</summary>
 [GenerateSerializer, Immutable, Alias("PunkGrid.PredictTraitsResult")]

@@ -132,7 +132,7 @@ public sealed class InferenceGrain(JobStore store, TrainingOutputStore outputs, 
         try
         {
             var predictions = engine.PredictTraits(models, punkId, image);
-            return new PredictTraitsResult(predictions.Select(p => new TraitPrediction(p.Trait, p.Probability, p.Actual)).ToList(), null);
+            return new PredictTraitsResult(predictions.Select(p => new TraitPrediction(p.Trait, p.Probability, p.Actual, p.Threshold)).ToList(), null);
         }
         catch (Exception ex) when (ex is ArgumentException or DataFormatException)
         {

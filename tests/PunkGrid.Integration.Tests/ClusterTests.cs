@@ -47,6 +47,7 @@ public sealed class ClusterTests(ClusterFixture cluster)
         Assert.Equal(3, predictions.Count);
         Assert.Contains(predictions, p => p.GetProperty("trait").GetString() == "Earring" && p.GetProperty("actual").GetBoolean()); // punk 0 wears an earring
         Assert.All(predictions, p => Assert.InRange(p.GetProperty("probability").GetDouble(), 0, 1));
+        Assert.All(predictions, p => Assert.Equal(p.GetProperty("probability").GetDouble() >= p.GetProperty("threshold").GetDouble(), p.GetProperty("predicted").GetBoolean()));
         var tile = Path.Combine(Path.GetTempPath(), $"punk-{Guid.NewGuid():N}.png");
         using (var file = File.Create(tile))
         {

@@ -302,6 +302,9 @@ public sealed class JobQueueTests(PostgresServer server) : IAsyncLifetime
         await outputs.WriteMetricsAsync(id, 1, points);
         await outputs.WriteMetricsAsync(id, 1, points); // re-sent after an answer that never arrived
         Assert.Equal(2, (await outputs.ReadMetricsAsync(id, new MetricQuery())).Points.Count);
+        // A batch that repeats one stored point among new ones stores the new ones (the per-point statement).
+        await outputs.WriteMetricsAsync(id, 1, [new MetricSample("noop_tick", 1, 0, 0), points[1], new MetricSample("noop_tick", 1, 4, 4)]);
+        Assert.Equal([0L, 1L, 2L, 4L], (await outputs.ReadMetricsAsync(id, new MetricQuery())).Points.Select(p => p.Step));
 
         // A job too short for any heartbeat: its final progress comes with its success (epoch 3/3, not 0/0).
         Assert.Equal(JobQueue.ReportOutcome.Applied, await queue.SucceedAsync(id, lease.Attempt, "{}", new Dictionary<string, double>(), finalEpochs: 3, finalSteps: 30));
@@ -314,6 +317,11 @@ public sealed class JobQueueTests(PostgresServer server) : IAsyncLifetime
         await using var command = dataSource.CreateCommand("select count(*) from job_events where job_id = @job and to_state = 'Succeeded'");
         command.Parameters.AddWithValue("job", id);
         Assert.Equal(1L, await command.ExecuteScalarAsync());
+
+        // Points have no foreign key (the fence checks the job once per batch): deleting the job still deletes them.
+        await using var delete = dataSource.CreateCommand("delete from jobs where job_id = @job; select count(*) from metrics where job_id = @job");
+        delete.Parameters.AddWithValue("job", id);
+        Assert.Equal(0L, await delete.ExecuteScalarAsync());
     }
 
     [Fact]

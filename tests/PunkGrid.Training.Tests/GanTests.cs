@@ -147,6 +147,9 @@ public class InferenceEngineTests
         Assert.Equal("Earring", prediction.Trait);
         Assert.True(prediction.Actual); // punk 0: Female, Green Eye Shadow, Earring, Blonde Bob
         Assert.InRange(prediction.Probability, 0, 1);
+        Assert.Equal(0.5, prediction.Threshold); // a model without a chosen threshold: the softmax's call
+        var tuned = model with { Settings = new Dictionary<string, string> { ["color"] = "gray", ["threshold"] = "0.0375" } };
+        Assert.Equal(0.0375, Assert.Single(engine.PredictTraits([("Earring", tuned)], 0, null)).Threshold); // from its eval.json
         Assert.Contains("punk 10000 does not exist", Assert.Throws<ArgumentException>(() => engine.PredictTraits([("Earring", model)], 10_000, null)).Message);
     }
 }

@@ -18,8 +18,11 @@ public sealed record StoredModel(string JobId, byte[] Weights, IReadOnlyDictiona
 /// <summary>A class and its probability.</summary>
 public sealed record ClassProbability(string Name, double Probability);
 
-/// <summary>One trait's probability for a punk, and whether the punk really has it (when the punk is a known one).</summary>
-public sealed record TraitProbability(string Trait, double Probability, bool? Actual);
+/// <summary>
+/// One trait's probability for a punk, the model's decision threshold (from its <c>eval.json</c>; 0.5 when it has
+/// none), and whether the punk really has it (when the punk is a known one).
+/// </summary>
+public sealed record TraitProbability(string Trait, double Probability, bool? Actual, double Threshold);
 
 /// <summary>
 /// Runs trained models: generates punks with a VAE or GAN and scores punks with the 92 trait classifiers. Its API is
@@ -154,7 +157,9 @@ public sealed class PunkInferenceEngine(string dataDirectory)
                 probability = cnn.Probabilities(input)[0, 1].item<float>();
             }
             var index = data.Traits.IndexOf(trait);
-            result.Add(new TraitProbability(data.Traits.TraitNames[index], probability, punkId is { } p ? data.Traits.Has(p, index) : null));
+            var threshold = model.Settings.TryGetValue("threshold", out var t)
+                && double.TryParse(t, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var parsed) ? parsed : 0.5;
+            result.Add(new TraitProbability(data.Traits.TraitNames[index], probability, punkId is { } p ? data.Traits.Has(p, index) : null, threshold));
         }
         return result;
     }
