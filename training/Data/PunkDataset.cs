@@ -26,6 +26,15 @@ public sealed class PunkDataset
     /// <summary>uint8 <c>[10000, 24, 24, 4]</c> RGBA, indexed by punk id.</summary>
     public Tensor Tiles { get; }
 
+    private readonly ConcurrentDictionary<PunkColorMode, Lazy<Tensor>> modelInputs = new();
+
+    /// <summary>
+    /// All 10,000 punks as model inputs in <paramref name="mode"/> (<see cref="PunkImageTensors.ToModelInput"/>), made once
+    /// per process and mode and shared, read-only, by every job: callers index into it and must not dispose it.
+    /// </summary>
+    public Tensor ModelInputs(PunkColorMode mode) => modelInputs.GetOrAdd(mode, m => new Lazy<Tensor>(() =>
+        PunkImageTensors.ToModelInput(Tiles, m).DetachFromDisposeScope())).Value;
+
     public static PunkDataset Load(string dataDirectory)
     {
         var key = Path.GetFullPath(dataDirectory);

@@ -90,7 +90,7 @@ public sealed class TraitTrainer(TraitTrainingOptions options, string dataDirect
         var carved = TraitValidationSplit.Carve(split.Train, labels, options.ValidationFraction, options.Seed + 2);
 
         using var scope = NewDisposeScope();
-        var images = PunkImageTensors.ToModelInput(data.Tiles, options.Color);
+        var images = data.ModelInputs(options.Color); // shared by the process's jobs: not ours to dispose
         using var dataGenerator = new Generator((ulong)options.Seed);
         using var trainingSet = BalancedTraitSet.Build(images, labels, carved.Train, options.TrainSamples, dataGenerator, trait);
         var trainInputs = trainingSet.Inputs.to(device);
@@ -100,7 +100,6 @@ public sealed class TraitTrainer(TraitTrainingOptions options, string dataDirect
         var testLabels = tensor(split.Test.Select(i => labels[i] ? 1L : 0L).ToArray()).to(device);
         var validationInputs = images.index_select(0, tensor(carved.Validation.Select(i => (long)i).ToArray())).to(device);
         var validationLabels = tensor(carved.Validation.Select(i => labels[i] ? 1L : 0L).ToArray()).to(device);
-        images.Dispose();
         phases.Stop();
 
         using var model = TorchRuntime.CreateSeeded(options.Seed, () => new TraitCnn(PunkImageTensors.Channels(options.Color)));
