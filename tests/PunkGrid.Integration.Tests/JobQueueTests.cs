@@ -21,6 +21,7 @@ public sealed class JobQueueTests(PostgresServer server) : IAsyncLifetime
     private static readonly WorkerRegistration Cpu = new("cpu-1", "silo-1", "cpu", 4, 1024);
     private static readonly WorkerRegistration Gpu = new("gpu-1", "silo-2", "cuda:0", 4, 1024);
 
+    private MigratedDatabase database = null!;
     private NpgsqlDataSource dataSource = null!;
     private JobStore jobs = null!;
     private JobQueue queue = null!;
@@ -28,14 +29,11 @@ public sealed class JobQueueTests(PostgresServer server) : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        dataSource = NpgsqlDataSource.Create(await server.CreateDatabaseAsync("queue"));
-        await new SchemaMigrator(dataSource, NullLogger<SchemaMigrator>.Instance).MigrateAsync();
-        jobs = new JobStore(dataSource);
-        queue = new JobQueue(dataSource, Options.Create(new SchedulingOptions { LeaseTimeout = Lease, QuarantineAfterCrashes = 2 }));
-        outputs = new TrainingOutputStore(dataSource, NullLogger<TrainingOutputStore>.Instance);
+        database = await MigratedDatabase.CreateAsync(server, "queue", new SchedulingOptions { LeaseTimeout = Lease, QuarantineAfterCrashes = 2 });
+        (dataSource, jobs, queue, outputs) = (database.DataSource, database.Jobs, database.Queue, database.Outputs);
     }
 
-    public async Task DisposeAsync() => await dataSource.DisposeAsync();
+    public async Task DisposeAsync() => await database.DisposeAsync();
 
     private async Task<List<string>> SubmitAsync(string runId, int count, int priority = 0, string device = "any")
     {

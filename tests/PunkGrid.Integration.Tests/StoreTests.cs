@@ -14,6 +14,7 @@ namespace PunkGrid.Integration.Tests;
 [Collection(PostgresCollection.Name)]
 public sealed class StoreTests(PostgresServer server) : IAsyncLifetime
 {
+    private MigratedDatabase database = null!;
     private NpgsqlDataSource dataSource = null!;
     private JobStore jobs = null!;
     private JobQueue queue = null!;
@@ -24,14 +25,11 @@ public sealed class StoreTests(PostgresServer server) : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        dataSource = NpgsqlDataSource.Create(await server.CreateDatabaseAsync("stores"));
-        await new SchemaMigrator(dataSource, NullLogger<SchemaMigrator>.Instance).MigrateAsync();
-        jobs = new JobStore(dataSource);
-        queue = new JobQueue(dataSource, Options.Create(new SchedulingOptions { LeaseTimeout = TimeSpan.FromMinutes(1) }));
-        outputs = new TrainingOutputStore(dataSource, NullLogger<TrainingOutputStore>.Instance);
+        database = await MigratedDatabase.CreateAsync(server, "stores");
+        (dataSource, jobs, queue, outputs) = (database.DataSource, database.Jobs, database.Queue, database.Outputs);
     }
 
-    public async Task DisposeAsync() => await dataSource.DisposeAsync();
+    public async Task DisposeAsync() => await database.DisposeAsync();
 
     private static RunSpec Spec(params string[] traits) =>
         new(JobKinds.Trait, traits, false, "quick", new Dictionary<string, string>(), 0);

@@ -1,0 +1,40 @@
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
+using Npgsql;
+using PunkGrid.Grains;
+using PunkGrid.Grains.Persistence;
+
+namespace PunkGrid.Integration.Tests;
+
+/// <summary>
+/// A test class's own database on the shared PostgreSQL server, migrated to the newest schema, with the stores a silo
+/// builds on it: jobs, the queue (with the class's scheduling options) and the training outputs.
+/// </summary>
+public sealed class MigratedDatabase : IAsyncDisposable
+{
+    private MigratedDatabase(NpgsqlDataSource dataSource, SchedulingOptions scheduling)
+    {
+        DataSource = dataSource;
+        Jobs = new JobStore(dataSource);
+        Queue = new JobQueue(dataSource, Options.Create(scheduling));
+        Outputs = new TrainingOutputStore(dataSource, NullLogger<TrainingOutputStore>.Instance);
+    }
+
+    public NpgsqlDataSource DataSource { get; }
+
+    public JobStore Jobs { get; }
+
+    public JobQueue Queue { get; }
+
+    public TrainingOutputStore Outputs { get; }
+
+    /// <summary>A new database named after <paramref name="name"/>; leases last a minute unless <paramref name="scheduling"/> says otherwise.</summary>
+    public static async Task<MigratedDatabase> CreateAsync(PostgresServer server, string name, SchedulingOptions? scheduling = null)
+    {
+        var dataSource = NpgsqlDataSource.Create(await server.CreateDatabaseAsync(name));
+        await new SchemaMigrator(dataSource, NullLogger<SchemaMigrator>.Instance).MigrateAsync();
+        return new MigratedDatabase(dataSource, scheduling ?? new SchedulingOptions { LeaseTimeout = TimeSpan.FromMinutes(1) });
+    }
+
+    public ValueTask DisposeAsync() => DataSource.DisposeAsync();
+}
