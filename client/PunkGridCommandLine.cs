@@ -208,7 +208,7 @@ public static partial class PunkGridCommandLine
         var traits = new Command("traits", "A sweep of trait classifiers: one job per trait.");
         var all = new Option<bool>("--all") { Description = "All 92 traits." };
         var names = new Option<string?>("--traits") { Description = "Comma-separated trait names, e.g. Male,Hoodie,\"Big Shades\"." };
-        var profile = new Option<string>("--profile") { DefaultValueFactory = _ => JobSpec.DefaultProfile, Description = "seed (the write-up) or quick (minutes on a CPU)." };
+        var profile = new Option<string>("--profile") { DefaultValueFactory = _ => JobSpec.DefaultProfile, Description = "seed (the write-up), tuned (rgb, Adam, a threshold chosen on a validation split), demo (the tuned recipe, short) or quick (a smoke test)." };
         var epochs = new Option<int?>("--epochs") { Description = "Override epochs." };
         var samples = new Option<int?>("--train-samples") { Description = "Override the balanced training set size." };
         var color = new Option<string?>("--color") { Description = "gray (seed) or rgb." };

@@ -3,9 +3,10 @@
 #  1. PostgreSQL: $PUNKGRID_PG if set, else a local server under .punkgrid/pg on a free loopback port;
 #  2. the datasets, fetched if missing;
 #  3. a silo with a worker (reused if already running), logging to .punkgrid/silo-1.log;
-#  4. the quick sweep of all 92 traits: submit, live progress, the results table.
+#  4. a sweep of all 92 traits with the demo profile (rgb, Adam, thresholds chosen on a validation split; minutes on
+#     2 cores): submit, live progress, the results table.
 # The cluster keeps running afterwards for `./punkgrid runs|jobs|metrics|…`. Running it again reuses it.
-# Options: --profile P (default quick), --slots N (default 2), --traits A,B (default all 92).
+# Options: --profile P (default demo; quick is the smoke test, seed the write-up), --slots N (default 2), --traits A,B (default all 92).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 state=$root/.punkgrid
@@ -34,7 +35,7 @@ if [[ ${1:-} == --down ]]; then
   exit 0
 fi
 
-profile=quick slots=2 traits=""
+profile=demo slots=2 traits=""
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --profile) profile=$2; shift 2 ;;

@@ -167,7 +167,13 @@ public static partial class SiloCommandLine
     {
         var command = new Command(kind, description);
         var name = new Argument<string>("name") { Description = "Trait to classify: one of the 92 (Male, Hoodie, \"Big Shades\", …)." };
-        var profile = new Option<string>("--profile") { Description = "seed (the write-up's settings) or quick (minutes on a CPU).", DefaultValueFactory = _ => JobSpec.DefaultProfile };
+        var profile = new Option<string>("--profile")
+        {
+            Description = withTarget
+                ? "seed (the write-up's settings), tuned (rgb, Adam, a threshold chosen on a validation split), demo (the tuned recipe, short) or quick (a smoke test)."
+                : "seed (the write-up's settings) or quick (minutes on a CPU).",
+            DefaultValueFactory = _ => JobSpec.DefaultProfile,
+        };
         var epochs = new Option<int?>("--epochs") { Description = "Override the number of epochs." };
         var trainSamples = new Option<int?>("--train-samples") { Description = "Override the size of the balanced training set." };
         var batchSize = new Option<int?>("--batch-size") { Description = "Override the batch size." };

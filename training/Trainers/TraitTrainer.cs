@@ -122,6 +122,9 @@ public sealed class TraitTrainer(TraitTrainingOptions options, string dataDirect
         var stepsPerEpoch = (sampleCount + options.BatchSize - 1) / options.BatchSize;
         var totalSteps = (long)stepsPerEpoch * options.Epochs;
         var metrics = new List<MetricSample>();
+        var testActual = split.Test.Select(i => labels[i] ? 1L : 0L).ToArray();
+        var validationActual = carved.Validation.Select(i => labels[i] ? 1L : 0L).ToArray();
+        float[]? testScores = null, validationScores = null; // the latest model's, once evaluated
         context.ReportProgress(new TrainingProgress(startEpoch, options.Epochs, step, totalSteps, 0));
 
         for (var epoch = startEpoch; epoch < options.Epochs; epoch++)
@@ -178,11 +181,12 @@ public sealed class TraitTrainer(TraitTrainingOptions options, string dataDirect
             }
 
             phases.Start("evaluate");
-            var (confusion, testLoss) = Evaluate(model, testInputs, testLabels);
+            (testScores, var testLoss) = Score(model, testInputs, testLabels);
+            var confusion = DecisionThreshold.Confusion(testScores, testActual, 0.5);
             if (carved.Validation.Length > 0)
             {
-                var (_, validationF1) = ChooseThreshold(model, validationInputs, validationLabels);
-                metrics.Add(new MetricSample("validation_f1", epoch + 1, step, validationF1));
+                (validationScores, _) = Score(model, validationInputs, validationLabels);
+                metrics.Add(new MetricSample("validation_f1", epoch + 1, step, DecisionThreshold.BestF1(validationScores, validationActual).F1));
             }
             phases.Start("persist");
             var seconds = epochClock.Elapsed.TotalSeconds;
@@ -203,15 +207,19 @@ public sealed class TraitTrainer(TraitTrainingOptions options, string dataDirect
                 trait, epoch + 1, options.Epochs, testLoss, confusion.Accuracy, confusion.F1, seconds, samplesPerSecond);
         }
 
+        // The final model is the last epoch's: its scores are reused (computed here only when this attempt resumed
+        // from the last epoch's checkpoint and trained nothing).
         phases.Start("evaluate");
         var threshold = 0.5;
         double? chosenF1 = null;
         if (options.Threshold == "validation")
         {
-            (threshold, var f1) = ChooseThreshold(model, validationInputs, validationLabels);
+            validationScores ??= Score(model, validationInputs, validationLabels).Scores;
+            (threshold, var f1) = DecisionThreshold.BestF1(validationScores, validationActual);
             chosenF1 = f1;
         }
-        var (final, _) = Evaluate(model, testInputs, testLabels, threshold);
+        testScores ??= Score(model, testInputs, testLabels).Scores;
+        var final = DecisionThreshold.Confusion(testScores, testActual, threshold);
         phases.Stop();
         var evaluation = new TraitEvaluation(
             trait, options.Color.ToString().ToLowerInvariant(), options.Profile,
@@ -271,13 +279,6 @@ public sealed class TraitTrainer(TraitTrainingOptions options, string dataDirect
     {
         var (scores, loss) = Score(model, inputs, labels);
         return (DecisionThreshold.Confusion(scores, labels.cpu().data<long>().ToArray(), threshold), loss);
-    }
-
-    /// <summary>The probability threshold with the best F1 on a validation split, and that F1.</summary>
-    public static (double Threshold, double F1) ChooseThreshold(TraitCnn model, Tensor inputs, Tensor labels)
-    {
-        var (scores, _) = Score(model, inputs, labels);
-        return DecisionThreshold.BestF1(scores, labels.cpu().data<long>().ToArray());
     }
 
     /// <summary>Every sample's probability of the trait, predicted in chunks, and the mean loss.</summary>
