@@ -89,7 +89,7 @@ public sealed record TraitTrainingOptions
         more: new Dictionary<string, TraitTrainingOptions>
         {
             ["tuned"] = Tuned(trait),
-            ["demo"] = Tuned(trait) with { Profile = "demo", Epochs = 2, TrainSamples = 6_000, LearningRate = 0.002, MonitorSamples = 0 },
+            ["demo"] = Tuned(trait) with { Profile = "demo", Epochs = 1, TrainSamples = 12_000, LearningRate = 0.002, MonitorSamples = 0 },
         });
         if (options.Threshold == "validation" && options.ValidationFraction <= 0)
         {
