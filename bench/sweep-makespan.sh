@@ -12,6 +12,7 @@ fi
 : "${PUNKGRID_PG:?set PUNKGRID_PG (Host=…;Port=…;Username=…;Database=…)}"
 field() { tr ';' '\n' <<<"$PUNKGRID_PG" | grep -i "^$1=" | cut -d= -f2; }
 export PGHOST=$(field Host) PGPORT=$(field Port) PGUSER=$(field Username) PGDATABASE=$(field Database)
+pw=$(field Password); [[ -n $pw ]] && export PGPASSWORD=$pw
 slots=${2:-$(psql -tAc "select coalesce(sum(slots), 1) from workers where last_heartbeat > now() - interval '1 minute'")}
 psql -v run="$run" -v slots="$slots" -P pager=off <<'SQL'
 with last_start as (
