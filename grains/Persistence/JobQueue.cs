@@ -197,16 +197,16 @@ public sealed class JobQueue(NpgsqlDataSource dataSource, IOptions<SchedulingOpt
     // A death counts towards quarantine (a crash) only if the attempt saved no checkpoint and its worker died alone: when a
     // worker of another silo fell silent within the simultaneous-death window of this one's last renewal — among the
     // leases lost now, the leases still held by silent workers, or the deaths of other jobs recorded before — the cluster lost several
-    // silos at once (a host, a network, every silo), which no job does to workers it does not run on. Those three kinds of
-    // other deaths (lost now, silent now, recorded before) are one union; its filters reach each part's own index.
+    // silos at once (a host, a network, every silo), which no job does to workers it does not run on.
     private const string LoseLeases =
-        "judged as (select d.*, not d.progressed and not exists (select 1 from (" +
-        "select o.job_id, o.worker_id, o.renewed_at as died_at from doomed o " +
-        "union all select o.job_id, o.worker_id, o.lease_expires_at - @lease from jobs o " +
-        "where o.state = 'Running' and o.lease_expires_at - @lease < now() - @window " +
-        "union all select e.job_id, e.worker_id, e.lease_renewed_at from job_events e) other " +
-        "where other.died_at between d.renewed_at - @window and d.renewed_at + @window " +
-        "and other.job_id <> d.job_id and split_part(other.worker_id, '/', 1) <> split_part(d.worker_id, '/', 1)) as crash from doomed d), " +
+        "judged as (select d.*, not d.progressed and not (" +
+        "exists (select 1 from doomed o where split_part(o.worker_id, '/', 1) <> split_part(d.worker_id, '/', 1) " +
+        "and o.renewed_at between d.renewed_at - @window and d.renewed_at + @window) " +
+        "or exists (select 1 from jobs o where o.state = 'Running' and split_part(o.worker_id, '/', 1) <> split_part(d.worker_id, '/', 1) " +
+        "and o.lease_expires_at - @lease < now() - @window " +
+        "and o.lease_expires_at - @lease between d.renewed_at - @window and d.renewed_at + @window) " +
+        "or exists (select 1 from job_events e where e.lease_renewed_at between d.renewed_at - @window and d.renewed_at + @window " +
+        "and e.job_id <> d.job_id and split_part(e.worker_id, '/', 1) <> split_part(d.worker_id, '/', 1))) as crash from doomed d), " +
         "lost as (update jobs j set lost_leases = j.lost_leases + 1, " +
         "crash_streak = case when d.progressed then 0 when d.crash then j.crash_streak + 1 else j.crash_streak end, " +
         "state = case when d.crash and j.crash_streak + 1 >= @quarantine then 'Failed' else 'Queued' end, " +
