@@ -63,34 +63,34 @@ public sealed record TraitTrainingOptions
     public static TraitTrainingOptions Create(string trait, string profile, IReadOnlyDictionary<string, string>? overrides = null)
     {
         var options = TrainingParameters.Apply(
-        Kind,
-        profile,
-        seed: new TraitTrainingOptions { Trait = trait, Profile = "seed" },
-        quick: new TraitTrainingOptions { Trait = trait, Profile = "quick", Epochs = 1, TrainSamples = 2_000 },
-        overrides,
-        (baseline, p) => baseline with
-        {
-            Optimizer = p.Choice("optimizer", baseline.Optimizer, "adagrad", "adam"),
-            LearningRateSchedule = p.Choice("lr_schedule", baseline.LearningRateSchedule, "constant", "cosine"),
-            ValidationFraction = p.Double("validation_fraction", baseline.ValidationFraction, 0, 0.5),
-            Threshold = p.Choice("threshold", baseline.Threshold, "0.5", "validation"),
-            Color = PunkImageTensors.ParseColorMode(p.Choice("color", baseline.Color.ToString().ToLowerInvariant(), "gray", "rgb")),
-            Epochs = p.Int("epochs", baseline.Epochs, 1, 10_000),
-            TrainSamples = p.Int("train_samples", baseline.TrainSamples, 2, 10_000_000),
-            BatchSize = p.Int("batch_size", baseline.BatchSize, 1, 100_000),
-            LearningRate = p.Double("lr", baseline.LearningRate, 1e-9, 10),
-            LearningRateDecay = p.Double("lr_decay", baseline.LearningRateDecay, 0, 10),
-            WeightDecay = p.Double("weight_decay", baseline.WeightDecay, 0, 10),
-            InitialAccumulatorValue = p.Double("initial_accumulator", baseline.InitialAccumulatorValue, 0, 10),
-            Eps = p.Double("eps", baseline.Eps, 0, 1),
-            MonitorSamples = p.Int("monitor_samples", baseline.MonitorSamples, 0, 10_000),
-            Seed = p.Int("seed", baseline.Seed, 0, int.MaxValue),
-        },
-        more: new Dictionary<string, TraitTrainingOptions>
-        {
-            ["tuned"] = Tuned(trait),
-            ["demo"] = Tuned(trait) with { Profile = "demo", Epochs = 1, TrainSamples = 12_000, LearningRate = 0.002, MonitorSamples = 0 },
-        });
+            Kind,
+            profile,
+            seed: new TraitTrainingOptions { Trait = trait, Profile = "seed" },
+            quick: new TraitTrainingOptions { Trait = trait, Profile = "quick", Epochs = 1, TrainSamples = 2_000 },
+            overrides,
+            (baseline, p) => baseline with
+            {
+                Optimizer = p.Choice("optimizer", baseline.Optimizer, "adagrad", "adam"),
+                LearningRateSchedule = p.Choice("lr_schedule", baseline.LearningRateSchedule, "constant", "cosine"),
+                ValidationFraction = p.Double("validation_fraction", baseline.ValidationFraction, 0, 0.5),
+                Threshold = p.Choice("threshold", baseline.Threshold, "0.5", "validation"),
+                Color = PunkImageTensors.ParseColorMode(p.Choice("color", baseline.Color.ToString().ToLowerInvariant(), "gray", "rgb")),
+                Epochs = p.Int("epochs", baseline.Epochs, 1, 10_000),
+                TrainSamples = p.Int("train_samples", baseline.TrainSamples, 2, 10_000_000),
+                BatchSize = p.Int("batch_size", baseline.BatchSize, 1, 100_000),
+                LearningRate = p.Double("lr", baseline.LearningRate, 1e-9, 10),
+                LearningRateDecay = p.Double("lr_decay", baseline.LearningRateDecay, 0, 10),
+                WeightDecay = p.Double("weight_decay", baseline.WeightDecay, 0, 10),
+                InitialAccumulatorValue = p.Double("initial_accumulator", baseline.InitialAccumulatorValue, 0, 10),
+                Eps = p.Double("eps", baseline.Eps, 0, 1),
+                MonitorSamples = p.Int("monitor_samples", baseline.MonitorSamples, 0, 10_000),
+                Seed = p.Int("seed", baseline.Seed, 0, int.MaxValue),
+            },
+            more: new Dictionary<string, TraitTrainingOptions>
+            {
+                ["tuned"] = Tuned(trait),
+                ["demo"] = Tuned(trait) with { Profile = "demo", Epochs = 1, TrainSamples = 12_000, LearningRate = 0.002, MonitorSamples = 0 },
+            });
         if (options.Threshold == "validation" && options.ValidationFraction <= 0)
         {
             throw new ArgumentException($"trait parameter threshold='validation' needs a validation split: set validation_fraction above 0 (it is {options.ValidationFraction.ToString(CultureInfo.InvariantCulture)})");
