@@ -10,22 +10,12 @@ public static class DecisionThreshold
     /// <summary>Predicted positive when the score is at or above the threshold.</summary>
     public static BinaryConfusion Confusion(ReadOnlySpan<float> scores, ReadOnlySpan<long> actual, double threshold)
     {
-        if (scores.Length != actual.Length)
-        {
-            throw new ArgumentException($"{scores.Length} scores for {actual.Length} labels");
-        }
-        long tp = 0, fp = 0, tn = 0, fn = 0;
+        var predicted = new long[scores.Length];
         for (var i = 0; i < scores.Length; i++)
         {
-            switch (scores[i] >= threshold, actual[i] != 0)
-            {
-                case (true, true): tp++; break;
-                case (true, false): fp++; break;
-                case (false, false): tn++; break;
-                default: fn++; break;
-            }
+            predicted[i] = scores[i] >= threshold ? 1 : 0;
         }
-        return new BinaryConfusion(tp, fp, tn, fn);
+        return BinaryConfusion.FromPredictions(predicted, actual);
     }
 
     /// <summary>The threshold in (0, 1) with the best F1 on these scores, and that F1 (0.5 and 0 when no label is positive).</summary>
