@@ -7,17 +7,8 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 seconds=${1:-15} rounds=${2:-3}
-export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
-bindir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V -r | head -1)
-[[ -x $bindir/pgbench ]] || { echo "read-models-cost: pgbench not found under /usr/lib/postgresql/*/bin" >&2; exit 2; }
-dotnet build "$root/silo/PunkGrid.Silo.csproj" -c Release -nologo -v quiet -tl:off -clp:ErrorsOnly >&2
-work=$(mktemp -d /tmp/punkgrid-readcost-XXXXXX)
-chmod 755 "$work"
-cs=$("$root/infra/local-postgres.sh" start "$work/pg" readcost)
-trap '"$root/infra/local-postgres.sh" stop "$work/pg" >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
-dotnet "$root/silo/bin/Release/net10.0/PunkGrid.Silo.dll" migrate --postgres "$cs" >/dev/null
-field() { tr ';' '\n' <<<"$cs" | grep -i "^$1=" | cut -d= -f2; }
-export PGHOST=$(field Host) PGPORT=$(field Port) PGUSER=$(field Username) PGPASSWORD=$(field Password) PGDATABASE=$(field Database)
+. "$root/bench/Shared/bench-database.sh"
+start_bench_database readcost
 psql -q -v ON_ERROR_STOP=1 <<'SQL'
 insert into runs (run_id, kind, profile, spec) values ('cost', 'noop', 'seed', '{}');
 insert into jobs (job_id, run_id, kind, profile, parameters, state)
