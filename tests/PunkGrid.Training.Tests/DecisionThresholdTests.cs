@@ -64,4 +64,26 @@ public class DecisionThresholdTests
         var none = TraitValidationSplit.Carve(split.Train, new bool[PunkGrid.Training.Data.PunkTraitTable.PunkCount], 0, 1);
         Assert.Empty(none.Validation);
     }
+
+    [Fact]
+    public void The_errors_are_the_misses_and_false_calls_at_the_threshold_most_confident_first()
+    {
+        //            punk:   10     11     12     13     14     15     16
+        float[] scores =    [0.10f, 0.45f, 0.50f, 0.90f, 0.60f, 0.05f, 0.99f];
+        long[] actual =     [1,     1,     1,     0,     0,     0,     1];
+        var errors = TraitErrors.Find([10, 11, 12, 13, 14, 15, 16], scores, actual, 0.5);
+        Assert.Equal([10, 11], errors.FalseNegativeIds); // 12 scores exactly 0.5: called, as Confusion counts it
+        Assert.Equal([13, 14], errors.FalsePositiveIds);
+        var confusion = DecisionThreshold.Confusion(scores, actual, 0.5);
+        Assert.Equal((confusion.FalseNegatives, confusion.FalsePositives), (errors.FalseNegativeIds.Count, errors.FalsePositiveIds.Count));
+        Assert.Throws<ArgumentException>(() => TraitErrors.Find([1], scores, actual, 0.5));
+
+        var many = TraitErrors.Find([.. Enumerable.Range(0, 500)], new float[500], [.. Enumerable.Repeat(1L, 500)], 0.5);
+        Assert.Equal(TraitErrors.MaxListed, many.FalseNegativeIds.Count);
+        Assert.Null(TraitErrors.Picture(TestData.Punks.Tiles, []));
+        var png = TraitErrors.Picture(TestData.Punks.Tiles, many.FalseNegativeIds)!;
+        var image = StbImageSharp.ImageResult.FromMemory(png);
+        // 48 punks, 12 a row at 3x with 2-pixel gaps: 4 rows
+        Assert.Equal((12 * 72 + 11 * 2, 4 * 72 + 3 * 2), (image.Width, image.Height));
+    }
 }

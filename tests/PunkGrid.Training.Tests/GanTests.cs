@@ -152,4 +152,23 @@ public class InferenceEngineTests
         Assert.Equal(0.0375, Assert.Single(engine.PredictTraits([("Earring", tuned)], 0, null)).Threshold); // from its eval.json
         Assert.Contains("punk 10000 does not exist", Assert.Throws<ArgumentException>(() => engine.PredictTraits([("Earring", model)], 10_000, null)).Message);
     }
+
+    [Fact]
+    public void A_positional_model_is_loaded_with_the_architecture_its_eval_json_names()
+    {
+        var sink = new InMemoryTrainingSink();
+        new TraitTrainer(TraitTrainingOptions.Create("Smile", "quick", new Dictionary<string, string> { ["train_samples"] = "100", ["architecture"] = "positional" }), TestData.Directory)
+            .Train(new TrainContext(sink, "cpu"));
+        using var evaluation = System.Text.Json.JsonDocument.Parse(sink.Artifacts["eval.json"]);
+        Assert.Equal("positional", evaluation.RootElement.GetProperty("architecture").GetString());
+        var engine = new PunkGrid.Training.Inference.PunkInferenceEngine(TestData.Directory);
+        var model = new PunkGrid.Training.Inference.StoredModel("job", sink.Artifacts["model.bin"],
+            new Dictionary<string, string> { ["color"] = "gray", ["architecture"] = "positional" });
+        Assert.InRange(Assert.Single(engine.PredictTraits([("Smile", model)], 0, null)).Probability, 0, 1);
+        // Read as the seed's architecture, the weights do not fit: an error, not a wrong answer.
+        var asSeed = model with { Settings = new Dictionary<string, string> { ["color"] = "gray" } };
+        Assert.Contains("weights do not fit", Assert.Throws<CheckpointFormatException>(() => engine.PredictTraits([("Smile", asSeed)], 0, null)).Message);
+        Assert.Contains("architecture='flat' is not allowed: expected one of seed, positional",
+            Assert.Throws<ArgumentException>(() => TraitTrainingOptions.Create("Smile", "tuned", new Dictionary<string, string> { ["architecture"] = "flat" })).Message);
+    }
 }

@@ -31,6 +31,30 @@ public class ModelAndCheckpointTests
     }
 
     [Fact]
+    public void The_positional_architecture_tells_where_a_pattern_is_and_the_seeds_does_not()
+    {
+        // One lit pixel at (7, 7) or four pixels further at (11, 11): both reach the third convolution's 4x4 map whole
+        // (cells 0-1 and 1-2), one cell apart. Global max-pooling sees the same values either way; the flattened map
+        // sees them in different places.
+        using var seed = TorchRuntime.CreateSeeded(7, () => new TraitCnn(3));
+        using var positional = TorchRuntime.CreateSeeded(7, () => new TraitCnn(3, TraitCnnArchitecture.Positional));
+        using var input = zeros(2, 3, 24, 24);
+        input[0, .., 7, 7] = tensor(1f);
+        input[1, .., 11, 11] = tensor(1f);
+        using var noGrad = no_grad();
+        using var seedLogits = seed.forward(input);
+        using var positionalLogits = positional.forward(input);
+        Assert.True(seedLogits[0].allclose(seedLogits[1], rtol: 0, atol: 1e-6), "the seed's CNN should not tell the two places apart");
+        Assert.False(positionalLogits[0].allclose(positionalLogits[1], rtol: 0, atol: 1e-6), "the positional CNN should tell the two places apart");
+        var shapes = positional.named_parameters().ToDictionary(p => p.name, p => p.parameter.shape);
+        Assert.Equal([512L, 128 * 4 * 4], shapes["fc1.weight"]);
+        Assert.Equal([128L, 64, 2, 2], shapes["conv3.weight"]);
+        Assert.Equal(TraitCnnArchitecture.Positional, TraitCnnArchitectures.Parse("positional"));
+        Assert.Contains("unknown trait architecture 'flat'; allowed: seed, positional",
+            Assert.Throws<ArgumentException>(() => TraitCnnArchitectures.Parse("flat")).Message);
+    }
+
+    [Fact]
     public void A_wrongly_shaped_input_names_the_shape_expected_and_given()
     {
         using var model = new TraitCnn(1);

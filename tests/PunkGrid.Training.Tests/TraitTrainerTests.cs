@@ -136,9 +136,16 @@ public class TraitTrainerTests
         Assert.InRange(root.GetProperty("validation_f1").GetDouble(), 0, 1);
         Assert.Equal(2, sink.Metrics.Count(m => m.Name == "validation_f1"));
         Assert.Equal(result.Summary["f1"], root.GetProperty("f1").GetDouble());
+        // The errors are listed (up to 100 of each) and drawn when there are any.
+        foreach (var (listed, count, picture) in new[] { ("false_negative_ids", "false_negatives", "false-negatives.png"), ("false_positive_ids", "false_positives", "false-positives.png") })
+        {
+            var errors = root.GetProperty(count).GetInt64();
+            Assert.Equal(Math.Min(errors, 100), root.GetProperty(listed).GetArrayLength());
+            Assert.Equal(errors > 0, sink.Artifacts.ContainsKey(picture));
+        }
 
         // The stored model at the stored threshold gives the stored test confusion.
-        using var model = new TraitCnn(3);
+        using var model = new TraitCnn(3, options.Architecture);
         TorchState.Load(model, sink.Artifacts["model.bin"]);
         var punks = TestData.Punks;
         var split = Data.PunkSplit.Create(punks.Traits, 42);

@@ -32,10 +32,12 @@ public sealed class PunkInferenceEngine(string dataDirectory)
 {
     private readonly ConcurrentDictionary<string, nn.Module> cache = new(StringComparer.Ordinal);
 
-    private T Load<T>(StoredModel model, Func<T> create) where T : nn.Module
+    /// <summary>The model built by <paramref name="create"/> with the stored weights, cached by type, <paramref name="variant"/>
+    /// (what else the constructor was given) and weight hash.</summary>
+    private T Load<T>(StoredModel model, Func<T> create, string variant = "") where T : nn.Module
     {
         TorchRuntime.EnsureInitialized();
-        var key = $"{typeof(T).Name}:{Convert.ToHexStringLower(SHA256.HashData(model.Weights))}";
+        var key = $"{typeof(T).Name}:{variant}:{Convert.ToHexStringLower(SHA256.HashData(model.Weights))}";
         return (T)cache.GetOrAdd(key, _ =>
         {
             var module = create();
@@ -148,7 +150,8 @@ public sealed class PunkInferenceEngine(string dataDirectory)
         foreach (var (trait, model) in models)
         {
             var color = PunkImageTensors.ParseColorMode(model.Settings.TryGetValue("color", out var c) ? c : "gray");
-            var cnn = Load(model, () => new TraitCnn(PunkImageTensors.Channels(color)));
+            var architecture = TraitCnnArchitectures.Parse(model.Settings.TryGetValue("architecture", out var a) ? a : "seed");
+            var cnn = Load(model, () => new TraitCnn(PunkImageTensors.Channels(color), architecture), $"{color}:{architecture}");
             var input = PunkImageTensors.ToModelInput(rgba, color);
             double probability;
             lock (cnn)

@@ -16,6 +16,7 @@ public sealed record TraitEvaluation(
     string Trait,
     string Color,
     string Profile,
+    string Architecture,
     double Accuracy,
     double Precision,
     double Recall,
@@ -36,7 +37,9 @@ public sealed record TraitEvaluation(
     double Threshold,
     int ValidationCount,
     int ValidationPositives,
-    double? ValidationF1);
+    double? ValidationF1,
+    IReadOnlyList<int> FalseNegativeIds,
+    IReadOnlyList<int> FalsePositiveIds);
 
 /// <summary>
 /// Where one trait job's wall time went, in seconds: loading the punks and building the training set, the
@@ -102,7 +105,7 @@ public sealed class TraitTrainer(TraitTrainingOptions options, string dataDirect
         var validationLabels = tensor(carved.Validation.Select(i => labels[i] ? 1L : 0L).ToArray()).to(device);
         phases.Stop();
 
-        using var model = TorchRuntime.CreateSeeded(options.Seed, () => new TraitCnn(PunkImageTensors.Channels(options.Color)));
+        using var model = TorchRuntime.CreateSeeded(options.Seed, () => new TraitCnn(PunkImageTensors.Channels(options.Color), options.Architecture));
         model.to(device);
         using TorchSharp.Modules.OptimizerHelper optimizer = options.Optimizer == "adam"
             ? optim.Adam(model.parameters(), options.LearningRate, eps: options.Eps, weight_decay: options.WeightDecay)
@@ -220,17 +223,26 @@ public sealed class TraitTrainer(TraitTrainingOptions options, string dataDirect
         }
         testScores ??= Score(model, testInputs, testLabels).Scores;
         var final = DecisionThreshold.Confusion(testScores, testActual, threshold);
+        var errors = TraitErrors.Find(split.Test, testScores, testActual, threshold);
         phases.Stop();
         var evaluation = new TraitEvaluation(
-            trait, options.Color.ToString().ToLowerInvariant(), options.Profile,
+            trait, options.Color.ToString().ToLowerInvariant(), options.Profile, options.Architecture.Name(),
             final.Accuracy, final.Precision, final.Recall, final.F1,
             final.TruePositives, final.FalsePositives, final.TrueNegatives, final.FalseNegatives,
             split.Test.Count, split.Test.Count(i => labels[i]), options.TrainSamples, options.Epochs, options.BatchSize,
             options.Seed, device.ToString(), Math.Round(clock.Elapsed.TotalSeconds, 3), TraitJobPhases.From(phases),
-            threshold, carved.Validation.Length, carved.Validation.Count(i => labels[i]), chosenF1);
+            threshold, carved.Validation.Length, carved.Validation.Count(i => labels[i]), chosenF1,
+            errors.FalseNegativeIds, errors.FalsePositiveIds);
         var json = JsonSerializer.Serialize(evaluation, JsonOptions);
         context.SaveArtifact("model.bin", "application/x-torchsharp-module", TorchState.Save(model));
         context.SaveArtifact("eval.json", "application/json", System.Text.Encoding.UTF8.GetBytes(json));
+        foreach (var (name, ids) in new[] { ("false-negatives.png", errors.FalseNegativeIds), ("false-positives.png", errors.FalsePositiveIds) })
+        {
+            if (TraitErrors.Picture(data.Tiles, ids) is { } png)
+            {
+                context.SaveArtifact(name, "image/png", png);
+            }
+        }
         return new TrainingResult(Kind, json, new Dictionary<string, double>
         {
             ["accuracy"] = final.Accuracy,

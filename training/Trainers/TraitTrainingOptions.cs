@@ -1,5 +1,6 @@
 using System.Globalization;
 using PunkGrid.Training.Data;
+using PunkGrid.Training.Models;
 
 namespace PunkGrid.Training.Trainers;
 
@@ -59,6 +60,10 @@ public sealed record TraitTrainingOptions
     /// F1 on the validation split (the middle of the best interval), applied to the test split.</summary>
     public string Threshold { get; init; } = "0.5";
 
+    /// <summary><c>seed</c> (the write-up's CNN: global max-pooling) or <c>positional</c> (its convolutions, the whole
+    /// final map to the classifier: see <see cref="TraitCnn"/>).</summary>
+    public TraitCnnArchitecture Architecture { get; init; } = TraitCnnArchitecture.Seed;
+
     /// <summary>Builds the options of <paramref name="profile"/>, then applies <paramref name="overrides"/>.</summary>
     public static TraitTrainingOptions Create(string trait, string profile, IReadOnlyDictionary<string, string>? overrides = null)
     {
@@ -70,6 +75,7 @@ public sealed record TraitTrainingOptions
             overrides,
             (baseline, p) => baseline with
             {
+                Architecture = TraitCnnArchitectures.Parse(p.Choice("architecture", baseline.Architecture.Name(), [.. TraitCnnArchitectures.Names])),
                 Optimizer = p.Choice("optimizer", baseline.Optimizer, "adagrad", "adam"),
                 LearningRateSchedule = p.Choice("lr_schedule", baseline.LearningRateSchedule, "constant", "cosine"),
                 ValidationFraction = p.Double("validation_fraction", baseline.ValidationFraction, 0, 0.5),
@@ -128,6 +134,10 @@ public sealed record TraitTrainingOptions
         if (Optimizer != "adagrad")
         {
             identity["optimizer"] = Optimizer;
+        }
+        if (Architecture != TraitCnnArchitecture.Seed)
+        {
+            identity["architecture"] = Architecture.Name();
         }
         if (ValidationFraction > 0)
         {
