@@ -68,9 +68,9 @@ public class DecisionThresholdTests
     [Fact]
     public void The_errors_are_the_misses_and_false_calls_at_the_threshold_most_confident_first()
     {
-        //            punk:   10     11     12     13     14     15     16
-        float[] scores =    [0.10f, 0.45f, 0.50f, 0.90f, 0.60f, 0.05f, 0.99f];
-        long[] actual =     [1,     1,     1,     0,     0,     0,     1];
+        // punks 10-16: 10, 11 and 12 have the trait (12 scores exactly the threshold), 13 and 14 score high without it.
+        float[] scores = [0.10f, 0.45f, 0.50f, 0.90f, 0.60f, 0.05f, 0.99f];
+        long[] actual = [1, 1, 1, 0, 0, 0, 1];
         var errors = TraitErrors.Find([10, 11, 12, 13, 14, 15, 16], scores, actual, 0.5);
         Assert.Equal([10, 11], errors.FalseNegativeIds); // 12 scores exactly 0.5: called, as Confusion counts it
         Assert.Equal([13, 14], errors.FalsePositiveIds);
