@@ -72,7 +72,7 @@ let threshold = Number(localStorage.getItem("punkgrid-threshold") || 0.95);
 function f1Chart(scored) {
   const rows = [...scored].sort((a, b) => (sweepSort === "f1" ? a.f1 - b.f1 : a.trait.localeCompare(b.trait)));
   const rowHeight = 14, left = 120, width = 620, height = rows.length * rowHeight + 30;
-  const x = (v) => left + v * (width - left - 10);
+  const x = (v) => left + v * (width - left - 44); // room right of a full bar for its value
   const bars = rows.map((r, i) => `<g data-bar="${esc(r.trait)}" data-f1="${r.f1}">
       <text x="${left - 4}" y="${i * rowHeight + 11}" text-anchor="end">${esc(r.trait)}</text>
       <rect x="${left}" y="${i * rowHeight + 2}" width="${Math.max(0, x(r.f1) - left).toFixed(1)}" height="${rowHeight - 3}" class="${r.f1 >= threshold ? "pass" : "fail"}"></rect>
