@@ -2,6 +2,7 @@ using System.Text.Json;
 using Orleans.Concurrency;
 using PunkGrid.Contracts;
 using PunkGrid.Grains.Persistence;
+using PunkGrid.Training.Checkpoints;
 using PunkGrid.Training.Data;
 using PunkGrid.Training.Inference;
 
@@ -66,7 +67,7 @@ public sealed class InferenceGrain(JobStore store, TrainingOutputStore outputs, 
             var png = kind == JobKinds.Vae ? engine.GenerateWithVae(model, count, seed) : engine.GenerateWithGan(model, traits, count, seed);
             return new GenerateResult(job.JobId, png, null);
         }
-        catch (ArgumentException ex)
+        catch (Exception ex) when (ex is ArgumentException or CheckpointFormatException)
         {
             return new GenerateResult(job.JobId, null, ex.Message);
         }
@@ -100,7 +101,7 @@ public sealed class InferenceGrain(JobStore store, TrainingOutputStore outputs, 
             var top = engine.PredictPokemon(model, names, image);
             return new PredictPokemonResult(top.Select(p => new ClassPrediction(p.Name, p.Probability)).ToList(), null);
         }
-        catch (ArgumentException ex)
+        catch (Exception ex) when (ex is ArgumentException or CheckpointFormatException)
         {
             return new PredictPokemonResult([], ex.Message);
         }
@@ -134,7 +135,7 @@ public sealed class InferenceGrain(JobStore store, TrainingOutputStore outputs, 
             var predictions = engine.PredictTraits(models, punkId, image);
             return new PredictTraitsResult(predictions.Select(p => new TraitPrediction(p.Trait, p.Probability, p.Actual, p.Threshold)).ToList(), null);
         }
-        catch (Exception ex) when (ex is ArgumentException or DataFormatException)
+        catch (Exception ex) when (ex is ArgumentException or DataFormatException or CheckpointFormatException)
         {
             return new PredictTraitsResult([], ex.Message);
         }
