@@ -7,13 +7,16 @@ namespace PunkGrid.Training.Evaluation;
 /// </summary>
 public static class DecisionThreshold
 {
+    /// <summary>Whether a model calls the trait: its score is at or above the threshold.</summary>
+    public static bool Calls(float score, double threshold) => score >= threshold;
+
     /// <summary>Predicted positive when the score is at or above the threshold.</summary>
     public static BinaryConfusion Confusion(ReadOnlySpan<float> scores, ReadOnlySpan<long> actual, double threshold)
     {
         var predicted = new long[scores.Length];
         for (var i = 0; i < scores.Length; i++)
         {
-            predicted[i] = scores[i] >= threshold ? 1 : 0;
+            predicted[i] = Calls(scores[i], threshold) ? 1 : 0;
         }
         return BinaryConfusion.FromPredictions(predicted, actual);
     }

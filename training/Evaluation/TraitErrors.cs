@@ -30,7 +30,7 @@ public sealed record TraitErrors(IReadOnlyList<int> FalseNegativeIds, IReadOnlyL
         var called = new List<(int Id, float Score)>();
         for (var i = 0; i < scores.Length; i++)
         {
-            var predicted = scores[i] >= threshold;
+            var predicted = DecisionThreshold.Calls(scores[i], threshold);
             if (actual[i] == 1 && !predicted)
             {
                 missed.Add((punkIds[i], scores[i]));
