@@ -30,6 +30,8 @@ public sealed class DashboardTests(ClusterFixture cluster)
         await run.WaitForSelectorAsync("[data-job='dash-1.male'][data-state='Succeeded']", timeout);
         await run.WaitForSelectorAsync("[data-job='dash-1.hoodie'][data-state='Succeeded']", timeout);
         await run.WaitForSelectorAsync("[data-result='Hoodie']"); // the per-trait results table
+        await run.WaitForSelectorAsync("h2:has-text('Succeeded')");
+        Assert.Equal(0, await run.Locator("[data-command$='/cancel']").CountAsync()); // nothing left to cancel
         Assert.Equal("Succeeded", await cluster.StateOfAsync("dash-1.male"));
         // The sweep view: an F1 bar per trait, the run's profile and parameters.
         await run.WaitForSelectorAsync("svg[data-chart='f1'] [data-bar='Hoodie']");
@@ -50,7 +52,29 @@ public sealed class DashboardTests(ClusterFixture cluster)
         Assert.True(await job.Locator("svg[data-metric='train_loss'] [data-epoch='2']").CountAsync() >= 1); // the epoch boundary
         Assert.DoesNotContain("epoch 0 / 0", await job.Locator("main").InnerTextAsync());
         await job.WaitForSelectorAsync("[data-event='Succeeded']"); // the state timeline
+        Assert.Equal(0, await job.Locator("[data-command]").CountAsync()); // a succeeded job can be neither cancelled nor retried
         Assert.Equal(0, await job.Locator("#load-error").CountAsync());
+    }
+
+    [Fact]
+    public async Task The_pages_offer_cancel_while_a_job_runs_and_retry_once_it_is_cancelled()
+    {
+        var (status, body) = await cluster.ApiAsync(HttpMethod.Post, "/api/runs",
+            """{"run_id": "dash-cancel", "kind": "noop", "parameters": {"duration_ms": 600000}}""");
+        Assert.True(status is 201 or 200, body.ToString());
+        await using var chromium = await HeadlessChromium.LaunchAsync();
+        var job = await chromium.OpenAsync(new Uri(cluster.Silos[0].DashboardUrl, "#/job/dash-cancel.noop"));
+        await job.WaitForSelectorAsync("[data-command='/jobs/dash-cancel.noop/cancel']");
+        Assert.Equal(0, await job.Locator("[data-command$='/retry']").CountAsync());
+        var run = await chromium.OpenAsync(new Uri(cluster.Silos[0].DashboardUrl, "#/run/dash-cancel"));
+        await run.WaitForSelectorAsync("[data-command='/runs/dash-cancel/cancel']");
+
+        Assert.Equal(200, (await cluster.ApiAsync(HttpMethod.Post, "/api/runs/dash-cancel/cancel")).Status);
+        await cluster.WaitUntilAsync(async () => await cluster.StateOfAsync("dash-cancel.noop") == "Cancelled", JobTimeout, "the cancelled noop job");
+        // The open pages follow: the job offers retry only, the run nothing.
+        await job.WaitForSelectorAsync("[data-command='/jobs/dash-cancel.noop/retry']", new PageWaitForSelectorOptions { Timeout = 30_000 });
+        Assert.Equal(0, await job.Locator("[data-command$='/cancel']").CountAsync());
+        await run.WaitForSelectorAsync("[data-command='/runs/dash-cancel/cancel']", new PageWaitForSelectorOptions { State = WaitForSelectorState.Detached, Timeout = 30_000 });
     }
 
     [Fact]

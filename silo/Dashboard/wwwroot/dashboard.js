@@ -114,7 +114,9 @@ async function renderRun(id) {
   const resultRows = scored.map((r) => `<tr data-result="${esc(r.trait)}"><td>${esc(r.trait)}</td><td class="num">${num(r.accuracy)}</td>
       <td class="num">${num(r.precision)}</td><td class="num">${num(r.recall)}</td><td class="num">${num(r.f1)}</td>
       <td class="num">${r.test_positives ?? ""}</td><td class="num">${num(r.seconds, 1)}</td></tr>`);
-  return `<h2>Run ${esc(s.run_id)} ${state(s.state)} <button data-command="/runs/${enc(s.run_id)}/cancel">cancel run</button></h2>
+  // Commands only where they change something: cancel while jobs are queued or running.
+  const cancel = s.queued + s.running > 0 ? ` <button data-command="/runs/${enc(s.run_id)}/cancel">cancel run</button>` : "";
+  return `<h2>Run ${esc(s.run_id)} ${state(s.state)}${cancel}</h2>
     <p class="counts"><span>${esc(s.kind)}</span><span>queued ${s.queued}</span><span>running ${s.running}</span>
       <span>succeeded ${s.succeeded}</span><span>failed ${s.failed}</span><span>cancelled ${s.cancelled}</span> ${bar(s.progress)}</p>
     ${parameters(run.spec)}
@@ -209,8 +211,10 @@ async function renderJob(id) {
   const images = artifacts.filter((a) => a.content_type.startsWith("image/"));
   const others = artifacts.filter((a) => !a.content_type.startsWith("image/"));
   const summary = Object.entries(j.summary || {}).map(([k, v]) => `<span>${esc(k)} ${num(v)}</span>`).join("");
-  return `<h2>Job ${esc(j.job_id)} ${state(j.state)}
-      <button data-command="/jobs/${enc(j.job_id)}/cancel">cancel</button> <button data-command="/jobs/${enc(j.job_id)}/retry">retry</button></h2>
+  // Cancel while queued or running, retry once failed or cancelled (what the API accepts).
+  const command = ["Queued", "Running"].includes(j.state) ? `<button data-command="/jobs/${enc(j.job_id)}/cancel">cancel</button>`
+    : ["Failed", "Cancelled"].includes(j.state) ? `<button data-command="/jobs/${enc(j.job_id)}/retry">retry</button>` : "";
+  return `<h2>Job ${esc(j.job_id)} ${state(j.state)} ${command}</h2>
     <p class="counts"><a href="#/run/${enc(j.run_id)}">run ${esc(j.run_id)}</a> <span>${esc(detail.spec.kind)} ${esc(detail.spec.target || "")}, profile ${esc(detail.spec.profile)}</span>
       <span>attempt ${j.attempt} (${j.lost_leases} lost lease(s), ${j.failures} / ${j.max_failures} failures)</span><span>epoch ${j.epoch} / ${j.total_epochs}</span> ${bar(j.progress)}</p>
     ${summary ? `<p class="counts">${summary}</p>` : ""}${j.error ? `<p class="error">${esc(j.error)}</p>` : ""}
