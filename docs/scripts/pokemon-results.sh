@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The Pokémon tables of docs/RESULTS.md: a backbone on the duplicate-aware split vs a naive image-by-image split (same seed,
 # same fractions), with the seed profile's settings and EPOCHS epochs.
-# Usage: docs/scripts/pokemon-results.sh [EPOCHS] [OUT.jsonl] [BACKBONE] [IMAGE_SIZE] [SPLITS]
-#   BACKBONE: mobilenetv3-small (default: from scratch, 96x96) or resnet18-imagenet (ImageNet weights, a classifier on
-#   its frozen features; IMAGE_SIZE 224 by default). SPLITS: "aware naive" (default) or one of them.
+# Usage: docs/scripts/pokemon-results.sh [EPOCHS] [OUT.jsonl] [BACKBONE] [IMAGE_SIZE] [SPLITS] [PROFILE] [FINE_TUNE]
+#   BACKBONE: mobilenetv3-small (default: from scratch, 96x96) or resnet18-imagenet (ImageNet weights; IMAGE_SIZE 224 by
+#   default; FINE_TUNE none (default: a classifier on its frozen features), last-stage or all). SPLITS: "aware naive"
+#   (default) or one of them. PROFILE: seed (default) or tuned (the last stage fine-tuned).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 epochs=${1:-25}
@@ -11,12 +12,14 @@ out=${2:-.punkgrid/results/pokemon.jsonl}
 backbone=${3:-mobilenetv3-small}
 size=${4:-$([[ $backbone == resnet18-imagenet ]] && echo 224 || echo 96)}
 splits=${5:-aware naive}
+profile=${6:-seed}
+fine_tune=${7:-$([[ $backbone == resnet18-imagenet && $profile == seed ]] && echo none || echo "")}
 mkdir -p "$(dirname "$out")"
 : > "$out"
 dotnet build silo -c Release -v quiet -nologo >/dev/null
 for split in $splits; do
-  dotnet silo/bin/Release/net10.0/PunkGrid.Silo.dll train pokemon --profile seed --epochs "$epochs" --set split=$split \
-    --set backbone="$backbone" --set image_size="$size" --json --out ".punkgrid/results/runs/pokemon-$backbone-$split" 2>/dev/null >> "$out"
+  dotnet silo/bin/Release/net10.0/PunkGrid.Silo.dll train pokemon --profile "$profile" --epochs "$epochs" --set split=$split \
+    --set backbone="$backbone" --set image_size="$size" ${fine_tune:+--set fine_tune="$fine_tune"} --json --out ".punkgrid/results/runs/pokemon-$profile-$backbone-$split" 2>/dev/null >> "$out"
   echo "done: $backbone $split" >&2
 done
 python3 - "$out" <<'PY'
@@ -25,7 +28,10 @@ print("| backbone | split | input | test top-1 | test top-5 | best validation to
 print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |")
 for line in open(sys.argv[1]):
     r = json.loads(line); d = r["duplicates"]
-    backbone = r.get("backbone", "mobilenetv3-small") + ("" if r.get("train_backbone", True) else " (frozen)")
+    backbone = r.get("backbone", "mobilenetv3-small")
+    if backbone != "mobilenetv3-small":
+        backbone += f", fine_tune={r.get('fine_tune', 'none')}"
+    backbone += f" ({r['profile']})"
     print(f"| {backbone} | {d['split_used']} | {r['image_size']} | {r['top1']:.4f} | {r['top5']:.4f} | {r['best_validation_accuracy']:.4f} ({r['best_epoch']}) | "
           f"{d['cross_split_pairs']} of {d['near_duplicate_pairs']} | {r['classes']} | {r['train_count']} / {r['validation_count']} / {r['test_count']} | {r['seconds']:.0f} |")
 PY

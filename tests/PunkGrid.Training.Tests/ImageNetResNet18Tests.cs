@@ -102,7 +102,7 @@ public class ImageNetResNet18Tests
         Assert.True(result.Summary["top1"] >= 0.7, $"top-1 {result.Summary["top1"]} on 5 classes (chance 0.2)");
         using var evaluation = System.Text.Json.JsonDocument.Parse(sink.Artifacts["eval.json"]);
         Assert.Equal("resnet18-imagenet", evaluation.RootElement.GetProperty("backbone").GetString());
-        Assert.False(evaluation.RootElement.GetProperty("train_backbone").GetBoolean());
+        Assert.Equal("none", evaluation.RootElement.GetProperty("fine_tune").GetString());
         Assert.Equal("resnet18-imagenet", sink.LatestCheckpoint!.Metadata["backbone"]);
 
         // model.bin is the whole network: the inference engine serves it as the cluster's predict does.
@@ -113,5 +113,72 @@ public class ImageNetResNet18Tests
         var top = engine.PredictPokemon(new PunkGrid.Training.Inference.StoredModel("job", sink.Artifacts["model.bin"], settings), names, image);
         Assert.Equal(5, top.Count);
         Assert.Equal(1.0, top.Sum(p => p.Probability), 3);
+    }
+
+    [Fact]
+    public void Fine_tuning_the_last_stage_trains_it_and_the_classifier_and_leaves_the_earlier_stages_as_imported()
+    {
+        var options = PunkGrid.Training.Trainers.PokemonTrainingOptions.Create("quick", new Dictionary<string, string>
+        {
+            ["class_limit"] = "5",
+            ["image_size"] = "64",
+            ["epochs"] = "3",
+            ["backbone"] = "resnet18-imagenet",
+            ["fine_tune"] = "last-stage",
+            ["label_smoothing"] = "0.1",
+        });
+        var sink = new PunkGrid.Training.Trainers.InMemoryTrainingSink();
+        var result = new PunkGrid.Training.Trainers.PokemonTrainer(options, DataDirectory.Resolve()).Train(new PunkGrid.Training.Trainers.TrainContext(sink, "cpu"));
+        Assert.True(result.Summary["top1"] >= 0.6, $"top-1 {result.Summary["top1"]} on 5 classes (chance 0.2)");
+        using var evaluation = System.Text.Json.JsonDocument.Parse(sink.Artifacts["eval.json"]);
+        Assert.Equal("last-stage", evaluation.RootElement.GetProperty("fine_tune").GetString());
+        Assert.Equal(0.0001, evaluation.RootElement.GetProperty("backbone_learning_rate").GetDouble());
+        Assert.Equal("last-stage", sink.LatestCheckpoint!.Metadata["fine_tune"]);
+
+        // model.bin against the imported network: every weight and statistic before the last stage as imported, the
+        // last stage's convolutions moved (at backbone_lr), and its batch-norm statistics updated.
+        using var trained = new ResNet18(5);
+        TorchState.Load(trained, sink.Artifacts["model.bin"]);
+        using var imported = new ResNet18(5);
+        ImageNetResNet18.LoadInto(imported);
+        var before = imported.state_dict();
+        var changedInLastStage = 0;
+        foreach (var (name, value) in trained.state_dict())
+        {
+            if (name.StartsWith("head.classifier.", StringComparison.Ordinal) || name.EndsWith("num_batches_tracked", StringComparison.Ordinal))
+            {
+                continue;
+            }
+            var same = value.allclose(before[name], rtol: 0, atol: 0);
+            if (name.StartsWith("head.", StringComparison.Ordinal))
+            {
+                changedInLastStage += same ? 0 : 1;
+            }
+            else
+            {
+                Assert.True(same, $"{name} changed, but only the last stage is fine-tuned");
+            }
+        }
+        Assert.True(changedInLastStage > 30, $"{changedInLastStage} of the last stage's tensors changed");
+
+        // predict serves it like any ResNet model.
+        var settings = new Dictionary<string, string> { ["backbone"] = "resnet18-imagenet", ["image_size"] = "64" };
+        var names = System.Text.Json.JsonSerializer.Deserialize<List<string>>(sink.Artifacts["classes.json"])!;
+        var engine = new PunkGrid.Training.Inference.PunkInferenceEngine(DataDirectory.Resolve());
+        var image = File.ReadAllBytes(Path.Combine(DataDirectory.Resolve(), "pokemon", "images", "bulbasaur001.jpg"));
+        var top = engine.PredictPokemon(new PunkGrid.Training.Inference.StoredModel("job", sink.Artifacts["model.bin"], settings), names, image);
+        Assert.Equal("bulbasaur", top[0].Name, ignoreCase: true);
+    }
+
+    [Fact]
+    public void The_tuned_profile_fine_tunes_the_imagenet_resnet_and_a_bad_fine_tune_names_the_allowed_ones()
+    {
+        var tuned = PunkGrid.Training.Trainers.PokemonTrainingOptions.Create("tuned");
+        Assert.Equal(("resnet18-imagenet", "last-stage", 224), (tuned.Backbone, tuned.FineTune, tuned.ImageSize));
+        Assert.False(tuned.TrainsOnPixels);
+        Assert.True(PunkGrid.Training.Trainers.PokemonTrainingOptions.Create("seed").TrainsOnPixels);
+        var error = Assert.Throws<ArgumentException>(() => PunkGrid.Training.Trainers.PokemonTrainingOptions.Create("tuned",
+            new Dictionary<string, string> { ["fine_tune"] = "stage3" }));
+        Assert.Contains("fine_tune='stage3' is not allowed: expected one of none, last-stage, all", error.Message);
     }
 }

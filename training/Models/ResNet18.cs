@@ -11,7 +11,9 @@ namespace PunkGrid.Training.Models;
 /// 256, 512 channels; a 1x1/2 projection where a stage halves the size), global average pooling to 512 features and a
 /// linear classifier. The package's network has three blocks in its last stage where the paper has two (22 convolutions,
 /// not 20): the model is built as the file is. Strided convolutions and the max-pool pad one more pixel before than after (CNTK's "same"
-/// padding, as the ONNX file states it), so imported weights see exactly the inputs they were trained on.
+/// padding, as the ONNX file states it), so imported weights see exactly the inputs they were trained on. The last stage
+/// and the classifier form the <see cref="Head"/>: what <c>fine_tune=last-stage</c> trains on the earlier stages' outputs,
+/// computed once (<see cref="BeforeLastStage"/>).
 /// </summary>
 public sealed class ResNet18 : Module<Tensor, Tensor>
 {
@@ -23,7 +25,7 @@ public sealed class ResNet18 : Module<Tensor, Tensor>
     private readonly Conv2d stem;
     private readonly BatchNorm2d stemNorm;
     private readonly ModuleList<BasicBlock> blocks = new();
-    private readonly Linear classifier;
+    private readonly LastStageAndClassifier head;
 
     /// <summary>The ImageNet mean image [1, 3, 224, 224] (BGR, 0–255) the network's input is centred with: a buffer, saved with the weights.</summary>
     private readonly Tensor meanImage = zeros(1, 3, 224, 224);
@@ -33,7 +35,7 @@ public sealed class ResNet18 : Module<Tensor, Tensor>
         stem = Conv2d(3, 64, kernel_size: 7, stride: 2, bias: false);
         stemNorm = BatchNorm2d(64);
         var channels = 64;
-        foreach (var (width, stage) in new[] { 64, 128, 256, 512 }.Select((w, i) => (w, i)))
+        foreach (var (width, stage) in new[] { 64, 128, 256 }.Select((w, i) => (w, i)))
         {
             for (var block = 0; block < StageBlocks[stage]; block++)
             {
@@ -41,7 +43,7 @@ public sealed class ResNet18 : Module<Tensor, Tensor>
                 channels = width;
             }
         }
-        classifier = Linear(FeatureCount, classes);
+        head = new LastStageAndClassifier(channels, classes);
         RegisterComponents();
     }
 
@@ -50,7 +52,7 @@ public sealed class ResNet18 : Module<Tensor, Tensor>
     {
         yield return (stem, stemNorm, 7, 2, "stem");
         var (stage, index) = (0, 0);
-        foreach (var block in blocks)
+        foreach (var block in blocks.Concat(head.Blocks))
         {
             if (index == StageBlocks[stage])
             {
@@ -66,8 +68,11 @@ public sealed class ResNet18 : Module<Tensor, Tensor>
 
     internal Tensor MeanImage => meanImage;
 
-    /// <summary>The 512 pooled features of each RGB image in [0, 1] [N, 3, H, W] (centred as <see cref="ImageNetResNet18.Preprocess"/> says).</summary>
-    public Tensor Features(Tensor images)
+    /// <summary>
+    /// The output of the stem and the first three stages for RGB images in [0, 1] [N, 3, H, W] (centred as
+    /// <see cref="ImageNetResNet18.Preprocess"/> says): [N, 256, H/16, W/16], what the <see cref="Head"/> reads.
+    /// </summary>
+    public Tensor BeforeLastStage(Tensor images)
     {
         if (images.dim() != 4 || images.shape[1] != 3)
         {
@@ -81,24 +86,73 @@ public sealed class ResNet18 : Module<Tensor, Tensor>
         {
             x = block.forward(x);
         }
-        return functional.adaptive_avg_pool2d(x, 1).flatten(1).MoveToOuterDisposeScope();
+        return x.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>The 512 pooled features of each RGB image in [0, 1] [N, 3, H, W].</summary>
+    public Tensor Features(Tensor images)
+    {
+        using var activations = BeforeLastStage(images);
+        return head.Features(activations);
     }
 
     public override Tensor forward(Tensor images)
     {
-        using var features = Features(images);
-        return classifier.forward(features);
+        using var activations = BeforeLastStage(images);
+        return head.forward(activations);
     }
 
     /// <summary>The classifier alone, on features computed before (a frozen backbone).</summary>
-    public Tensor Classify(Tensor features) => classifier.forward(features);
+    public Tensor Classify(Tensor features) => head.Classifier.forward(features);
 
-    public Linear Classifier => classifier;
+    public Linear Classifier => head.Classifier;
+
+    /// <summary>The last stage and the classifier: logits from <see cref="BeforeLastStage"/>'s output.</summary>
+    public LastStageAndClassifier Head => head;
 
     private static Tensor PadBeforeMore(Tensor x, long before, long after, double value = 0) =>
         functional.pad(x, [before, after, before, after], PaddingModes.Constant, value);
 
-    private sealed class BasicBlock : Module<Tensor, Tensor>
+    /// <summary>The last stage (three basic blocks to 512 channels at 1/32 of the input), global average pooling and the classifier.</summary>
+    public sealed class LastStageAndClassifier : Module<Tensor, Tensor>
+    {
+        private readonly ModuleList<BasicBlock> blocks = new();
+        private readonly Linear classifier;
+
+        internal LastStageAndClassifier(int input, int classes) : base(nameof(LastStageAndClassifier))
+        {
+            for (var block = 0; block < StageBlocks[^1]; block++)
+            {
+                blocks.Add(new BasicBlock(block == 0 ? input : FeatureCount, FeatureCount, block == 0 ? 2 : 1));
+            }
+            classifier = Linear(FeatureCount, classes);
+            RegisterComponents();
+        }
+
+        internal IEnumerable<BasicBlock> Blocks => blocks;
+
+        public Linear Classifier => classifier;
+
+        /// <summary>The pooled 512 features of the earlier stages' output [N, 256, h, w].</summary>
+        public Tensor Features(Tensor activations)
+        {
+            using var scope = NewDisposeScope();
+            var x = activations;
+            foreach (var block in blocks)
+            {
+                x = block.forward(x);
+            }
+            return functional.adaptive_avg_pool2d(x, 1).flatten(1).MoveToOuterDisposeScope();
+        }
+
+        public override Tensor forward(Tensor activations)
+        {
+            using var features = Features(activations);
+            return classifier.forward(features);
+        }
+    }
+
+    internal sealed class BasicBlock : Module<Tensor, Tensor>
     {
         private readonly Conv2d first;
         private readonly BatchNorm2d firstNorm;

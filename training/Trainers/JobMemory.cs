@@ -63,13 +63,20 @@ public static class JobMemory
         var data = 7_000L * 3 * pixels * Float;
         if (o.Backbone == PokemonTrainingOptions.ResNetImageNet)
         {
-            // ResNet-18's layer outputs hold ~110 floats per input pixel; frozen: batches of 64 without gradients, after
-            // which the pixels are let go for 512 features an image. Plus the ONNX file read (63 MB) and its weights.
+            // ResNet-18's layer outputs hold ~110 floats per input pixel. Whole network trained: a batch's, kept for the
+            // backward pass. Otherwise the frozen layers run in batches of 64 without gradients, after which the pixels are
+            // let go; last-stage keeps the stage-3 output of every image and of each training image's mirror image (256
+            // channels at 1/16 of the side) and trains on a batch of it. Plus the ONNX file read (63 MB) and its weights.
             var resnet = pixels * 110;
-            var batch = o.TrainBackbone ? o.BatchSize * resnet * Float * Training : 64L * resnet * Float;
-            return new(Base + data + batch + (200L << 20),
-                $"up to 7000 images of 3x{o.ImageSize}x{o.ImageSize} floats, ResNet-18 activations of " +
-                (o.TrainBackbone ? $"batch {o.BatchSize} (trained)" : "batches of 64 (frozen)"));
+            var stage3 = 256L * (pixels / 256);
+            var (batch, what) = o.FineTune switch
+            {
+                PokemonTrainingOptions.FineTuneAll => (o.BatchSize * resnet * Float * Training, $"batch {o.BatchSize} through the whole network (trained)"),
+                PokemonTrainingOptions.FineTuneLastStage => ((64L * resnet * Float) + (2 * 7_000L * stage3 * Float) + (o.BatchSize * stage3 * 8 * Float * Training),
+                    $"batches of 64 (frozen stages), the stage-3 output of the images and mirror images, batch {o.BatchSize} through the last stage"),
+                _ => (64L * resnet * Float, "batches of 64 (frozen)"),
+            };
+            return new(Base + data + batch + (200L << 20), $"up to 7000 images of 3x{o.ImageSize}x{o.ImageSize} floats, ResNet-18 activations of {what}");
         }
         var activations = pixels * 16 * 10; // MobileNetV3-Small: a 16-channel stem at full size and the blocks after it
         return new(Base + data + ((long)o.BatchSize * activations * Float * Training),

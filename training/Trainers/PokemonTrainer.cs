@@ -35,13 +35,18 @@ public sealed record PokemonEvaluation(
     string Device,
     double Seconds,
     string Backbone = PokemonTrainingOptions.MobileNet,
-    bool TrainBackbone = true);
+    string FineTune = PokemonTrainingOptions.FineTuneAll,
+    double LearningRate = 0,
+    double BackboneLearningRate = 0,
+    double LabelSmoothing = 0);
 
 /// <summary>
-/// Trains a Pokémon classifier: MobileNetV3-Small from scratch, or the ImageNet ResNet-18 (its classifier on frozen
-/// features computed once, or the whole network); duplicate-aware stratified split, augmentation on the training images
-/// only (random horizontal flip, random crop after 1/8 padding; not with frozen features), cross-entropy, Adam with the
-/// learning rate ×0.9 per epoch, the best weights on the validation split kept and evaluated on the test split.
+/// Trains a Pokémon classifier: MobileNetV3-Small from scratch, or the ImageNet ResNet-18 (a classifier on its frozen
+/// features computed once, its last stage and classifier on the earlier stages' output computed once, or the whole
+/// network); duplicate-aware stratified split, augmentation on the training images only (random horizontal flip, random
+/// crop after 1/8 padding; with the last stage fine-tuned: the mirror image's activations and a random shift of one
+/// activation cell; none on frozen features), cross-entropy, Adam with the learning rate ×0.9 per epoch (the pretrained
+/// layers at their own rate), the best weights on the validation split kept and evaluated on the test split.
 /// </summary>
 public sealed class PokemonTrainer(PokemonTrainingOptions options, string dataDirectory) : ITrainer
 {
@@ -61,9 +66,9 @@ public sealed class PokemonTrainer(PokemonTrainingOptions options, string dataDi
         var (trainIds, validationIds, testIds) = options.Split == "naive" ? split.Naive : (split.Train, split.Validation, split.Test);
 
         using var scope = NewDisposeScope();
-        // The network, what the optimizer trains and checkpoints (all of it, or a frozen backbone's classifier), and how
-        // a batch of inputs becomes logits: images, or the frozen backbone's features, computed once for every image (the
-        // pixels are then let go: at 224x224 they are 4 GB).
+        // The network, what the optimizer trains and checkpoints (all of it, or the part after a frozen prefix), and how a
+        // batch of inputs becomes logits: images, or a frozen prefix's output, computed once for every image (the pixels
+        // are then let go: at 224x224 they are 4 GB).
         using var model = TorchRuntime.CreateSeeded<nn.Module<Tensor, Tensor>>(options.Seed, () => options.Backbone == PokemonTrainingOptions.ResNetImageNet
             ? new ResNet18(data.Classes.Count)
             : new MobileNetV3Small(data.Classes.Count));
@@ -73,29 +78,63 @@ public sealed class PokemonTrainer(PokemonTrainingOptions options, string dataDi
             ImageNetResNet18.LoadInto(resnet);
         }
         model.to(device);
-        var frozen = resnet is not null && !options.TrainBackbone;
-        nn.Module trainable = frozen ? resnet!.Classifier : model;
-        Func<Tensor, Tensor> logitsOf = frozen ? resnet!.Classify : model.forward;
-        var inputs = data.Pixels;
-        if (frozen)
+        var fineTune = resnet is null ? PokemonTrainingOptions.FineTuneAll : options.FineTune;
+        nn.Module trainable = fineTune switch
         {
-            var featureClock = Stopwatch.StartNew();
-            inputs = FeaturesOf(resnet!, data.Pixels, device, context);
+            PokemonTrainingOptions.FineTuneNone => resnet!.Classifier,
+            PokemonTrainingOptions.FineTuneLastStage => resnet!.Head,
+            _ => model,
+        };
+        Func<Tensor, Tensor> logitsOf = fineTune switch
+        {
+            PokemonTrainingOptions.FineTuneNone => resnet!.Classify,
+            PokemonTrainingOptions.FineTuneLastStage => resnet!.Head.forward,
+            _ => model.forward,
+        };
+        var inputs = data.Pixels;
+        Tensor? mirroredTrainX = null; // the frozen prefix's output of each training image's mirror image (last-stage)
+        if (!options.TrainsOnPixels)
+        {
+            var prefixClock = Stopwatch.StartNew();
+            Func<Tensor, Tensor> prefix = fineTune == PokemonTrainingOptions.FineTuneNone ? resnet!.Features : resnet!.BeforeLastStage;
+            inputs = Precompute(resnet!, prefix, data.Pixels, null, device, context);
+            if (fineTune == PokemonTrainingOptions.FineTuneLastStage && options.Augment)
+            {
+                mirroredTrainX = Precompute(resnet!, prefix, data.Pixels, trainIds, device, context, mirror: true);
+            }
             data.Pixels.Dispose();
-            context.Logger.LogInformation("Pokémon: ImageNet ResNet-18 features of {Images} images in {Seconds:F0}s (frozen backbone)",
-                inputs.shape[0], featureClock.Elapsed.TotalSeconds);
+            context.Logger.LogInformation("Pokémon: the frozen ImageNet ResNet-18 layers' output [{Shape}] of {Images} images{Mirrored} in {Seconds:F0}s (fine_tune={FineTune})",
+                string.Join(", ", inputs.shape.Skip(1)), inputs.shape[0], mirroredTrainX is null ? "" : " and the training images' mirror images",
+                prefixClock.Elapsed.TotalSeconds, fineTune);
         }
         Tensor Select(IReadOnlyList<int> ids) => inputs.index_select(0, tensor(ids.Select(i => (long)i).ToArray())).to(device);
         Tensor Labels(IReadOnlyList<int> ids) => tensor(ids.Select(i => labels[i]).ToArray()).to(device);
         var (trainX, trainY) = (Select(trainIds), Labels(trainIds));
         var (validationX, validationY) = (Select(validationIds), Labels(validationIds));
         var (testX, testY) = (Select(testIds), Labels(testIds));
-        if (frozen)
+        if (!options.TrainsOnPixels)
         {
             inputs.Dispose();
         }
 
-        using var optimizer = optim.Adam(trainable.parameters(), options.LearningRate);
+        // Pretrained layers learn at their own rate, the new classifier at the profile's.
+        var groups = new List<TorchSharp.Modules.Adam.ParamGroup>();
+        var baseRates = new List<double>();
+        if (resnet is null || fineTune == PokemonTrainingOptions.FineTuneNone)
+        {
+            groups.Add(new TorchSharp.Modules.Adam.ParamGroup(trainable.parameters(), lr: options.LearningRate));
+            baseRates.Add(options.LearningRate);
+        }
+        else
+        {
+            static bool OfClassifier(string name) => name.Split('.') is [.., "classifier", _];
+            var named = trainable.named_parameters().ToList();
+            groups.Add(new TorchSharp.Modules.Adam.ParamGroup(named.Where(p => OfClassifier(p.name)).Select(p => p.parameter), lr: options.LearningRate));
+            groups.Add(new TorchSharp.Modules.Adam.ParamGroup(named.Where(p => !OfClassifier(p.name)).Select(p => p.parameter), lr: options.BackboneLearningRate));
+            baseRates.Add(options.LearningRate);
+            baseRates.Add(options.BackboneLearningRate);
+        }
+        using var optimizer = optim.Adam(groups, options.LearningRate);
         using var generator = new Generator((ulong)options.Seed + 1);
         GeneratorDropout.UseGenerator(model, generator); // dropout masks are checkpointed with the rest
         var startEpoch = 0;
@@ -115,10 +154,11 @@ public sealed class PokemonTrainer(PokemonTrainingOptions options, string dataDi
         var totalSteps = (long)stepsPerEpoch * options.Epochs;
         for (var epoch = startEpoch; epoch < options.Epochs; epoch++)
         {
-            var learningRate = options.LearningRate * Math.Pow(options.LearningRateDecay, epoch);
-            foreach (var group in optimizer.ParamGroups)
+            var decay = Math.Pow(options.LearningRateDecay, epoch);
+            var learningRate = options.LearningRate * decay;
+            foreach (var (group, index) in optimizer.ParamGroups.Select((g, i) => (g, i)))
             {
-                group.LearningRate = learningRate;
+                group.LearningRate = baseRates[index] * decay;
             }
             var epochClock = Stopwatch.StartNew();
             var metrics = new List<MetricSample>();
@@ -131,13 +171,19 @@ public sealed class PokemonTrainer(PokemonTrainingOptions options, string dataDi
                 var start = batch * options.BatchSize;
                 var indices = order.narrow(0, start, Math.Min(options.BatchSize, count - start)).to(device);
                 var x = trainX.index_select(0, indices);
-                if (options.Augment && !frozen)
+                if (options.Augment && options.TrainsOnPixels)
                 {
-                    x = Augment(x, generator, device);
+                    x = RandomCrop(RandomFlip(x, generator, device), generator);
+                }
+                else if (mirroredTrainX is not null)
+                {
+                    // The mirror image's activations for half the batch, then a shift of up to one activation cell.
+                    var flip = rand([indices.shape[0]], generator: generator).lt(0.5).to(device).view(-1, 1, 1, 1);
+                    x = RandomCrop(where(flip, mirroredTrainX.index_select(0, indices), x), generator);
                 }
                 trainable.train();
                 optimizer.zero_grad();
-                var loss = nn.functional.cross_entropy(logitsOf(x), trainY.index_select(0, indices));
+                var loss = nn.functional.cross_entropy(logitsOf(x), trainY.index_select(0, indices), label_smoothing: options.LabelSmoothing);
                 loss.backward();
                 optimizer.step();
                 step++;
@@ -193,24 +239,30 @@ public sealed class PokemonTrainer(PokemonTrainingOptions options, string dataDi
             split.NaiveCrossSplitPairs, options.Split == "naive" ? split.NaiveCrossSplitPairs : split.CrossSplitPairs, options.Split);
         var evaluation = new PokemonEvaluation(options.Profile, top1, top5, bestAccuracy, bestEpoch, names.Count, count, validationIds.Count, testIds.Count,
             perClass, confused.OrderByDescending(c => c.Count).Take(10).ToList(), duplicates, options.Epochs, options.ImageSize, options.Seed,
-            device.ToString(), Math.Round(clock.Elapsed.TotalSeconds, 3), options.Backbone, !frozen);
+            device.ToString(), Math.Round(clock.Elapsed.TotalSeconds, 3), options.Backbone, fineTune, options.LearningRate,
+            resnet is null ? options.LearningRate : options.BackboneLearningRate, options.LabelSmoothing);
         var json = JsonSerializer.Serialize(evaluation, TraitTrainer.JsonOptions);
         // The whole network with the best weights (a frozen backbone's included), as predict loads it.
-        context.SaveArtifact("model.bin", "application/x-torchsharp-module", frozen ? TorchState.Save(model) : bestWeights!);
+        context.SaveArtifact("model.bin", "application/x-torchsharp-module", trainable == model ? bestWeights! : TorchState.Save(model));
         context.SaveArtifact("classes.json", "application/json", JsonSerializer.SerializeToUtf8Bytes(names));
         context.SaveArtifact("eval.json", "application/json", System.Text.Encoding.UTF8.GetBytes(json));
         return new TrainingResult(Kind, json, new Dictionary<string, double> { ["top1"] = top1, ["top5"] = top5 });
     }
 
-    /// <summary>Random horizontal flips and random crops after padding by 1/8 of the side (edge-replicated), per image.</summary>
-    private static Tensor Augment(Tensor images, Generator generator, Device device)
+    /// <summary>A random horizontal flip of each image (or activation map).</summary>
+    private static Tensor RandomFlip(Tensor images, Generator generator, Device device)
+    {
+        var flip = rand([images.shape[0]], generator: generator).lt(0.5).to(device).view(-1, 1, 1, 1);
+        return where(flip, images.flip(3), images);
+    }
+
+    /// <summary>A random crop of each image (or activation map) after padding by 1/8 of the side, at least 1 (edge-replicated).</summary>
+    private static Tensor RandomCrop(Tensor images, Generator generator)
     {
         var n = images.shape[0];
         var size = images.shape[2];
         var pad = (int)Math.Max(1, size / 8);
-        var flip = rand([n], generator: generator).lt(0.5).to(device).view(-1, 1, 1, 1);
-        var flipped = where(flip, images.flip(3), images);
-        var padded = nn.functional.pad(flipped, [pad, pad, pad, pad], PaddingModes.Replicate);
+        var padded = nn.functional.pad(images, [pad, pad, pad, pad], PaddingModes.Replicate);
         var offsets = randint(2 * pad + 1, [n, 2], generator: generator).data<long>().ToArray();
         var crops = new List<Tensor>((int)n);
         for (var i = 0; i < n; i++)
@@ -220,24 +272,32 @@ public sealed class PokemonTrainer(PokemonTrainingOptions options, string dataDi
         return stack(crops);
     }
 
-    /// <summary>The frozen backbone's features of every image, 64 at a time.</summary>
-    private static Tensor FeaturesOf(ResNet18 model, Tensor images, Device device, TrainContext context)
+    /// <summary>
+    /// The frozen layers' output (<paramref name="prefix"/>) of every image, or of <paramref name="ids"/> only, 64 at a
+    /// time; of the mirror images with <paramref name="mirror"/>.
+    /// </summary>
+    private static Tensor Precompute(ResNet18 model, Func<Tensor, Tensor> prefix, Tensor images, IReadOnlyList<int>? ids, Device device, TrainContext context, bool mirror = false)
     {
         model.eval();
         using var noGrad = no_grad();
+        var order = ids?.Select(i => (long)i).ToArray() ?? [];
+        var count = ids?.Count ?? images.shape[0];
         var parts = new List<Tensor>();
-        for (long start = 0; start < images.shape[0]; start += 64)
+        for (long start = 0; start < count; start += 64)
         {
             context.Cancellation.ThrowIfCancellationRequested();
-            using var batch = images.narrow(0, start, Math.Min(64, images.shape[0] - start)).to(device);
-            parts.Add(model.Features(batch));
+            using var scope = NewDisposeScope();
+            var length = Math.Min(64, count - start);
+            var batch = ids is null ? images.narrow(0, start, length) : images.index_select(0, tensor(order.AsSpan((int)start, (int)length).ToArray()));
+            batch = batch.to(device);
+            parts.Add(prefix(mirror ? batch.flip(3) : batch).MoveToOuterDisposeScope());
         }
-        var features = cat(parts);
+        var output = cat(parts);
         foreach (var part in parts)
         {
             part.Dispose();
         }
-        return features;
+        return output;
     }
 
     /// <summary>Top-1, top-5, mean loss and the confusion matrix [actual, predicted] over a split.</summary>

@@ -7,7 +7,11 @@ namespace PunkGrid.Training.Trainers;
 /// from scratch). <c>quick</c>: 1 epoch on the first 10 classes at 64x64. <c>split=naive</c> trains on the image-by-image
 /// split instead of the duplicate-aware one, to measure the difference. <c>backbone=resnet18-imagenet</c> starts from the
 /// ImageNet ResNet-18 of the NuGet package Microsoft.ML.DnnImageFeaturizer.ResNet18 instead (the write-up's approach:
-/// pretrained weights), training a classifier on its frozen features or, with <c>train_backbone=true</c>, the whole network.
+/// pretrained weights): <c>fine_tune=none</c> trains a classifier on its frozen features, <c>last-stage</c> the last stage
+/// and the classifier on the earlier stages' outputs (computed once, of each training image and its mirror image),
+/// <c>all</c> the whole network; pretrained layers learn at <c>backbone_lr</c>, the new classifier at <c>lr</c>.
+/// <c>tuned</c>: the ImageNet ResNet-18 at 224x224 with its last stage fine-tuned, 6 epochs, label smoothing 0.1 — the
+/// write-up's transfer learning within a CPU's hour.
 /// </summary>
 public sealed record PokemonTrainingOptions
 {
@@ -35,11 +39,29 @@ public sealed record PokemonTrainingOptions
     /// <summary><c>mobilenetv3-small</c> (from scratch, the seed) or <c>resnet18-imagenet</c> (ImageNet weights from the NuGet package).</summary>
     public string Backbone { get; init; } = MobileNet;
 
-    /// <summary>With <c>resnet18-imagenet</c>: train the whole network (true) or only a classifier on its frozen features (false).</summary>
-    public bool TrainBackbone { get; init; }
+    /// <summary>With <c>resnet18-imagenet</c>: what is trained besides the new classifier (<see cref="FineTuneNone"/>, <see cref="FineTuneLastStage"/>, <see cref="FineTuneAll"/>).</summary>
+    public string FineTune { get; init; } = FineTuneNone;
+
+    /// <summary>The learning rate of the pretrained layers that <see cref="FineTune"/> trains (the classifier's is <see cref="LearningRate"/>).</summary>
+    public double BackboneLearningRate { get; init; } = 0.0001;
+
+    /// <summary>Cross-entropy against targets with this much mass spread over all classes (0: the seed's plain cross-entropy).</summary>
+    public double LabelSmoothing { get; init; }
 
     public const string MobileNet = "mobilenetv3-small";
     public const string ResNetImageNet = "resnet18-imagenet";
+
+    /// <summary>The backbone frozen: its pooled features computed once, a linear classifier trained on them.</summary>
+    public const string FineTuneNone = "none";
+
+    /// <summary>Stem and stages 1–3 frozen (their output computed once); the last stage and the classifier trained.</summary>
+    public const string FineTuneLastStage = "last-stage";
+
+    /// <summary>The whole network trained from the ImageNet weights.</summary>
+    public const string FineTuneAll = "all";
+
+    /// <summary>Whether the network runs on pixels during training (MobileNet, or every ResNet layer trained), so pixel augmentation applies.</summary>
+    public bool TrainsOnPixels => Backbone == MobileNet || FineTune == FineTuneAll;
 
     public int Seed { get; init; } = 42;
 
@@ -60,8 +82,23 @@ public sealed record PokemonTrainingOptions
             Augment = p.Flag("augment", baseline.Augment),
             Split = p.Choice("split", baseline.Split, "aware", "naive"),
             Backbone = p.Choice("backbone", baseline.Backbone, MobileNet, ResNetImageNet),
-            TrainBackbone = p.Flag("train_backbone", baseline.TrainBackbone),
+            FineTune = p.Choice("fine_tune", baseline.FineTune, FineTuneNone, FineTuneLastStage, FineTuneAll),
+            BackboneLearningRate = p.Double("backbone_lr", baseline.BackboneLearningRate, 0, 10),
+            LabelSmoothing = p.Double("label_smoothing", baseline.LabelSmoothing, 0, 0.5),
             Seed = p.Int("seed", baseline.Seed, 0, int.MaxValue),
+        },
+        more: new Dictionary<string, PokemonTrainingOptions>
+        {
+            ["tuned"] = new()
+            {
+                Profile = "tuned",
+                Backbone = ResNetImageNet,
+                FineTune = FineTuneLastStage,
+                ImageSize = 224,
+                Epochs = 6,
+                LearningRateDecay = 0.8,
+                LabelSmoothing = 0.1,
+            },
         });
 
     /// <summary>What a checkpoint must match to be resumed from (the backbone only when not the seed's, so earlier checkpoints still match).</summary>
@@ -71,7 +108,7 @@ public sealed record PokemonTrainingOptions
         if (Backbone != MobileNet)
         {
             identity["backbone"] = Backbone;
-            identity["train_backbone"] = TrainBackbone ? "true" : "false";
+            identity["fine_tune"] = FineTune;
         }
         return identity;
     }
