@@ -38,7 +38,9 @@ public sealed record PokemonEvaluation(
     string FineTune = PokemonTrainingOptions.FineTuneAll,
     double LearningRate = 0,
     double BackboneLearningRate = 0,
-    double LabelSmoothing = 0);
+    double LabelSmoothing = 0,
+    double LoadSeconds = 0,
+    double FrozenPassSeconds = 0);
 
 /// <summary>
 /// Trains a Pokémon classifier: MobileNetV3-Small from scratch, or the ImageNet ResNet-18 (a classifier on its frozen
@@ -60,6 +62,7 @@ public sealed class PokemonTrainer(PokemonTrainingOptions options, string dataDi
         var clock = Stopwatch.StartNew();
         var device = TorchRuntime.ResolveDevice(context.Device);
         var data = PokemonDataset.Load(dataDirectory, options.ImageSize, options.ClassLimit);
+        var loadSeconds = clock.Elapsed.TotalSeconds; // decoding, resizing and hashing every image
         var classIndex = data.Classes.Select((c, i) => (c, i)).ToDictionary(x => x.c, x => x.i);
         var labels = data.Images.Select(i => (long)classIndex[i.PokedexNumber]).ToArray();
         var split = PokemonSplit.Create(data.Images.Select(i => i.PokedexNumber).ToList(), data.Hashes, options.Seed);
@@ -92,6 +95,7 @@ public sealed class PokemonTrainer(PokemonTrainingOptions options, string dataDi
             _ => model.forward,
         };
         var inputs = data.Pixels;
+        var frozenPassSeconds = 0.0;
         Tensor? mirroredTrainX = null; // the frozen prefix's output of each training image's mirror image (last-stage)
         if (!options.TrainsOnPixels)
         {
@@ -103,6 +107,7 @@ public sealed class PokemonTrainer(PokemonTrainingOptions options, string dataDi
                 mirroredTrainX = Precompute(resnet!, prefix, data.Pixels, trainIds, device, context, mirror: true);
             }
             data.Pixels.Dispose();
+            frozenPassSeconds = prefixClock.Elapsed.TotalSeconds;
             context.Logger.LogInformation("Pokémon: the frozen ImageNet ResNet-18 layers' output [{Shape}] of {Images} images{Mirrored} in {Seconds:F0}s (fine_tune={FineTune})",
                 string.Join(", ", inputs.shape.Skip(1)), inputs.shape[0], mirroredTrainX is null ? "" : " and the training images' mirror images",
                 prefixClock.Elapsed.TotalSeconds, fineTune);
@@ -240,7 +245,12 @@ public sealed class PokemonTrainer(PokemonTrainingOptions options, string dataDi
         var evaluation = new PokemonEvaluation(options.Profile, top1, top5, bestAccuracy, bestEpoch, names.Count, count, validationIds.Count, testIds.Count,
             perClass, confused.OrderByDescending(c => c.Count).Take(10).ToList(), duplicates, options.Epochs, options.ImageSize, options.Seed,
             device.ToString(), Math.Round(clock.Elapsed.TotalSeconds, 3), options.Backbone, fineTune, options.LearningRate,
-            resnet is null ? options.LearningRate : options.BackboneLearningRate, options.LabelSmoothing);
+            fineTune switch
+            {
+                _ when resnet is null => options.LearningRate, // trained from scratch, every layer at lr
+                PokemonTrainingOptions.FineTuneNone => 0, // frozen
+                _ => options.BackboneLearningRate,
+            }, options.LabelSmoothing, Math.Round(loadSeconds, 3), Math.Round(frozenPassSeconds, 3));
         var json = JsonSerializer.Serialize(evaluation, TraitTrainer.JsonOptions);
         // The whole network with the best weights (a frozen backbone's included), as predict loads it.
         context.SaveArtifact("model.bin", "application/x-torchsharp-module", trainable == model ? bestWeights! : TorchState.Save(model));
