@@ -123,22 +123,13 @@ public sealed class PokemonTrainer(PokemonTrainingOptions options, string dataDi
         }
 
         // Pretrained layers learn at their own rate, the new classifier at the profile's.
-        var groups = new List<TorchSharp.Modules.Adam.ParamGroup>();
-        var baseRates = new List<double>();
-        if (resnet is null || fineTune == PokemonTrainingOptions.FineTuneNone)
-        {
-            groups.Add(new TorchSharp.Modules.Adam.ParamGroup(trainable.parameters(), lr: options.LearningRate));
-            baseRates.Add(options.LearningRate);
-        }
-        else
-        {
-            static bool OfClassifier(string name) => name.Split('.') is [.., "classifier", _];
-            var named = trainable.named_parameters().ToList();
-            groups.Add(new TorchSharp.Modules.Adam.ParamGroup(named.Where(p => OfClassifier(p.name)).Select(p => p.parameter), lr: options.LearningRate));
-            groups.Add(new TorchSharp.Modules.Adam.ParamGroup(named.Where(p => !OfClassifier(p.name)).Select(p => p.parameter), lr: options.BackboneLearningRate));
-            baseRates.Add(options.LearningRate);
-            baseRates.Add(options.BackboneLearningRate);
-        }
+        static bool OfClassifier(string name) => name.Split('.') is [.., "classifier", _];
+        var named = trainable.named_parameters().ToList();
+        (IEnumerable<TorchSharp.Modules.Parameter> Parameters, double Rate)[] rates = resnet is null || fineTune == PokemonTrainingOptions.FineTuneNone
+            ? [(trainable.parameters(), options.LearningRate)]
+            : [(named.Where(p => OfClassifier(p.name)).Select(p => p.parameter), options.LearningRate),
+               (named.Where(p => !OfClassifier(p.name)).Select(p => p.parameter), options.BackboneLearningRate)];
+        var groups = rates.Select(r => new TorchSharp.Modules.Adam.ParamGroup(r.Parameters, lr: r.Rate)).ToList();
         using var optimizer = optim.Adam(groups, options.LearningRate);
         using var generator = new Generator((ulong)options.Seed + 1);
         GeneratorDropout.UseGenerator(model, generator); // dropout masks are checkpointed with the rest
@@ -163,7 +154,7 @@ public sealed class PokemonTrainer(PokemonTrainingOptions options, string dataDi
             var learningRate = options.LearningRate * decay;
             foreach (var (group, index) in optimizer.ParamGroups.Select((g, i) => (g, i)))
             {
-                group.LearningRate = baseRates[index] * decay;
+                group.LearningRate = rates[index].Rate * decay;
             }
             var epochClock = Stopwatch.StartNew();
             var metrics = new List<MetricSample>();
@@ -178,13 +169,12 @@ public sealed class PokemonTrainer(PokemonTrainingOptions options, string dataDi
                 var x = trainX.index_select(0, indices);
                 if (options.Augment && options.TrainsOnPixels)
                 {
-                    x = RandomCrop(RandomFlip(x, generator, device), generator);
+                    x = RandomCrop(EitherPerImage(x, x.flip(3), generator, device), generator);
                 }
                 else if (mirroredTrainX is not null)
                 {
                     // The mirror image's activations for half the batch, then a shift of up to one activation cell.
-                    var flip = rand([indices.shape[0]], generator: generator).lt(0.5).to(device).view(-1, 1, 1, 1);
-                    x = RandomCrop(where(flip, mirroredTrainX.index_select(0, indices), x), generator);
+                    x = RandomCrop(EitherPerImage(x, mirroredTrainX.index_select(0, indices), generator, device), generator);
                 }
                 trainable.train();
                 optimizer.zero_grad();
@@ -259,11 +249,11 @@ public sealed class PokemonTrainer(PokemonTrainingOptions options, string dataDi
         return new TrainingResult(Kind, json, new Dictionary<string, double> { ["top1"] = top1, ["top5"] = top5 });
     }
 
-    /// <summary>A random horizontal flip of each image (or activation map).</summary>
-    private static Tensor RandomFlip(Tensor images, Generator generator, Device device)
+    /// <summary>Each image (or activation map) or, with probability 1/2, its counterpart in <paramref name="mirrored"/>: a random horizontal flip.</summary>
+    private static Tensor EitherPerImage(Tensor images, Tensor mirrored, Generator generator, Device device)
     {
         var flip = rand([images.shape[0]], generator: generator).lt(0.5).to(device).view(-1, 1, 1, 1);
-        return where(flip, images.flip(3), images);
+        return where(flip, mirrored, images);
     }
 
     /// <summary>A random crop of each image (or activation map) after padding by 1/8 of the side, at least 1 (edge-replicated).</summary>
