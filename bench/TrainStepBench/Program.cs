@@ -175,7 +175,7 @@ internal sealed class GanStep : TrainStep
     private readonly PunkDiscriminator discriminator;
     private readonly optim.Optimizer generatorOptimizer;
     private readonly optim.Optimizer discriminatorOptimizer;
-    private readonly Tensor real = rand(64, PunkGenerator.Channels, PunkGenerator.ImageSize, PunkGenerator.ImageSize);
+    private readonly Tensor real = rand(64, PunkGenerator.Channels, PunkGenerator.SeedImageSize, PunkGenerator.SeedImageSize);
     private readonly Tensor? condition;
 
     public GanStep(int conditionSize)

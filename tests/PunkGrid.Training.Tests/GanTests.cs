@@ -32,6 +32,30 @@ public class GanTests
     }
 
     [Fact]
+    public void At_24px_the_networks_draw_and_judge_the_punks_own_pixels_and_the_auxiliary_discriminator_never_sees_the_labels()
+    {
+        using var generator = new PunkGenerator(92, PunkGenerator.NativeImageSize);
+        using var discriminator = new PunkDiscriminator(92, PunkGenerator.NativeImageSize, GanConditioning.Auxiliary);
+        using var noise = randn(3, PunkGenerator.Noise);
+        using var labels = zeros(3, 92);
+        using var images = generator.forward(noise, labels);
+        Assert.Equal([3L, 4, 24, 24], images.shape);
+        var verdict = discriminator.Judge(images, null); // the image alone
+        Assert.Equal([3L, 1], verdict.RealLogits.shape);
+        Assert.Equal([3L, 92], verdict.TraitLogits!.shape);
+        // 3 strided convolutions 24 → 3 px; the generator: 2 transposed convolutions and the RGBA one
+        Assert.Equal(3, discriminator.named_parameters().Count(p => p.parameter.dim() == 4));
+        Assert.Equal(3, generator.named_parameters().Count(p => p.parameter.dim() == 4));
+        // Labels given to an auxiliary discriminator change nothing: its trait head predicts them, never reads them.
+        discriminator.eval();
+        using var asked = ones(3, 92);
+        Assert.True(discriminator.Judge(images, null).TraitLogits!.allclose(discriminator.Judge(images, asked).TraitLogits!, rtol: 0, atol: 0));
+        using var big = rand(1, 4, 64, 64);
+        Assert.Contains("[N, 4, 24, 24], got [1, 4, 64, 64]", Assert.Throws<ArgumentException>(() => discriminator.forward(big, null)).Message);
+        Assert.Contains("draws 64 or 24 px images, not 32", Assert.Throws<ArgumentException>(() => new PunkGenerator(0, 32)).Message);
+    }
+
+    [Fact]
     public void A_conditional_network_without_labels_or_a_wrong_shape_is_a_clear_error()
     {
         using var generator = new PunkGenerator(92);
@@ -113,10 +137,68 @@ public class GanTests
     }
 
     [Fact]
+    public void A_short_tuned_conditional_run_trains_at_24px_with_the_auxiliary_classifier_and_cannot_be_resumed_as_seed()
+    {
+        var options = GanTrainingOptions.Create("tuned", new Dictionary<string, string>
+        {
+            ["epochs"] = "2",
+            ["train_limit"] = "128",
+            ["batch_size"] = "32",
+            ["conditional"] = "true",
+            ["judge_epochs"] = "2",
+            ["judge_samples"] = "64",
+        });
+        var sink = new InMemoryTrainingSink();
+        new GanTrainer(options, TestData.Directory).Train(new TrainContext(sink, "cpu"));
+        // Every loss finite over 8 steps (a 3x3 convolution as the last layer gave NaN gradients within 0–75 steps here).
+        Assert.All(sink.Metrics, m => Assert.True(double.IsFinite(m.Value), $"{m.Name} at step {m.Step} is {m.Value}"));
+        Assert.Equal(2, sink.Metrics.Count(m => m.Name == "epoch_g_trait_loss"));
+        Assert.All(sink.Metrics.Where(m => m.Name == "epoch_g_trait_loss"), m => Assert.True(m.Value > 0));
+        var grid = ImageResult.FromMemory(sink.Artifacts["samples.png"], ColorComponents.RedGreenBlueAlpha);
+        Assert.Equal(((8 * 72) + (7 * 2), (2 * 72) + 2), (grid.Width, grid.Height)); // 24x24 punks drawn 3x
+        using var evaluation = System.Text.Json.JsonDocument.Parse(sink.Artifacts["eval.json"]);
+        Assert.Equal(24, evaluation.RootElement.GetProperty("image_size").GetInt32());
+        Assert.Equal("auxiliary", evaluation.RootElement.GetProperty("conditioning").GetString());
+        Assert.Equal(0.9, evaluation.RootElement.GetProperty("real_label").GetDouble());
+        Assert.InRange(evaluation.RootElement.GetProperty("asked_trait_recall").GetDouble(), 0, 1);
+
+        // Its checkpoint holds 24px networks: a seed (64px) job refuses it by name instead of failing on shapes.
+        var asSeed = GanTrainingOptions.Create("seed", new Dictionary<string, string>
+        {
+            ["epochs"] = "3",
+            ["train_limit"] = "128",
+            ["batch_size"] = "32",
+            ["conditional"] = "true",
+            ["judge_epochs"] = "0",
+        });
+        var error = Assert.Throws<CheckpointFormatException>(() =>
+            new GanTrainer(asSeed, TestData.Directory).Train(new TrainContext(new InMemoryTrainingSink(), "cpu", sink.LatestCheckpoint)));
+        Assert.Contains("image_size='24', but this job has image_size='64'", error.Message);
+
+        // The inference engine draws with it at 24px, from what its eval.json says.
+        var settings = evaluation.RootElement.EnumerateObject().Where(p => p.Value.ValueKind is System.Text.Json.JsonValueKind.Number or System.Text.Json.JsonValueKind.String)
+            .ToDictionary(p => p.Name, p => p.Value.ToString());
+        settings["conditional"] = "true";
+        var engine = new PunkGrid.Training.Inference.PunkInferenceEngine(TestData.Directory);
+        var png = engine.GenerateWithGan(new PunkGrid.Training.Inference.StoredModel("job", sink.Artifacts["model.bin"], settings), ["Female", "Earring"], 4, 1);
+        var drawn = ImageResult.FromMemory(png, ColorComponents.RedGreenBlueAlpha);
+        Assert.Equal(((4 * 72) + (3 * 2), 72), (drawn.Width, drawn.Height));
+    }
+
+    [Fact]
     public void Gan_options_follow_the_write_up_and_reject_bad_values()
     {
         var seed = GanTrainingOptions.Create("seed");
         Assert.Equal((100, 0.0002, false), (seed.Epochs, seed.LearningRate, seed.Conditional));
+        Assert.Equal((64, "input", 1.0), (seed.ImageSize, seed.Conditioning, seed.RealLabel));
+        var tuned = GanTrainingOptions.Create("tuned");
+        Assert.Equal((100, 24, "auxiliary", 0.9, 1.0), (tuned.Epochs, tuned.ImageSize, tuned.Conditioning, tuned.RealLabel, tuned.AuxiliaryWeight));
+        Assert.Contains("image_size='32' is not allowed: expected one of 64, 24",
+            Assert.Throws<ArgumentException>(() => GanTrainingOptions.Create("tuned", new Dictionary<string, string> { ["image_size"] = "32" })).Message);
+        Assert.Contains("conditioning='projection' is not allowed: expected one of input, auxiliary",
+            Assert.Throws<ArgumentException>(() => GanTrainingOptions.Create("tuned", new Dictionary<string, string> { ["conditioning"] = "projection" })).Message);
+        Assert.Contains("real_label='0.2' is not allowed",
+            Assert.Throws<ArgumentException>(() => GanTrainingOptions.Create("tuned", new Dictionary<string, string> { ["real_label"] = "0.2" })).Message);
         Assert.Equal((30, 4), (seed.JudgeEpochs, GanTrainingOptions.Create("quick").JudgeEpochs)); // a sharp judge for seed runs, a cheap one for quick
         Assert.Contains("conditional='maybe' is not allowed: expected one of true, false",
             Assert.Throws<ArgumentException>(() => GanTrainingOptions.Create("seed", new Dictionary<string, string> { ["conditional"] = "maybe" })).Message);

@@ -75,7 +75,9 @@ public sealed class PunkInferenceEngine(string dataDirectory)
         {
             labels[table.IndexOf(trait)] = 1f;
         }
-        var generator = Load(model, () => new PunkGenerator(conditional ? PunkTraitTable.TraitCount : 0));
+        // eval.json of runs before image_size existed has none: they drew the seed's 64x64.
+        var imageSize = model.Settings.TryGetValue("image_size", out var size) ? int.Parse(size, System.Globalization.CultureInfo.InvariantCulture) : PunkGenerator.SeedImageSize;
+        var generator = Load(model, () => new PunkGenerator(conditional ? PunkTraitTable.TraitCount : 0, imageSize));
         lock (generator)
         {
             using var noGrad = no_grad();
@@ -83,7 +85,7 @@ public sealed class PunkInferenceEngine(string dataDirectory)
             using var random = new Generator((ulong)seed);
             var noise = randn([count, PunkGenerator.Noise], generator: random);
             var condition = conditional ? tensor(labels).unsqueeze(0).expand(count, -1) : null;
-            return ImageGrid.ToPng(generator.forward(noise, condition), columns: Math.Min(count, 8));
+            return ImageGrid.ToPng(generator.forward(noise, condition), columns: Math.Min(count, 8), scale: GanTrainer.GridScale(imageSize));
         }
     }
 

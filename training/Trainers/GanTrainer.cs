@@ -38,12 +38,20 @@ public sealed record GanEvaluation(
     double? PunkFidReal,
     double? JudgeTestAccuracy,
     double? JudgeTestRecall,
-    double? JudgeTestPrecision);
+    double? JudgeTestPrecision,
+    int ImageSize,
+    string Conditioning,
+    double RealLabel,
+    double AuxiliaryWeight);
+
+/// <summary>One adversarial step's losses and the discriminator's logits, in the caller's dispose scope; the trait losses only with auxiliary conditioning.</summary>
+public readonly record struct AdversarialStepResult(
+    Tensor DiscriminatorLoss, Tensor GeneratorLoss, Tensor RealLogits, Tensor FakeLogits, Tensor? DiscriminatorTraitLoss, Tensor? GeneratorTraitLoss);
 
 /// <summary>
-/// Trains the seed's Punk GAN on 64x64 RGBA punks (nearest-neighbour upscaled, alpha kept): per step one
-/// discriminator update (real vs generated, BCE) and one generator update. Optionally conditioned on the 92 trait
-/// labels. Every few epochs a grid from fixed noise (and, conditional, fixed real label sets) is stored as a PNG so
+/// Trains the seed's Punk GAN on 64x64 RGBA punks (nearest-neighbour upscaled, alpha kept) or the tuned one on the
+/// 24x24 punks themselves: per step one discriminator update (real vs generated, BCE) and one generator update.
+/// Optionally conditioned on the 92 trait labels (as the discriminator's input, or through its auxiliary classifier). Every few epochs a grid from fixed noise (and, conditional, fixed real label sets) is stored as a PNG so
 /// progress can be seen; checkpoints hold both networks, both optimizers and the RNG.
 /// </summary>
 public sealed class GanTrainer(GanTrainingOptions options, string dataDirectory) : ITrainer
@@ -56,8 +64,9 @@ public sealed class GanTrainer(GanTrainingOptions options, string dataDirectory)
 
     public string Kind => GanTrainingOptions.Kind;
 
-    public static Tensor Upscale(Tensor tiles24) =>
-        nn.functional.interpolate(tiles24, [PunkGenerator.ImageSize, PunkGenerator.ImageSize], mode: InterpolationMode.Nearest);
+    public static Tensor Upscale(Tensor tiles24, int imageSize = PunkGenerator.SeedImageSize) => imageSize == tiles24.shape[2]
+        ? tiles24.alias()
+        : nn.functional.interpolate(tiles24, [imageSize, imageSize], mode: InterpolationMode.Nearest);
 
     /// <summary>The 92 trait labels of every punk as floats <c>[10000, 92]</c>.</summary>
     public static Tensor LabelMatrix(PunkTraitTable traits)
@@ -94,7 +103,8 @@ public sealed class GanTrainer(GanTrainingOptions options, string dataDirectory)
         var judgeReal = PunkImageTensors.ToModelInput(data.Tiles.index_select(0, judgeIds), PunkColorMode.Rgb);
         var judgeLabels = allLabels.index_select(0, judgeIds);
 
-        var (createdGenerator, createdDiscriminator) = TorchRuntime.CreateSeeded(options.Seed, () => (new PunkGenerator(conditionSize), new PunkDiscriminator(conditionSize)));
+        var (createdGenerator, createdDiscriminator) = TorchRuntime.CreateSeeded(options.Seed, () =>
+            (new PunkGenerator(conditionSize, options.ImageSize), new PunkDiscriminator(conditionSize, options.ImageSize, options.Conditioning)));
         using var generatorNet = createdGenerator;
         using var discriminator = createdDiscriminator;
         generatorNet.to(device);
@@ -133,19 +143,25 @@ public sealed class GanTrainer(GanTrainingOptions options, string dataDirectory)
         {
             var epochClock = Stopwatch.StartNew();
             using var order = randperm(count, generator: random);
-            double dSum = 0, gSum = 0;
+            double dSum = 0, gSum = 0, traitSum = 0;
             for (var batch = 0; batch < stepsPerEpoch; batch++)
             {
                 context.Cancellation.ThrowIfCancellationRequested();
                 using var stepScope = NewDisposeScope();
                 var indices = order.narrow(0, batch * options.BatchSize, options.BatchSize).to(device);
-                var real = Upscale(images.index_select(0, indices));
+                var real = Upscale(images.index_select(0, indices), options.ImageSize);
                 var condition = options.Conditional ? labels.index_select(0, indices) : null;
                 var noise = randn([options.BatchSize, PunkGenerator.Noise], generator: random).to(device);
                 generatorNet.train();
                 discriminator.train();
-                var (dLoss, gLoss, realLogits, fakeLogits) = AdversarialStep(generatorNet, discriminator, generatorOptimizer, discriminatorOptimizer, real, noise, condition);
+                var result = AdversarialStep(generatorNet, discriminator, generatorOptimizer, discriminatorOptimizer, real, noise, condition,
+                    options.RealLabel, options.AuxiliaryWeight);
+                var (dLoss, gLoss, realLogits, fakeLogits) = (result.DiscriminatorLoss, result.GeneratorLoss, result.RealLogits, result.FakeLogits);
                 step++;
+                if (result.GeneratorTraitLoss is { } traitLoss)
+                {
+                    traitSum += traitLoss.item<float>();
+                }
 
                 var last = (D: (double)dLoss.item<float>(), G: (double)gLoss.item<float>(), Real: (double)realLogits.sigmoid().mean().item<float>(),
                     Fake: (double)fakeLogits.sigmoid().mean().item<float>());
@@ -165,6 +181,11 @@ public sealed class GanTrainer(GanTrainingOptions options, string dataDirectory)
             metrics.Add(new MetricSample("epoch_d_loss", epoch + 1, step, dSum / stepsPerEpoch));
             metrics.Add(new MetricSample("epoch_g_loss", epoch + 1, step, gSum / stepsPerEpoch));
             metrics.Add(new MetricSample("epoch_seconds", epoch + 1, step, epochClock.Elapsed.TotalSeconds));
+            if (discriminator.Conditioning == GanConditioning.Auxiliary && conditionSize > 0)
+            {
+                // How far the generated punks are from showing the asked traits, by the discriminator's own classifier.
+                metrics.Add(new MetricSample("epoch_g_trait_loss", epoch + 1, step, traitSum / stepsPerEpoch));
+            }
             if (judge is not null)
             {
                 var (fid, traits, spread) = Judge(judge, generatorNet, judgeReal, judgeLabels, device);
@@ -204,7 +225,8 @@ public sealed class GanTrainer(GanTrainingOptions options, string dataDirectory)
             PunkImageTensors.ToModelInput(data.Tiles.index_select(0, tensor(trainIds.Take((int)judgeReal.shape[0]).ToArray())), PunkColorMode.Rgb));
         var evaluation = new GanEvaluation(options.Profile, options.Conditional, lastStep?.D, lastStep?.G, lastStep?.Real, lastStep?.Fake, count, options.Epochs,
             options.BatchSize, options.Seed, device.ToString(), Math.Round(clock.Elapsed.TotalSeconds, 3), final?.Fid,
-            final?.Traits?.AllFound, final?.Traits?.Recall, realTraits?.AllFound, realTraits?.Recall, final?.Spread, fidReal, judge?.TestAccuracy, judge?.TestRecall, judge?.TestPrecision);
+            final?.Traits?.AllFound, final?.Traits?.Recall, realTraits?.AllFound, realTraits?.Recall, final?.Spread, fidReal, judge?.TestAccuracy, judge?.TestRecall, judge?.TestPrecision,
+            options.ImageSize, options.Conditional ? options.Conditioning : "none", options.RealLabel, options.AuxiliaryWeight);
         var json = JsonSerializer.Serialize(evaluation, TraitTrainer.JsonOptions);
         context.SaveArtifact("model.bin", "application/x-torchsharp-module", TorchState.Save(generatorNet));
         context.SaveArtifact("discriminator.bin", "application/x-torchsharp-module", TorchState.Save(discriminator));
@@ -232,36 +254,63 @@ public sealed class GanTrainer(GanTrainingOptions options, string dataDirectory)
     }
 
     /// <summary>
-    /// One training step of the pair: a discriminator update (real punks vs generated ones, BCE) and a generator update
-    /// (the non-saturating loss: generated punks labelled real), on the same generated batch. Returns the two losses and
-    /// the discriminator's logits on the real and generated punks, in the caller's dispose scope.
+    /// One training step of the pair: a discriminator update (real punks vs generated ones, BCE, real ones labelled
+    /// <paramref name="realLabel"/>) and a generator update (the non-saturating loss: generated punks labelled real), on
+    /// the same generated batch. With auxiliary conditioning the discriminator also learns the 92 labels of the real
+    /// punks, and the generator is also scored on whether the discriminator finds the asked labels in its punks (both
+    /// multi-label BCE summed over the labels, times <paramref name="auxiliaryWeight"/>); the discriminator never
+    /// learns labels from generated punks, so it cannot be taught the generator's mistakes.
     /// </summary>
-    public static (Tensor DiscriminatorLoss, Tensor GeneratorLoss, Tensor RealLogits, Tensor FakeLogits) AdversarialStep(
+    public static AdversarialStepResult AdversarialStep(
         PunkGenerator generator, PunkDiscriminator discriminator, optim.Optimizer generatorOptimizer, optim.Optimizer discriminatorOptimizer,
-        Tensor real, Tensor noise, Tensor? condition)
+        Tensor real, Tensor noise, Tensor? condition, double realLabel = 1.0, double auxiliaryWeight = 1.0)
     {
         var ones = torch.ones(real.shape[0], 1, device: real.device);
+        var realTargets = realLabel == 1.0 ? ones : ones.mul(realLabel);
         var zeros = torch.zeros(real.shape[0], 1, device: real.device);
+        var auxiliary = discriminator.Conditioning == GanConditioning.Auxiliary && condition is not null && discriminator.ConditionSize > 0;
+        var labelsForDiscriminator = discriminator.Conditioning == GanConditioning.Input ? condition : null;
         var fake = generator.forward(noise, condition);
         discriminatorOptimizer.zero_grad();
-        var realLogits = discriminator.forward(real, condition);
-        var fakeLogits = discriminator.forward(fake.detach(), condition);
-        var dLoss = nn.functional.binary_cross_entropy_with_logits(realLogits, ones) + nn.functional.binary_cross_entropy_with_logits(fakeLogits, zeros);
+        var realVerdict = discriminator.Judge(real, labelsForDiscriminator);
+        var fakeVerdict = discriminator.Judge(fake.detach(), labelsForDiscriminator);
+        var dLoss = nn.functional.binary_cross_entropy_with_logits(realVerdict.RealLogits, realTargets)
+            + nn.functional.binary_cross_entropy_with_logits(fakeVerdict.RealLogits, zeros);
+        Tensor? dTraitLoss = null;
+        if (auxiliary)
+        {
+            dTraitLoss = TraitLoss(realVerdict.TraitLogits!, condition!);
+            dLoss = dLoss + (dTraitLoss * auxiliaryWeight);
+        }
         dLoss.backward();
         discriminatorOptimizer.step();
 
         generatorOptimizer.zero_grad();
-        var gLoss = nn.functional.binary_cross_entropy_with_logits(discriminator.forward(fake, condition), ones);
+        var verdict = discriminator.Judge(fake, labelsForDiscriminator);
+        var gLoss = nn.functional.binary_cross_entropy_with_logits(verdict.RealLogits, ones);
+        Tensor? gTraitLoss = null;
+        if (auxiliary)
+        {
+            gTraitLoss = TraitLoss(verdict.TraitLogits!, condition!);
+            gLoss = gLoss + (gTraitLoss * auxiliaryWeight);
+        }
         gLoss.backward();
         generatorOptimizer.step();
-        return (dLoss, gLoss, realLogits, fakeLogits);
+        return new AdversarialStepResult(dLoss, gLoss, realVerdict.RealLogits, fakeVerdict.RealLogits, dTraitLoss, gTraitLoss);
     }
+
+    /// <summary>Multi-label BCE of trait logits against 0/1 labels, summed over the labels and averaged over the batch.</summary>
+    private static Tensor TraitLoss(Tensor logits, Tensor labels) =>
+        nn.functional.binary_cross_entropy_with_logits(logits, labels, reduction: nn.Reduction.Sum).div(labels.shape[0]);
 
     private static byte[] Samples(PunkGenerator generator, Tensor noise, Tensor? labels)
     {
         generator.eval();
         using var noGrad = no_grad();
         using var images = generator.forward(noise, labels);
-        return ImageGrid.ToPng(images, columns: 8);
+        return ImageGrid.ToPng(images, columns: 8, scale: GridScale(generator.ImageSize));
     }
+
+    /// <summary>Pixels per image pixel in sample grids: 24x24 punks drawn at 72x72, about the seed's 64x64, so grids of both look alike.</summary>
+    public static int GridScale(int imageSize) => imageSize == PunkGenerator.NativeImageSize ? 3 : 1;
 }

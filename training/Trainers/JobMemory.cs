@@ -51,10 +51,13 @@ public static class JobMemory
     public static Estimate Of(GanTrainingOptions o)
     {
         var punks = (long)(o.TrainLimit > 0 ? o.TrainLimit : 8000);
-        var data = punks * 4 * 64 * 64 * Float;
-        var activations = 2L * ((512L * 4 * 4) + (256L * 8 * 8) + (128L * 16 * 16) + (64L * 32 * 32) + (4L * 64 * 64)); // generator and discriminator
+        var size = (long)o.ImageSize;
+        var data = punks * 4 * size * size * Float;
+        var activations = size == Models.PunkGenerator.NativeImageSize
+            ? 2L * ((256L * 6 * 6) + (128L * 12 * 12) + (64L * 24 * 24) + (4L * 24 * 24))
+            : 2L * ((512L * 4 * 4) + (256L * 8 * 8) + (128L * 16 * 16) + (64L * 32 * 32) + (4L * 64 * 64)); // generator and discriminator
         return new(Base + data + ((long)o.BatchSize * activations * Float * Training * 2),
-            $"{punks} punks of 4x64x64 floats, activations of batch {o.BatchSize} through both networks");
+            $"{punks} punks of 4x{size}x{size} floats, activations of batch {o.BatchSize} through both networks");
     }
 
     public static Estimate Of(PokemonTrainingOptions o)
