@@ -9,7 +9,7 @@ using static TorchSharp.torch;
 // One training step per model, timed with the model classes and optimisers PunkGrid's trainers use, on synthetic
 // batches of the seed profile's shapes (the data pipelines differ between the two implementations; the step does
 // not). Prints one JSON line per model: {"model", "parameters", "ms_per_step": [one per repeat]}.
-// Usage: PunkGrid.TrainStepBench [--models trait,vae,vae-torch-dropout,gan,cgan,pokemon] [--steps N] [--warmup N]
+// Usage: PunkGrid.TrainStepBench [--models trait,vae,vae-torch-dropout,gan,cgan,gan-tuned,cgan-tuned,pokemon] [--steps N] [--warmup N]
 //        [--repeats N] [--threads N]
 BenchSettings settings;
 try
@@ -88,7 +88,7 @@ internal abstract class TrainStep : IDisposable
 
 internal static class TrainSteps
 {
-    public static readonly string[] Names = ["trait", "vae", "vae-torch-dropout", "gan", "cgan", "pokemon"];
+    public static readonly string[] Names = ["trait", "vae", "vae-torch-dropout", "gan", "cgan", "gan-tuned", "cgan-tuned", "pokemon"];
 
     public static TrainStep Create(string name) => name switch
     {
@@ -97,6 +97,8 @@ internal static class TrainSteps
         "vae-torch-dropout" => new VaeStep(checkpointedDropout: false),
         "gan" => new GanStep(conditionSize: 0),
         "cgan" => new GanStep(conditionSize: 92),
+        "gan-tuned" => new GanStep(conditionSize: 0, GanTrainingOptions.Create("tuned")),
+        "cgan-tuned" => new GanStep(conditionSize: 92, GanTrainingOptions.Create("tuned")),
         "pokemon" => new PokemonStep(),
         _ => throw new ArgumentException($"unknown model '{name}'"),
     };
@@ -168,20 +170,26 @@ internal sealed class VaeStep : TrainStep
     }
 }
 
-/// <summary>Seed profile: 64x64x4, batch 64, Adam 0.0002 (β1 0.5), BCE; GanTrainer's own step (one discriminator and one generator update).</summary>
+/// <summary>
+/// Seed profile: 64x64x4, batch 64, Adam 0.0002 (β1 0.5), BCE; GanTrainer's own step (one discriminator and one generator
+/// update). With the tuned profile's options: 24x24x4, real label 0.9, and conditional, the auxiliary trait classifier.
+/// </summary>
 internal sealed class GanStep : TrainStep
 {
     private readonly PunkGenerator generator;
     private readonly PunkDiscriminator discriminator;
     private readonly optim.Optimizer generatorOptimizer;
     private readonly optim.Optimizer discriminatorOptimizer;
-    private readonly Tensor real = rand(64, PunkGenerator.Channels, PunkGenerator.SeedImageSize, PunkGenerator.SeedImageSize);
+    private readonly Tensor real;
     private readonly Tensor? condition;
+    private readonly GanTrainingOptions options;
 
-    public GanStep(int conditionSize)
+    public GanStep(int conditionSize, GanTrainingOptions? profile = null)
     {
-        generator = TorchRuntime.CreateSeeded(1, () => new PunkGenerator(conditionSize));
-        discriminator = TorchRuntime.CreateSeeded(2, () => new PunkDiscriminator(conditionSize));
+        options = profile ?? GanTrainingOptions.Create("seed");
+        real = rand(64, PunkGenerator.Channels, options.ImageSize, options.ImageSize);
+        generator = TorchRuntime.CreateSeeded(1, () => new PunkGenerator(conditionSize, options.ImageSize));
+        discriminator = TorchRuntime.CreateSeeded(2, () => new PunkDiscriminator(conditionSize, options.ImageSize, options.Conditioning));
         generatorOptimizer = optim.Adam(generator.parameters(), 0.0002, 0.5, 0.999);
         discriminatorOptimizer = optim.Adam(discriminator.parameters(), 0.0002, 0.5, 0.999);
         condition = conditionSize > 0 ? randint(0, 2, [64, conditionSize]).to(float32) : null;
@@ -194,7 +202,8 @@ internal sealed class GanStep : TrainStep
     public override void Run()
     {
         using var scope = NewDisposeScope();
-        GanTrainer.AdversarialStep(generator, discriminator, generatorOptimizer, discriminatorOptimizer, real, randn(64, PunkGenerator.Noise), condition);
+        GanTrainer.AdversarialStep(generator, discriminator, generatorOptimizer, discriminatorOptimizer, real, randn(64, PunkGenerator.Noise), condition,
+            options.RealLabel, options.AuxiliaryWeight);
     }
 
     public override void Dispose()

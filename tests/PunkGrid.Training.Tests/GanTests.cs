@@ -95,6 +95,8 @@ public class GanTests
         using var evaluation = System.Text.Json.JsonDocument.Parse(sink.Artifacts["eval.json"]);
         Assert.True(evaluation.RootElement.GetProperty("punk_fid").GetDouble() > 0);
         Assert.True(evaluation.RootElement.GetProperty("punk_fid_real").GetDouble() < evaluation.RootElement.GetProperty("punk_fid").GetDouble()); // real punks are the floor
+        // The conditional generator asked for the floor's training punks' trait sets: comparable with the floor.
+        Assert.True(evaluation.RootElement.GetProperty("punk_fid_real").GetDouble() < evaluation.RootElement.GetProperty("punk_fid_unpaired").GetDouble());
         Assert.InRange(evaluation.RootElement.GetProperty("trait_agreement").GetDouble(), 0, 1);
         Assert.Equal(2, sink.Metrics.Count(m => m.Name == "asked_trait_recall"));
         foreach (var ceiling in new[] { "trait_agreement_real", "asked_trait_recall_real" })

@@ -42,7 +42,8 @@ public sealed record GanEvaluation(
     int ImageSize,
     string Conditioning,
     double RealLabel,
-    double AuxiliaryWeight);
+    double AuxiliaryWeight,
+    double? PunkFidUnpaired);
 
 /// <summary>One adversarial step's losses and the discriminator's logits, in the caller's dispose scope; the trait losses only with auxiliary conditioning.</summary>
 public readonly record struct AdversarialStepResult(
@@ -221,12 +222,18 @@ public sealed class GanTrainer(GanTrainingOptions options, string dataDirectory)
         // The ceiling for the conditional scores: the judge on the held-out real punks, asked for their own traits.
         var realTraits = judge is not null && options.Conditional ? judge.MatchTraits(judgeReal, judgeLabels) : (TraitMatch?)null;
         // The floor for Punk-FID at this sample size: the held-out punks against as many training punks.
-        double? fidReal = judge?.FrechetDistance(judgeReal,
-            PunkImageTensors.ToModelInput(data.Tiles.index_select(0, tensor(trainIds.Take((int)judgeReal.shape[0]).ToArray())), PunkColorMode.Rgb));
+        var floorIds = tensor(trainIds.Take((int)judgeReal.shape[0]).ToArray());
+        double? fidReal = judge?.FrechetDistance(judgeReal, PunkImageTensors.ToModelInput(data.Tiles.index_select(0, floorIds), PunkColorMode.Rgb));
+        // A conditional GAN's punk_fid asks for the held-out punks' own trait sets, which a real-punk sample of other punks
+        // does not share: it can go below the floor. Asked for the floor's training punks' trait sets instead, it is a
+        // generator of punks in general, comparable with the floor and with a plain GAN's punk_fid.
+        double? fidUnpaired = judge is not null && options.Conditional
+            ? Judge(judge, generatorNet, judgeReal, allLabels.index_select(0, floorIds), device).Fid
+            : null;
         var evaluation = new GanEvaluation(options.Profile, options.Conditional, lastStep?.D, lastStep?.G, lastStep?.Real, lastStep?.Fake, count, options.Epochs,
             options.BatchSize, options.Seed, device.ToString(), Math.Round(clock.Elapsed.TotalSeconds, 3), final?.Fid,
             final?.Traits?.AllFound, final?.Traits?.Recall, realTraits?.AllFound, realTraits?.Recall, final?.Spread, fidReal, judge?.TestAccuracy, judge?.TestRecall, judge?.TestPrecision,
-            options.ImageSize, options.Conditional ? options.Conditioning : "none", options.RealLabel, options.AuxiliaryWeight);
+            options.ImageSize, options.Conditional ? options.Conditioning : "none", options.RealLabel, options.AuxiliaryWeight, fidUnpaired);
         var json = JsonSerializer.Serialize(evaluation, TraitTrainer.JsonOptions);
         context.SaveArtifact("model.bin", "application/x-torchsharp-module", TorchState.Save(generatorNet));
         context.SaveArtifact("discriminator.bin", "application/x-torchsharp-module", TorchState.Save(discriminator));
