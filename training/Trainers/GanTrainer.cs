@@ -243,7 +243,7 @@ public sealed class GanTrainer(GanTrainingOptions options, string dataDirectory)
     }
 
     /// <summary>
-    /// Punk-FID of as many generated punks as held-out ones; their spread (per-pixel standard deviation across the
+    /// Punk-FID of generated punks (one per row of <paramref name="labels"/>) against the held-out ones; their spread (per-pixel standard deviation across the
     /// samples over that of the held-out punks: 1 is as varied as real punks, near 0 is a collapsed generator drawing
     /// one punk whatever the noise); and, for a conditional GAN asked for the held-out punks' trait sets, how well the
     /// generated punks show them (<see cref="PunkJudge.MatchTraits"/>).
@@ -254,7 +254,7 @@ public sealed class GanTrainer(GanTrainingOptions options, string dataDirectory)
         using var noGrad = no_grad();
         using var scope = NewDisposeScope();
         using var sampler = new Generator((ulong)options.Seed + 13);
-        var noise = randn([real.shape[0], PunkGenerator.Noise], generator: sampler).to(device);
+        var noise = randn([labels.shape[0], PunkGenerator.Noise], generator: sampler).to(device); // as many as the labels ask for
         var generated = PunkJudge.ToJudgeInput(generator.forward(noise, options.Conditional ? labels.to(device) : null));
         var spread = generated.std(0).mean().item<float>() / real.std(0).mean().item<float>();
         return (judge.FrechetDistance(real, generated), options.Conditional ? judge.MatchTraits(generated, labels) : null, spread);
