@@ -13,7 +13,7 @@ namespace PunkGrid.Training.Models;
 /// write-up names no output activation; ours is a sigmoid, so images are in [0, 1] like the data. Conditional: the 92
 /// trait labels (5 types + 87 accessories) are appended to the noise.
 /// At the punks' native 24x24 (the tuned profile) the same design is two doublings shorter: dense → 256x6x6, two
-/// transposed convolutions to 24x24x64 and a 3x3 convolution to RGBA — the 24x24 pixels the data has, not an upscaled
+/// transposed convolutions to 24x24x64 and a 3x3 transposed convolution (stride 1) to RGBA — the 24x24 pixels the data has, not an upscaled
 /// 64x64 copy of them, for about a tenth of the arithmetic.
 /// </summary>
 public sealed class PunkGenerator : Module<Tensor, Tensor?, Tensor>
@@ -150,6 +150,9 @@ public sealed class PunkDiscriminator : Module<Tensor, Tensor?, Tensor>
     public int ImageSize { get; }
 
     public string Conditioning { get; }
+
+    /// <summary>Whether it predicts the 92 trait labels (a conditional discriminator with auxiliary conditioning).</summary>
+    public bool PredictsTraits => traits is not null;
 
     /// <summary>The real-or-generated logits.</summary>
     public override Tensor forward(Tensor images, Tensor? condition)

@@ -182,7 +182,7 @@ public sealed class GanTrainer(GanTrainingOptions options, string dataDirectory)
             metrics.Add(new MetricSample("epoch_d_loss", epoch + 1, step, dSum / stepsPerEpoch));
             metrics.Add(new MetricSample("epoch_g_loss", epoch + 1, step, gSum / stepsPerEpoch));
             metrics.Add(new MetricSample("epoch_seconds", epoch + 1, step, epochClock.Elapsed.TotalSeconds));
-            if (discriminator.Conditioning == GanConditioning.Auxiliary && conditionSize > 0)
+            if (discriminator.PredictsTraits)
             {
                 // How far the generated punks are from showing the asked traits, by the discriminator's own classifier.
                 metrics.Add(new MetricSample("epoch_g_trait_loss", epoch + 1, step, traitSum / stepsPerEpoch));
@@ -228,7 +228,7 @@ public sealed class GanTrainer(GanTrainingOptions options, string dataDirectory)
         // does not share: it can go below the floor. Asked for the floor's training punks' trait sets instead, it is a
         // generator of punks in general, comparable with the floor and with a plain GAN's punk_fid.
         double? fidUnpaired = judge is not null && options.Conditional
-            ? Judge(judge, generatorNet, judgeReal, allLabels.index_select(0, floorIds), device).Fid
+            ? judge.FrechetDistance(judgeReal, Draw(generatorNet, allLabels.index_select(0, floorIds), device))
             : null;
         var evaluation = new GanEvaluation(options.Profile, options.Conditional, lastStep?.D, lastStep?.G, lastStep?.Real, lastStep?.Fake, count, options.Epochs,
             options.BatchSize, options.Seed, device.ToString(), Math.Round(clock.Elapsed.TotalSeconds, 3), final?.Fid,
@@ -250,14 +250,24 @@ public sealed class GanTrainer(GanTrainingOptions options, string dataDirectory)
     /// </summary>
     private (double Fid, TraitMatch? Traits, double Spread) Judge(PunkJudge judge, PunkGenerator generator, Tensor real, Tensor labels, Device device)
     {
+        using var scope = NewDisposeScope();
+        var generated = Draw(generator, labels, device);
+        var spread = generated.std(0).mean().item<float>() / real.std(0).mean().item<float>();
+        return (judge.FrechetDistance(real, generated), options.Conditional ? judge.MatchTraits(generated, labels) : null, spread);
+    }
+
+    /// <summary>
+    /// One generated punk per row of <paramref name="labels"/> (asked for those traits when conditional), from the judging
+    /// noise, as the judge's 24x24 RGB input on the CPU.
+    /// </summary>
+    private Tensor Draw(PunkGenerator generator, Tensor labels, Device device)
+    {
         generator.eval();
         using var noGrad = no_grad();
         using var scope = NewDisposeScope();
         using var sampler = new Generator((ulong)options.Seed + 13);
-        var noise = randn([labels.shape[0], PunkGenerator.Noise], generator: sampler).to(device); // as many as the labels ask for
-        var generated = PunkJudge.ToJudgeInput(generator.forward(noise, options.Conditional ? labels.to(device) : null));
-        var spread = generated.std(0).mean().item<float>() / real.std(0).mean().item<float>();
-        return (judge.FrechetDistance(real, generated), options.Conditional ? judge.MatchTraits(generated, labels) : null, spread);
+        var noise = randn([labels.shape[0], PunkGenerator.Noise], generator: sampler).to(device);
+        return PunkJudge.ToJudgeInput(generator.forward(noise, options.Conditional ? labels.to(device) : null)).MoveToOuterDisposeScope();
     }
 
     /// <summary>
@@ -275,7 +285,7 @@ public sealed class GanTrainer(GanTrainingOptions options, string dataDirectory)
         var ones = torch.ones(real.shape[0], 1, device: real.device);
         var realTargets = realLabel == 1.0 ? ones : ones.mul(realLabel);
         var zeros = torch.zeros(real.shape[0], 1, device: real.device);
-        var auxiliary = discriminator.Conditioning == GanConditioning.Auxiliary && condition is not null && discriminator.ConditionSize > 0;
+        var auxiliary = discriminator.PredictsTraits && condition is not null;
         var labelsForDiscriminator = discriminator.Conditioning == GanConditioning.Input ? condition : null;
         var fake = generator.forward(noise, condition);
         discriminatorOptimizer.zero_grad();
