@@ -229,6 +229,8 @@ public sealed partial class WorkerAgent(
         finally
         {
             running.TryRemove(lease.JobId, out _);
+            // The tuned heap keeps what a job freed (see NativeMemoryTuning); an idle slot should not hold a job's peak.
+            NativeMemoryTuning.ReleaseFreeMemory();
             // Not disposed: the heartbeat, the cancel listener or a shutdown may still cancel it while the job ends (a
             // disposed source throws there). It has no timer, so nothing is left behind once it is collected.
             wake.Set();

@@ -140,6 +140,23 @@ public sealed class ClusterTests(ClusterFixture cluster)
     }
 
     [Fact]
+    public async Task Silos_execute_themselves_again_with_glibc_malloc_tuned_for_libtorch()
+    {
+        var running = cluster.Silos.Where(s => !s.HasExited).ToList();
+        Assert.NotEmpty(running);
+        foreach (var silo in running)
+        {
+            // Same process (the test started it without GLIBC_TUNABLES): it executed itself again, and says so in its log.
+            var environment = await File.ReadAllTextAsync($"/proc/{silo.Pid}/environ");
+            Assert.Contains("\0GLIBC_TUNABLES=", "\0" + environment, StringComparison.Ordinal);
+            Assert.Contains(File.ReadLines(silo.LogPath), line => line.Contains("Native memory: glibc malloc tuned for libtorch", StringComparison.Ordinal));
+            // No signal stays blocked across the new start (SIGTERM must still stop it gracefully).
+            var blocked = File.ReadLines($"/proc/{silo.Pid}/status").Single(l => l.StartsWith("SigBlk:", StringComparison.Ordinal));
+            Assert.Equal(0UL, Convert.ToUInt64(blocked["SigBlk:".Length..].Trim(), 16));
+        }
+    }
+
+    [Fact]
     public async Task Submitting_the_same_run_id_twice_changes_nothing()
     {
         string[] submit = ["submit", "traits", "--traits", "Alien", "--profile", "quick", "--train-samples", "100", "--run-id", "same-id"];

@@ -60,6 +60,7 @@ public static partial class TorchRuntime
                     "System libstdc++ lacks {Version}: serving patched {Library} from {Path}",
                     MissingVersion, NativeLibraryFile, patchedLibraryPath);
             }
+            logger.LogInformation("Native memory: {Status}", NativeMemoryTuning.Status);
             initialized = true;
         }
         torch.InitializeDeviceType(DeviceType.CPU);
