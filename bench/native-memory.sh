@@ -66,13 +66,14 @@ for ((r = 1; r <= rounds; r++)); do
   done
 done
 
-median() { tr ';' '\n' | awk 'NF' | sort -n | awk '{v[NR]=$1} END{print (NR % 2 ? v[(NR+1)/2] : (v[NR/2] + v[NR/2+1]) / 2)}'; }
+# Both read one kind's runs, "epoch user system;" each: the median epoch seconds, and system / (user + system) CPU time.
+median() { tr ';' '\n' | awk 'NF{print $1}' | sort -n | awk '{v[NR]=$1} END{print (NR % 2 ? v[(NR+1)/2] : (v[NR/2] + v[NR/2+1]) / 2)}'; }
 kernel_share() { tr ';' '\n' | awk 'NF{u+=$2; s+=$3} END{printf "%.0f %%", 100 * s / (u + s)}'; }
 echo "| kind | epoch s, glibc defaults | epoch s, tuned | defaults / tuned | kernel share of CPU, defaults | kernel share, tuned |"
 echo "| --- | ---: | ---: | ---: | ---: | ---: |"
 for kind in "${kind_list[@]}"; do
-  d=$(cut -d' ' -f1 <<<"${results[$kind,default]//;/$'\n'}" | paste -sd';' | median)
-  t=$(cut -d' ' -f1 <<<"${results[$kind,tuned]//;/$'\n'}" | paste -sd';' | median)
+  d=$(median <<<"${results[$kind,default]}")
+  t=$(median <<<"${results[$kind,tuned]}")
   printf "| %s | %.1f | %.1f | %.2f | %s | %s |\n" "$kind" "$d" "$t" "$(echo "$d / $t" | bc -l)" \
     "$(kernel_share <<<"${results[$kind,default]}")" "$(kernel_share <<<"${results[$kind,tuned]}")"
 done

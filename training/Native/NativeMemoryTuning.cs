@@ -149,15 +149,8 @@ public static partial class NativeMemoryTuning
 
     private static bool? glibc;
 
-    private static bool IsGlibc()
-    {
-        if (glibc is null)
-        {
-            var found = NativeLibrary.TryLoad("libc.so.6", out var handle) && NativeLibrary.TryGetExport(handle, "gnu_get_libc_version", out _);
-            glibc = found;
-        }
-        return glibc.Value;
-    }
+    private static bool IsGlibc() =>
+        glibc ??= NativeLibrary.TryLoad("libc.so.6", out var handle) && NativeLibrary.TryGetExport(handle, "gnu_get_libc_version", out _);
 
     /// <summary>execve with an empty signal mask (signals blocked now would stay blocked in the new image); returns errno when it fails.</summary>
     private static unsafe int Execute(string path, IReadOnlyList<string> arguments, IReadOnlyList<string> environment)
