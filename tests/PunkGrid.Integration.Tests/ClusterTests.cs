@@ -149,7 +149,9 @@ public sealed class ClusterTests(ClusterFixture cluster)
             // Same process (the test started it without GLIBC_TUNABLES): it executed itself again, and says so in its log.
             var environment = await File.ReadAllTextAsync($"/proc/{silo.Pid}/environ");
             Assert.Contains("\0GLIBC_TUNABLES=", "\0" + environment, StringComparison.Ordinal);
-            Assert.Contains(File.ReadLines(silo.LogPath), line => line.Contains("Native memory: glibc malloc tuned for libtorch", StringComparison.Ordinal));
+            // The worker logs it when it initialises libtorch, which may be after the gateway opened.
+            await cluster.WaitUntilAsync(() => Task.FromResult(File.ReadLines(silo.LogPath).Any(line => line.Contains("Native memory: glibc malloc tuned for libtorch", StringComparison.Ordinal))),
+                TimeSpan.FromSeconds(30), $"{silo.Name} logging its tuned native memory");
             // No signal stays blocked across the new start (SIGTERM must still stop it gracefully).
             var blocked = File.ReadLines($"/proc/{silo.Pid}/status").Single(l => l.StartsWith("SigBlk:", StringComparison.Ordinal));
             Assert.Equal(0UL, Convert.ToUInt64(blocked["SigBlk:".Length..].Trim(), 16));
