@@ -243,14 +243,14 @@ public static partial class SiloCommandLine
             TrainingCheckpoint? checkpoint = null;
             if (resume)
             {
-                checkpoint = sink.LatestCheckpoint((path, ex) => logger.LogWarning("Skipping unusable checkpoint {Path}: {Reason}", path, ex.Message));
+                checkpoint = sink.LatestCheckpoint((path, ex) => LogUnusableCheckpoint(logger, path, ex.Message));
                 if (checkpoint is null)
                 {
-                    logger.LogWarning("--resume: no valid checkpoint in {Directory}; starting from scratch", sink.Directory);
+                    LogNoCheckpoint(logger, sink.Directory);
                 }
             }
             var context = new TrainContext(sink, device, checkpoint, logger, cancellation);
-            logger.LogInformation("Training {Job} (profile {Profile}) into {Directory}", spec.DisplayName, spec.Profile, sink.Directory);
+            LogTraining(logger, spec.DisplayName, spec.Profile, sink.Directory);
 
             // The trainer runs on its own thread; this one draws progress.
             var run = Task.Factory.StartNew(() => trainer.Train(context), cancellation, TaskCreationOptions.LongRunning, TaskScheduler.Default);
@@ -391,4 +391,13 @@ public static partial class SiloCommandLine
 
     private static string Slug(string? value) =>
         string.Concat((value ?? "job").Select(c => char.IsLetterOrDigit(c) ? char.ToLowerInvariant(c) : '-'));
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Skipping unusable checkpoint {Path}: {Reason}")]
+    private static partial void LogUnusableCheckpoint(ILogger logger, string path, string reason);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "--resume: no valid checkpoint in {Directory}; starting from scratch")]
+    private static partial void LogNoCheckpoint(ILogger logger, string directory);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Training {Job} (profile {Profile}) into {Directory}")]
+    private static partial void LogTraining(ILogger logger, string job, string profile, string directory);
 }

@@ -37,10 +37,10 @@ public sealed partial class RunGrain(JobStore store, RunPlanner planner, ILogger
         if (!created)
         {
             var existing = await store.GetRunSummaryAsync(RunId);
-            logger.LogInformation("Run {Run} already exists; submit is a no-op", RunId);
+            LogExists(logger, RunId);
             return new SubmitResult(RunId, false, null, existing?.Total ?? 0);
         }
-        logger.LogInformation("Run {Run}: {Count} {Kind} jobs queued (profile {Profile})", RunId, jobs.Count, spec.Kind, spec.Profile);
+        LogQueued(logger, RunId, jobs.Count, spec.Kind, spec.Profile);
         PunkGridTelemetry.RunsSubmitted.Add(1, new KeyValuePair<string, object?>("kind", spec.Kind));
         activity?.SetTag("punkgrid.jobs", jobs.Count);
         // Committed Queued rows are the queue: the insert's trigger has notified the workers.
@@ -93,4 +93,10 @@ public sealed partial class RunGrain(JobStore store, RunPlanner planner, ILogger
     }
 
     public Task<IReadOnlyList<TraitResultRow>> GetResults() => store.GetTraitResultsAsync(RunId);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Run {Run} already exists; submit is a no-op")]
+    private static partial void LogExists(ILogger logger, string run);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Run {Run}: {Count} {Kind} jobs queued (profile {Profile})")]
+    private static partial void LogQueued(ILogger logger, string run, int count, string kind, string profile);
 }

@@ -46,7 +46,7 @@ public sealed partial class ScheduleGrain(ScheduleStore store, RunPlanner planne
         }
         await this.RegisterOrUpdateReminder(ReminderName, Tick, Tick);
         var view = ScheduleCron.View((await store.GetAsync(Name))!);
-        logger.LogInformation("Schedule {Schedule} added: {Cron} ({TimeZone}), next at {Next:u}", Name, normalized.Cron, normalized.TimeZone, view.NextFireAt);
+        LogAdded(logger, Name, normalized.Cron, normalized.TimeZone, view.NextFireAt);
         return new CommandResult(true, $"schedule '{Name}' added; next firing {view.NextFireAt:u}");
     }
 
@@ -111,7 +111,7 @@ public sealed partial class ScheduleGrain(ScheduleStore store, RunPlanner planne
         {
             var skipped = $"firing due {due:u} skipped: run {previous} is still in progress";
             await store.RecordFiringAsync(Name, row.LastFiredAt, now, null, skipped);
-            logger.LogWarning("Schedule {Schedule}: {Outcome}", Name, skipped);
+            LogSkipped(logger, Name, skipped);
             return;
         }
         var runId = $"{Name}-{due.UtcDateTime:yyyyMMdd-HHmmss}";
@@ -120,8 +120,17 @@ public sealed partial class ScheduleGrain(ScheduleStore store, RunPlanner planne
             ? $"submitted run {runId} ({result.JobCount} jobs) for the firing due {due:u}"
             : $"run {runId} refused: {result.Error}";
         await store.RecordFiringAsync(Name, row.LastFiredAt, now, result.Error is null ? runId : null, outcome);
-        logger.LogInformation("Schedule {Schedule}: {Outcome}", Name, outcome);
+        LogFired(logger, Name, outcome);
     }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Schedule {Schedule} added: {Cron} ({TimeZone}), next at {Next:u}")]
+    private static partial void LogAdded(ILogger logger, string schedule, string cron, string timeZone, DateTimeOffset? next);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Schedule {Schedule}: {Outcome}")]
+    private static partial void LogSkipped(ILogger logger, string schedule, string outcome);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Schedule {Schedule}: {Outcome}")]
+    private static partial void LogFired(ILogger logger, string schedule, string outcome);
 }
 
 /// <summary>Lists every schedule with its next due time; served by any silo.</summary>

@@ -8,7 +8,7 @@ namespace PunkGrid.Grains.Persistence;
 /// order, each in its own transaction, recording them in <c>schema_migrations</c>. A transaction-scoped advisory
 /// lock serialises silos that start together; applying twice changes nothing.
 /// </summary>
-public sealed class SchemaMigrator(NpgsqlDataSource dataSource, ILogger<SchemaMigrator> logger)
+public sealed partial class SchemaMigrator(NpgsqlDataSource dataSource, ILogger<SchemaMigrator> logger)
 {
     private const long AdvisoryLockKey = 0x50756e6b47726964; // "PunkGrid"
 
@@ -81,9 +81,12 @@ public sealed class SchemaMigrator(NpgsqlDataSource dataSource, ILogger<SchemaMi
                 await record.ExecuteNonQueryAsync(cancellation);
             }
             await transaction.CommitAsync(cancellation);
-            logger.LogInformation("Applied migration {Version} {Name}", migration.Version, migration.Name);
+            LogApplied(logger, migration.Version, migration.Name);
             applied.Add(migration.Version);
         }
         return applied;
     }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Applied migration {Version} {Name}")]
+    private static partial void LogApplied(ILogger logger, int version, string name);
 }

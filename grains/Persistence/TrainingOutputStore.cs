@@ -28,7 +28,7 @@ public sealed class StaleAttemptException(string jobId, int attempt, string actu
 /// ambiguous failure: metrics ignore points already stored, artifacts are upserts, a repeated checkpoint is pruned.
 /// Checkpoints are <c>bytea</c> with size and SHA-256, verified on read, and pruned to the last 2 plus the best.
 /// </summary>
-public sealed class TrainingOutputStore(NpgsqlDataSource dataSource, ILogger<TrainingOutputStore> logger)
+public sealed partial class TrainingOutputStore(NpgsqlDataSource dataSource, ILogger<TrainingOutputStore> logger)
 {
     /// <summary>The CTE that locks the job row if, and only if, the writer's attempt holds the job.</summary>
     private const string Fence = "fence as (select job_id from jobs where job_id = @job and attempt = @attempt and state = 'Running' for key share)";
@@ -101,7 +101,7 @@ public sealed class TrainingOutputStore(NpgsqlDataSource dataSource, ILogger<Tra
             var (id, size, sha, data) = (reader.GetInt64(0), reader.GetInt64(1), reader.GetFieldValue<byte[]>(2), reader.GetFieldValue<byte[]>(3));
             if (data.LongLength != size || !SHA256.HashData(data).AsSpan().SequenceEqual(sha))
             {
-                logger.LogWarning("Checkpoint {Id} of job {Job} fails its size/SHA-256 check; skipping it", id, jobId);
+                LogChecksumMismatch(logger, id, jobId);
                 continue;
             }
             try
@@ -110,7 +110,7 @@ public sealed class TrainingOutputStore(NpgsqlDataSource dataSource, ILogger<Tra
             }
             catch (CheckpointFormatException ex)
             {
-                logger.LogWarning("Checkpoint {Id} of job {Job} is unusable ({Reason}); skipping it", id, jobId, ex.Message);
+                LogUnusable(logger, id, jobId, ex.Message);
             }
         }
         return null;
@@ -326,4 +326,10 @@ public sealed class TrainingOutputStore(NpgsqlDataSource dataSource, ILogger<Tra
     private static ArtifactInfo ReadArtifactInfo(NpgsqlDataReader reader) =>
         new(reader.GetString(0), reader.GetString(1), reader.GetInt64(2), Convert.ToHexStringLower(reader.GetFieldValue<byte[]>(3)),
             reader.GetInt32(4), reader.GetFieldValue<DateTimeOffset>(5));
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Checkpoint {Id} of job {Job} fails its size/SHA-256 check; skipping it")]
+    private static partial void LogChecksumMismatch(ILogger logger, long id, string job);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Checkpoint {Id} of job {Job} is unusable ({Reason}); skipping it")]
+    private static partial void LogUnusable(ILogger logger, long id, string job, string reason);
 }

@@ -10,7 +10,7 @@ namespace PunkGrid.Grains.Telemetry;
 /// Reads the jobs-by-state counts from PostgreSQL every few seconds for the <c>punkgrid.jobs</c> gauge (a gauge callback
 /// must not block on the database), and points the local running-jobs gauge at this silo's worker.
 /// </summary>
-public sealed class JobStateSampler(JobStore store, IServiceProvider services, ILogger<JobStateSampler> logger) : BackgroundService
+public sealed partial class JobStateSampler(JobStore store, IServiceProvider services, ILogger<JobStateSampler> logger) : BackgroundService
 {
     public static readonly TimeSpan Interval = TimeSpan.FromSeconds(5);
 
@@ -29,9 +29,12 @@ public sealed class JobStateSampler(JobStore store, IServiceProvider services, I
             }
             catch (Exception ex) when (!stopping.IsCancellationRequested)
             {
-                logger.LogDebug("Job counts for telemetry: {Error}", ex.Message);
+                LogCountsFailed(logger, ex.Message);
             }
         }
         while (await timer.WaitForNextTickAsync(stopping).ConfigureAwait(false));
     }
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Job counts for telemetry: {Error}")]
+    private static partial void LogCountsFailed(ILogger logger, string error);
 }

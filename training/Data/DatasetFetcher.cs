@@ -11,7 +11,7 @@ public sealed record DatasetFile(string RelativePath, Uri Source);
 /// (see <c>../shared/data/README.md</c>). Each file is written to a temporary name, checked, then renamed,
 /// so an interrupted or bad download never replaces a good file. Existing files are kept unless forced.
 /// </summary>
-public sealed class DatasetFetcher(HttpClient http, ILogger? logger = null)
+public sealed partial class DatasetFetcher(HttpClient http, ILogger? logger = null)
 {
     private readonly ILogger log = logger ?? NullLogger.Instance;
 
@@ -46,7 +46,7 @@ public sealed class DatasetFetcher(HttpClient http, ILogger? logger = null)
             var target = Path.Combine(dataDirectory, file.RelativePath);
             if (File.Exists(target) && !force)
             {
-                log.LogInformation("{Path} exists; keeping it (use --force to download again)", target);
+                LogKept(log, target);
                 continue;
             }
             Directory.CreateDirectory(Path.GetDirectoryName(target)!);
@@ -75,7 +75,7 @@ public sealed class DatasetFetcher(HttpClient http, ILogger? logger = null)
                 Validate(file, temporary);
                 File.Move(temporary, target, overwrite: true);
                 written.Add(target);
-                log.LogInformation("Fetched {Source} → {Path}", file.Source, target);
+                LogFetched(log, file.Source, target);
             }
             finally
             {
@@ -104,4 +104,10 @@ public sealed class DatasetFetcher(HttpClient http, ILogger? logger = null)
                 break;
         }
     }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "{Path} exists; keeping it (use --force to download again)")]
+    private static partial void LogKept(ILogger logger, string path);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Fetched {Source} → {Path}")]
+    private static partial void LogFetched(ILogger logger, Uri source, string path);
 }

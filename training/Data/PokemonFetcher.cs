@@ -34,7 +34,7 @@ public sealed record PokemonFetchReport(string Folder, int Images, int Classes, 
 /// counted. The new folder is assembled beside the old one and swapped in only when complete, so an interrupted fetch
 /// never leaves a half-written data set.
 /// </summary>
-public sealed class PokemonFetcher(HttpClient http, ILogger? logger = null)
+public sealed partial class PokemonFetcher(HttpClient http, ILogger? logger = null)
 {
     public const int MaxSide = 160;
     public const int JpegQuality = 90;
@@ -52,7 +52,7 @@ public sealed class PokemonFetcher(HttpClient http, ILogger? logger = null)
         var target = Path.Combine(dataDirectory, "pokemon");
         if (File.Exists(PokemonDataset.AnnotationsPath(dataDirectory)) && !force)
         {
-            log.LogInformation("{Path} exists; keeping it (use --force to download again)", target);
+            LogKept(log, target);
             return null;
         }
 
@@ -112,7 +112,7 @@ public sealed class PokemonFetcher(HttpClient http, ILogger? logger = null)
             }
             var report = new PokemonFetchReport(target, kept.Count, kept.Select(i => i.PokedexNumber).Distinct().Count(),
                 [.. skipped.OrderBy(s => s.Path, StringComparer.Ordinal)]);
-            log.LogInformation("Fetched {Images} Pokémon images of {Classes} classes into {Folder}; {Skipped} skipped", report.Images, report.Classes, target, report.Skipped.Count);
+            LogFetched(log, report.Images, report.Classes, target, report.Skipped.Count);
             return report;
         }
         finally
@@ -135,7 +135,7 @@ public sealed class PokemonFetcher(HttpClient http, ILogger? logger = null)
             using var document = JsonDocument.Parse(listing);
             if (document.RootElement.TryGetProperty("truncated", out var truncated) && truncated.ValueKind == JsonValueKind.True)
             {
-                log.LogWarning("{Listing} is truncated; only the files it lists are fetched", source.TreeListing);
+                LogTruncated(log, source.TreeListing);
             }
             tree = document.RootElement.GetProperty("tree").Clone();
         }
@@ -228,4 +228,13 @@ public sealed class PokemonFetcher(HttpClient http, ILogger? logger = null)
         new ImageWriter().WriteJpg(output, outWidth, outHeight, WriteComponents.RedGreenBlue, stream, JpegQuality);
         return stream.ToArray();
     }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "{Path} exists; keeping it (use --force to download again)")]
+    private static partial void LogKept(ILogger logger, string path);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Fetched {Images} Pokémon images of {Classes} classes into {Folder}; {Skipped} skipped")]
+    private static partial void LogFetched(ILogger logger, int images, int classes, string folder, int skipped);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{Listing} is truncated; only the files it lists are fetched")]
+    private static partial void LogTruncated(ILogger logger, Uri listing);
 }

@@ -56,11 +56,9 @@ public static partial class TorchRuntime
                 // DllImport resolvers; with the copy already loaded, its by-name probe finds it by soname.
                 NativeLibrary.Load(patchedLibraryPath);
                 NativeLibrary.SetDllImportResolver(typeof(torch).Assembly, ResolveTorchSharpNative);
-                logger.LogInformation(
-                    "System libstdc++ lacks {Version}: serving patched {Library} from {Path}",
-                    MissingVersion, NativeLibraryFile, patchedLibraryPath);
+                LogPatchedLibrary(logger, MissingVersion, NativeLibraryFile, patchedLibraryPath);
             }
-            logger.LogInformation("Native memory: {Status}", NativeMemoryTuning.Status);
+            LogNativeMemory(logger, NativeMemoryTuning.Status);
             initialized = true;
         }
         torch.InitializeDeviceType(DeviceType.CPU);
@@ -168,7 +166,7 @@ public static partial class TorchRuntime
             return target;
         }
         var changed = ElfVersionNeedPatcher.MarkWeak(bytes, MissingVersion);
-        (logger ?? NullLogger.Instance).LogDebug("Marked {Count} need(s) of {Version} weak in {Library}", changed, MissingVersion, original);
+        LogMarkedWeak(logger ?? NullLogger.Instance, changed, MissingVersion, original);
         Directory.CreateDirectory(directory);
         var temporary = Path.Combine(directory, $".{NativeLibraryFile}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp");
         File.WriteAllBytes(temporary, bytes);
@@ -222,4 +220,13 @@ public static partial class TorchRuntime
             }
         }
     }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "System libstdc++ lacks {Version}: serving patched {Library} from {Path}")]
+    private static partial void LogPatchedLibrary(ILogger logger, string version, string library, string path);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Native memory: {Status}")]
+    private static partial void LogNativeMemory(ILogger logger, string status);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Marked {Count} need(s) of {Version} weak in {Library}")]
+    private static partial void LogMarkedWeak(ILogger logger, int count, string version, string library);
 }

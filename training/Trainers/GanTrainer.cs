@@ -55,7 +55,7 @@ public readonly record struct AdversarialStepResult(
 /// Optionally conditioned on the 92 trait labels (as the discriminator's input, or through its auxiliary classifier). Every few epochs a grid from fixed noise (and, conditional, fixed real label sets) is stored as a PNG so
 /// progress can be seen; checkpoints hold both networks, both optimizers and the RNG.
 /// </summary>
-public sealed class GanTrainer(GanTrainingOptions options, string dataDirectory) : ITrainer
+public sealed partial class GanTrainer(GanTrainingOptions options, string dataDirectory) : ITrainer
 {
     private const string GeneratorSection = "generator";
     private const string DiscriminatorSection = "discriminator";
@@ -214,7 +214,7 @@ public sealed class GanTrainer(GanTrainingOptions options, string dataDirectory)
                     [TrainingCheckpoint.RngSection] = TorchState.Save(random),
                 }));
             context.ReportProgress(new TrainingProgress(epoch + 1, options.Epochs, step, totalSteps, count / Math.Max(epochClock.Elapsed.TotalSeconds, 1e-9)));
-            context.Logger.LogInformation("GAN epoch {Epoch}/{Epochs}: D loss {D:F3}, G loss {G:F3}", epoch + 1, options.Epochs, dSum / stepsPerEpoch, gSum / stepsPerEpoch);
+            LogEpoch(context.Logger, epoch + 1, options.Epochs, dSum / stepsPerEpoch, gSum / stepsPerEpoch);
         }
 
         context.SaveArtifact("samples.png", "image/png", Samples(generatorNet, fixedNoise, fixedLabels));
@@ -330,4 +330,7 @@ public sealed class GanTrainer(GanTrainingOptions options, string dataDirectory)
 
     /// <summary>Pixels per image pixel in sample grids: 24x24 punks drawn at 72x72, about the seed's 64x64, so grids of both look alike.</summary>
     public static int GridScale(int imageSize) => imageSize == PunkGenerator.NativeImageSize ? 3 : 1;
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "GAN epoch {Epoch}/{Epochs}: D loss {D:F3}, G loss {G:F3}")]
+    private static partial void LogEpoch(ILogger logger, int epoch, int epochs, double d, double g);
 }

@@ -50,7 +50,7 @@ public sealed record PokemonEvaluation(
 /// activation cell; none on frozen features), cross-entropy, Adam with the learning rate ×0.9 per epoch (the pretrained
 /// layers at their own rate), the best weights on the validation split kept and evaluated on the test split.
 /// </summary>
-public sealed class PokemonTrainer(PokemonTrainingOptions options, string dataDirectory) : ITrainer
+public sealed partial class PokemonTrainer(PokemonTrainingOptions options, string dataDirectory) : ITrainer
 {
     private const string BestModelSection = "best_model";
 
@@ -108,9 +108,8 @@ public sealed class PokemonTrainer(PokemonTrainingOptions options, string dataDi
             }
             data.Pixels.Dispose();
             frozenPassSeconds = prefixClock.Elapsed.TotalSeconds;
-            context.Logger.LogInformation("Pokémon: the frozen ImageNet ResNet-18 layers' output [{Shape}] of {Images} images{Mirrored} in {Seconds:F0}s (fine_tune={FineTune})",
-                string.Join(", ", inputs.shape.Skip(1)), inputs.shape[0], mirroredTrainX is null ? "" : " and the training images' mirror images",
-                prefixClock.Elapsed.TotalSeconds, fineTune);
+            LogFrozenPass(context.Logger, string.Join(", ", inputs.shape.Skip(1)), inputs.shape[0],
+                mirroredTrainX is null ? "" : " and the training images' mirror images", prefixClock.Elapsed.TotalSeconds, fineTune);
         }
         Tensor Select(IReadOnlyList<int> ids) => inputs.index_select(0, tensor(ids.Select(i => (long)i).ToArray())).to(device);
         Tensor Labels(IReadOnlyList<int> ids) => tensor(ids.Select(i => labels[i]).ToArray()).to(device);
@@ -206,8 +205,7 @@ public sealed class PokemonTrainer(PokemonTrainingOptions options, string dataDi
             var sections = TorchState.Sections(trainable, optimizer, generator);
             sections[BestModelSection] = bestWeights!;
             context.SaveCheckpoint(new TrainingCheckpoint(Kind, epoch + 1, step, validationTop1, identity, sections));
-            context.Logger.LogInformation("Pokémon epoch {Epoch}/{Epochs}: train loss {Loss:F3}, validation accuracy {Accuracy:P1}",
-                epoch + 1, options.Epochs, lossSum / stepsPerEpoch, validationTop1);
+            LogEpoch(context.Logger, epoch + 1, options.Epochs, lossSum / stepsPerEpoch, validationTop1);
         }
 
         TorchState.Load(trainable, bestWeights!);
@@ -329,4 +327,10 @@ public sealed class PokemonTrainer(PokemonTrainingOptions options, string dataDi
         }
         return ((double)top1 / Math.Max(1, n), (double)top5 / Math.Max(1, n), loss / Math.Max(1, n), confusion);
     }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Pokémon: the frozen ImageNet ResNet-18 layers' output [{Shape}] of {Images} images{Mirrored} in {Seconds:F0}s (fine_tune={FineTune})")]
+    private static partial void LogFrozenPass(ILogger logger, string shape, long images, string mirrored, double seconds, string fineTune);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Pokémon epoch {Epoch}/{Epochs}: train loss {Loss:F3}, validation accuracy {Accuracy:P1}")]
+    private static partial void LogEpoch(ILogger logger, int epoch, int epochs, double loss, double accuracy);
 }

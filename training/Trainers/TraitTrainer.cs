@@ -57,7 +57,7 @@ public sealed record TraitJobPhases(double Data, double Train, double Monitor, d
 /// on the held-out split. Checkpoints after every epoch (model, AdaGrad state, RNG state); resuming from one
 /// continues exactly where it left off.
 /// </summary>
-public sealed class TraitTrainer(TraitTrainingOptions options, string dataDirectory) : ITrainer
+public sealed partial class TraitTrainer(TraitTrainingOptions options, string dataDirectory) : ITrainer
 {
     public static readonly JsonSerializerOptions JsonOptions = new()
     {
@@ -118,7 +118,7 @@ public sealed class TraitTrainer(TraitTrainingOptions options, string dataDirect
         if (context.LatestCheckpoint is { } checkpoint)
         {
             (startEpoch, step) = TorchState.Restore(checkpoint, Kind, identity, model, optimizer, generator);
-            context.Logger.LogInformation("Resuming trait {Trait} from epoch {Epoch}, step {Step}", trait, startEpoch, step);
+            LogResuming(context.Logger, trait, startEpoch, step);
         }
 
         var sampleCount = (int)trainingSet.Count;
@@ -205,9 +205,7 @@ public sealed class TraitTrainer(TraitTrainingOptions options, string dataDirect
                 TorchState.Sections(model, optimizer, generator)));
             phases.Stop();
             context.ReportProgress(new TrainingProgress(epoch + 1, options.Epochs, step, totalSteps, samplesPerSecond));
-            context.Logger.LogInformation(
-                "Trait {Trait} epoch {Epoch}/{Epochs}: test loss {Loss:F4}, accuracy {Accuracy:F4}, F1 {F1:F4} ({Seconds:F1}s, {Rate:F0} samples/s)",
-                trait, epoch + 1, options.Epochs, testLoss, confusion.Accuracy, confusion.F1, seconds, samplesPerSecond);
+            LogEpoch(context.Logger, trait, epoch + 1, options.Epochs, testLoss, confusion.Accuracy, confusion.F1, seconds, samplesPerSecond);
         }
 
         // The final model is the last epoch's: its scores are reused (computed here only when this attempt resumed
@@ -312,4 +310,10 @@ public sealed class TraitTrainer(TraitTrainingOptions options, string dataDirect
         var all = n == 0 ? Array.Empty<float>() : cat(scores).cpu().data<float>().ToArray();
         return (all, lossSum / Math.Max(n, 1));
     }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Resuming trait {Trait} from epoch {Epoch}, step {Step}")]
+    private static partial void LogResuming(ILogger logger, string trait, int epoch, long step);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Trait {Trait} epoch {Epoch}/{Epochs}: test loss {Loss:F4}, accuracy {Accuracy:F4}, F1 {F1:F4} ({Seconds:F1}s, {Rate:F0} samples/s)")]
+    private static partial void LogEpoch(ILogger logger, string trait, int epoch, int epochs, double loss, double accuracy, double f1, double seconds, double rate);
 }

@@ -40,7 +40,7 @@ public sealed record VaeEvaluation(
 /// per epoch, and as artifacts: a reconstruction grid (test originals above their reconstructions), samples from the
 /// prior, and a latent interpolation strip between two test punks.
 /// </summary>
-public sealed class VaeTrainer(VaeTrainingOptions options, string dataDirectory) : ITrainer
+public sealed partial class VaeTrainer(VaeTrainingOptions options, string dataDirectory) : ITrainer
 {
     private const int MetricFlushSteps = 20;
 
@@ -138,8 +138,7 @@ public sealed class VaeTrainer(VaeTrainingOptions options, string dataDirectory)
             context.SaveCheckpoint(new TrainingCheckpoint(Kind, epoch + 1, step, -(testMse + (options.Beta * testKl)), options.CheckpointIdentity(),
                 TorchState.Sections(model, optimizer, generator)));
             context.ReportProgress(new TrainingProgress(epoch + 1, options.Epochs, step, totalSteps, count / Math.Max(epochClock.Elapsed.TotalSeconds, 1e-9)));
-            context.Logger.LogInformation("VAE epoch {Epoch}/{Epochs}: train loss {Loss:F1}, test MSE {Mse:F2}, test KL {Kl:F2}",
-                epoch + 1, options.Epochs, lossSum / stepsPerEpoch, testMse, testKl);
+            LogEpoch(context.Logger, epoch + 1, options.Epochs, lossSum / stepsPerEpoch, testMse, testKl);
         }
 
         var (finalMse, finalKl) = Evaluate(model, test);
@@ -230,4 +229,7 @@ public sealed class VaeTrainer(VaeTrainingOptions options, string dataDirectory)
             context.SaveArtifact("interpolation.png", "image/png", ImageGrid.ToPng(model.Decode(path), columns: 10));
         }
     }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "VAE epoch {Epoch}/{Epochs}: train loss {Loss:F1}, test MSE {Mse:F2}, test KL {Kl:F2}")]
+    private static partial void LogEpoch(ILogger logger, int epoch, int epochs, double loss, double mse, double kl);
 }
