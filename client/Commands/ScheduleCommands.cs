@@ -38,7 +38,7 @@ public static partial class PunkGridCommandLine
             var schedules = await client.GetGrain<IScheduleCatalogGrain>(0).List();
             if (parse.GetValue(JsonOption))
             {
-                return await PrintJson(io, schedules);
+                return await PrintJson(io, schedules, CliJson.Default.IReadOnlyListScheduleView);
             }
             var table = new Table().AddColumns("name", "cron", "time zone", "state", "run", "next firing", "last run", "last outcome");
             foreach (var s in schedules)
@@ -77,7 +77,7 @@ public static partial class PunkGridCommandLine
         }
         if (parse.GetValue(JsonOption))
         {
-            return await PrintJson(io, result);
+            return await PrintJson(io, result, CliJson.Default.CommandResult);
         }
         io.Console.MarkupLine(Markup.Escape(result.Message));
         return 0;

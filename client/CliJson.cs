@@ -1,0 +1,24 @@
+using System.Text.Json.Serialization;
+using PunkGrid.Contracts;
+
+namespace PunkGrid.Client;
+
+/// <summary>
+/// What <c>--json</c> prints, serialized by source generation (no reflection): snake_case names, enums as their names,
+/// indented for people and <c>jq</c> alike.
+/// </summary>
+[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower, WriteIndented = true, UseStringEnumConverter = true)]
+[JsonSerializable(typeof(SubmitResult))]
+[JsonSerializable(typeof(CommandResult))]
+[JsonSerializable(typeof(RunSummary))]
+[JsonSerializable(typeof(JobDetail))]
+[JsonSerializable(typeof(IReadOnlyList<RunSummary>))]
+[JsonSerializable(typeof(IReadOnlyList<JobSummary>))]
+[JsonSerializable(typeof(IReadOnlyList<WorkerView>))]
+[JsonSerializable(typeof(IReadOnlyList<TraitResultRow>))]
+[JsonSerializable(typeof(IReadOnlyList<ArtifactInfo>))]
+[JsonSerializable(typeof(IReadOnlyList<ScheduleView>))]
+[JsonSerializable(typeof(IReadOnlyList<TraitPrediction>))]
+[JsonSerializable(typeof(IReadOnlyList<ClassPrediction>))]
+[JsonSerializable(typeof(List<MetricPoint>))]
+internal sealed partial class CliJson : JsonSerializerContext;
