@@ -110,13 +110,15 @@ public static partial class SiloHost
         });
         ConfigureSilo(web, overrides, prometheus: true);
         web.WebHost.UseUrls([.. dashboard.Urls]);
-        web.WebHost.ConfigureKestrel(kestrel => kestrel.Limits.MaxRequestBodySize = ApiRequests.MaxBodyBytes);
+        web.AddDashboardEdge(dashboard);
         web.Services.AddHostedService(sp => new DashboardAnnouncement(dashboard, sp.GetRequiredService<ILogger<DashboardAnnouncement>>()));
         var app = web.Build();
-        app.UseApiSecurity(dashboard);
+        app.UseDashboardEdge();
         app.UseDefaultFiles();
         app.UseStaticFiles();
-        app.MapPunkGridApi(dashboard);
+        app.UseAuthentication();
+        app.UseAuthorization();
+        app.MapPunkGridApi();
         app.MapPrometheusScrapingEndpoint("/metrics");
         return app;
     }

@@ -59,7 +59,7 @@ public sealed class BadInputCorpusTests(ClusterFixture cluster)
         var before = await RunsAsync();
         var (actual, text, _) = await SendAsync(HttpMethod.Post, "/api/runs", Json(body));
         Assert.True(actual == status, $"{actual}: {text}");
-        Assert.Contains(message, System.Text.Json.JsonDocument.Parse(text).RootElement.GetProperty("error").GetString());
+        Assert.Contains(message, System.Text.Json.JsonDocument.Parse(text).RootElement.GetProperty("detail").GetString());
         Assert.Equal(before, await RunsAsync());
     }
 
@@ -110,7 +110,36 @@ public sealed class BadInputCorpusTests(ClusterFixture cluster)
     {
         var (status, text, _) = await SendAsync(HttpMethod.Get, path);
         Assert.True(status == 400, $"{status}: {text}");
-        Assert.Contains(message, System.Text.Json.JsonDocument.Parse(text).RootElement.GetProperty("error").GetString());
+        Assert.Contains(message, System.Text.Json.JsonDocument.Parse(text).RootElement.GetProperty("detail").GetString());
+    }
+
+    [Fact]
+    public async Task Every_error_is_a_problem_document_naming_what_is_wrong()
+    {
+        // RFC 9457: application/problem+json with status, title and the message as detail ('error' repeats it for a release).
+        foreach (var (method, path, token, host, status, message) in new (HttpMethod, string, string?, string?, int, string)[]
+        {
+            (HttpMethod.Get, "/api/runs?limit=abc", ClusterFixture.ApiToken, null, 400, "limit='abc' is not allowed"),
+            (HttpMethod.Get, "/api/runs/no-such-run", null, null, 404, "unknown run 'no-such-run'"),
+            (HttpMethod.Post, "/api/runs/no-such-run/cancel", null, null, 401, "Authorization: Bearer TOKEN"),
+            (HttpMethod.Post, "/api/runs/no-such-run/cancel", ClusterFixture.ApiToken, null, 404, "no-such-run"),
+            (HttpMethod.Get, "/api/no-such-endpoint", null, null, 404, "no API endpoint GET /api/no-such-endpoint"),
+            (HttpMethod.Get, "/api/runs", null, "attacker.example", 400, "host 'attacker.example' is not served here"),
+        })
+        {
+            var (actual, text, response) = await SendAsync(method, path, token: token, tweak: host is null ? null : r => r.Headers.Host = host);
+            Assert.True(actual == status, $"{method} {path}: {actual}: {text}");
+            Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+            var problem = System.Text.Json.JsonDocument.Parse(text).RootElement;
+            Assert.Equal(status, problem.GetProperty("status").GetInt32());
+            Assert.False(string.IsNullOrEmpty(problem.GetProperty("title").GetString()));
+            Assert.Contains(message, problem.GetProperty("detail").GetString());
+            Assert.Equal(problem.GetProperty("detail").GetString(), problem.GetProperty("error").GetString());
+            if (status == 401)
+            {
+                Assert.Equal("Bearer", response.Headers.WwwAuthenticate.Single().Scheme);
+            }
+        }
     }
 
     [Fact]

@@ -97,22 +97,22 @@ public sealed class DashboardTests(ClusterFixture cluster)
         var body = """{"run_id": "tok-1", "kind": "vae", "profile": "quick"}""";
         var (noToken, error) = await cluster.ApiAsync(HttpMethod.Post, "/api/runs", body, token: null);
         Assert.Equal(401, noToken);
-        Assert.Contains("Bearer", error.GetProperty("error").GetString());
+        Assert.Contains("Bearer", error.GetProperty("detail").GetString());
         Assert.Equal(401, (await cluster.ApiAsync(HttpMethod.Post, "/api/runs", body, token: "wrong")).Status);
         Assert.Equal(401, (await cluster.ApiAsync(HttpMethod.Delete, "/api/schedules/anything", token: null)).Status);
         Assert.Equal(404, (await cluster.ApiAsync(HttpMethod.Get, "/api/runs/tok-1", token: null)).Status); // nothing was stored
 
         var (badJson, badJsonError) = await cluster.ApiAsync(HttpMethod.Post, "/api/runs", "{not json");
         Assert.Equal(400, badJson);
-        Assert.Contains("is not valid JSON", badJsonError.GetProperty("error").GetString());
+        Assert.Contains("is not valid JSON", badJsonError.GetProperty("detail").GetString());
         var (badTrait, badTraitError) = await cluster.ApiAsync(HttpMethod.Post, "/api/runs", """{"run_id": "tok-2", "kind": "trait", "targets": ["Wings"]}""");
         Assert.Equal(400, badTrait);
-        Assert.Contains("unknown trait 'Wings'", badTraitError.GetProperty("error").GetString());
+        Assert.Contains("unknown trait 'Wings'", badTraitError.GetProperty("detail").GetString());
         Assert.Equal(400, (await cluster.ApiAsync(HttpMethod.Post, "/api/runs", """{"run_id": "tok-3", "kind": "mnist"}""")).Status);
         Assert.Equal(404, (await cluster.ApiAsync(HttpMethod.Get, "/api/runs/tok-2")).Status);
         var (badCron, badCronError) = await cluster.ApiAsync(HttpMethod.Post, "/api/schedules", """{"name": "x", "cron": "99 * * * *", "run": {"kind": "vae"}}""");
         Assert.Equal(400, badCron);
-        Assert.Contains("cron '99 * * * *'", badCronError.GetProperty("error").GetString());
+        Assert.Contains("cron '99 * * * *'", badCronError.GetProperty("detail").GetString());
         Assert.Equal(0, (await cluster.ApiAsync(HttpMethod.Get, "/api/schedules")).Body.EnumerateArray().Count(s => s.GetProperty("name").GetString() == "x"));
 
         Assert.Equal(404, (await cluster.ApiAsync(HttpMethod.Post, "/api/jobs/no-such.job/cancel")).Status);
@@ -127,7 +127,7 @@ public sealed class DashboardTests(ClusterFixture cluster)
         await cluster.WaitUntilAsync(async () => await cluster.StateOfAsync("tok-ok.vae") is "Succeeded" or "Failed", JobTimeout, "the API-submitted VAE");
         var (retry, retryError) = await cluster.ApiAsync(HttpMethod.Post, "/api/jobs/tok-ok.vae/retry");
         Assert.Equal(409, retry);
-        Assert.Contains("tok-ok.vae", retryError.GetProperty("error").GetString());
+        Assert.Contains("tok-ok.vae", retryError.GetProperty("detail").GetString());
         using var png = await cluster.Http.GetAsync(new Uri(cluster.Silos[0].DashboardUrl, "api/jobs/tok-ok.vae/artifacts/samples.png"));
         Assert.Equal("image/png", png.Content.Headers.ContentType?.MediaType);
     }

@@ -30,7 +30,7 @@ const bar = (x) => `<span class="bar" title="${pct(x)}"><i style="width:${pct(x)
 async function api(path, options = {}) {
   const response = await fetch(`/api${path}`, options);
   const body = response.headers.get("content-type")?.includes("json") ? await response.json() : null;
-  if (!response.ok) throw new Error(body?.error || `${response.status} ${response.statusText}`);
+  if (!response.ok) throw new Error(body?.detail || body?.error || `${response.status} ${response.statusText}`);
   return body;
 }
 
