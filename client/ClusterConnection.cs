@@ -4,8 +4,10 @@ using System.Security.Cryptography.X509Certificates;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 using Npgsql;
 using Orleans.Configuration;
+using PunkGrid.Clustering;
 using PunkGrid.Contracts;
 
 namespace PunkGrid.Client;
@@ -76,7 +78,10 @@ public sealed class ClusterConnection : IAsyncDisposable
         throw new ArgumentException($"gateway '{gateway}' is not host:port (e.g. {DefaultGateway})");
     }
 
-    /// <summary>The gateways of the silos the membership table lists as Active, most recently alive first. Null when the database cannot be read.</summary>
+    /// <summary>
+    /// The gateways of the silos the membership table lists as Active, most recently alive first, as the clustering
+    /// library's <see cref="PostgresGatewayListProvider"/> gives them. Null when the database cannot be read in time.
+    /// </summary>
     public static async Task<IReadOnlyList<IPEndPoint>?> MembershipGatewaysAsync(string postgres, CancellationToken cancellation)
     {
         try
@@ -84,21 +89,10 @@ public sealed class ClusterConnection : IAsyncDisposable
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
             timeout.CancelAfter(MembershipTimeout);
             var builder = new NpgsqlConnectionStringBuilder(postgres) { Timeout = (int)MembershipTimeout.TotalSeconds, CommandTimeout = (int)MembershipTimeout.TotalSeconds, Pooling = false };
-            await using var connection = new NpgsqlConnection(builder.ConnectionString);
-            await connection.OpenAsync(timeout.Token);
-            await using var command = new NpgsqlCommand(
-                "select address, proxy_port from cluster_members where cluster_id = @cluster and status = 3 and proxy_port > 0 order by i_am_alive_time desc", connection);
-            command.Parameters.AddWithValue("cluster", ClusterId);
-            var gateways = new List<IPEndPoint>();
-            await using var reader = await command.ExecuteReaderAsync(timeout.Token);
-            while (await reader.ReadAsync(timeout.Token))
-            {
-                if (IPAddress.TryParse(reader.GetString(0), out var address))
-                {
-                    gateways.Add(new IPEndPoint(address, reader.GetInt32(1)));
-                }
-            }
-            return gateways.Distinct().ToList();
+            await using var dataSource = NpgsqlDataSource.Create(builder);
+            var provider = new PostgresGatewayListProvider(dataSource, Options.Create(new ClusterOptions { ClusterId = ClusterId }), Options.Create(new GatewayOptions()));
+            var gateways = await provider.GetGateways().WaitAsync(timeout.Token);
+            return gateways.Select(uri => uri.ToIPEndPoint()).OfType<IPEndPoint>().Distinct().ToList();
         }
         catch (Exception ex) when (ex is NpgsqlException or OperationCanceledException or TimeoutException or SocketException or ArgumentException)
         {

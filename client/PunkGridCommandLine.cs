@@ -1,8 +1,6 @@
 using System.CommandLine;
-using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Serialization.Metadata;
-using PunkGrid.Contracts;
 using Spectre.Console;
 
 namespace PunkGrid.Client;

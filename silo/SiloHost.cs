@@ -9,9 +9,9 @@ using OpenTelemetry.Metrics;
 using OpenTelemetry.Resources;
 using OpenTelemetry.Trace;
 using Orleans.Configuration;
-using PunkGrid.Grains;
-using PunkGrid.Grains.Persistence;
-using PunkGrid.Grains.Telemetry;
+using PunkGrid.Server;
+using PunkGrid.Server.Storage;
+using PunkGrid.Server.Telemetry;
 using PunkGrid.Silo.Dashboard;
 
 namespace PunkGrid.Silo;

@@ -6,9 +6,10 @@ using Npgsql;
 using NpgsqlTypes;
 using PunkGrid.Bench.Orchestrator;
 using PunkGrid.Bench.Shared;
-using PunkGrid.Grains;
-using PunkGrid.Grains.Persistence;
-using PunkGrid.Grains.Worker;
+using PunkGrid.Server;
+using PunkGrid.Server.Queue;
+using PunkGrid.Server.Storage;
+using PunkGrid.Server.Worker;
 using PunkGrid.Training.Trainers;
 
 // The orchestrator benchmark (bench/orchestrator.sh): one local cluster — a durable PostgreSQL and 2 silos × 64 slots —

@@ -1,6 +1,5 @@
 using System.CommandLine;
 using System.Globalization;
-using Orleans;
 using PunkGrid.Contracts;
 using Spectre.Console;
 

@@ -6,6 +6,7 @@ FROM mcr.microsoft.com/dotnet/sdk:10.0 AS build
 WORKDIR /src
 COPY global.json Directory.Build.props Directory.Packages.props ./
 COPY contracts/ contracts/
+COPY clustering/ clustering/
 COPY client/ client/
 RUN dotnet publish client/PunkGrid.Client.csproj -c Release -o /app --nologo
 

@@ -10,7 +10,8 @@ WORKDIR /src
 COPY global.json Directory.Build.props Directory.Packages.props PunkGrid.sln ./
 COPY contracts/ contracts/
 COPY training/ training/
-COPY grains/ grains/
+COPY clustering/ clustering/
+COPY server/ server/
 COPY silo/ silo/
 RUN dotnet publish silo/PunkGrid.Silo.csproj -c Release -o /app -p:TorchBackend=${TORCH_BACKEND} --nologo
 

@@ -1,16 +1,7 @@
 using System.CommandLine;
-using System.Globalization;
 using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Hosting;
-using Microsoft.Extensions.Logging;
-using PunkGrid.Contracts;
-using PunkGrid.Grains;
-using PunkGrid.Grains.Jobs;
-using PunkGrid.Grains.Persistence;
-using PunkGrid.Training.Checkpoints;
-using PunkGrid.Training.Data;
-using PunkGrid.Training.Trainers;
-using Spectre.Console;
+using PunkGrid.Server;
+using PunkGrid.Server.Storage;
 
 namespace PunkGrid.Silo;
 

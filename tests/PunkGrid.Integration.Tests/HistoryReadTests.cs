@@ -1,10 +1,9 @@
 using Microsoft.Extensions.Logging.Abstractions;
-using Microsoft.Extensions.Options;
 using Npgsql;
 using PunkGrid.Contracts;
-using PunkGrid.Grains;
-using PunkGrid.Grains.Persistence;
-using PunkGrid.Grains.Worker;
+using PunkGrid.Server.Queue;
+using PunkGrid.Server.Storage;
+using PunkGrid.Server.Worker;
 using PunkGrid.Training.Trainers;
 
 namespace PunkGrid.Integration.Tests;

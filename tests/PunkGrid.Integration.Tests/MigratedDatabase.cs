@@ -1,8 +1,9 @@
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 using Npgsql;
-using PunkGrid.Grains;
-using PunkGrid.Grains.Persistence;
+using PunkGrid.Server;
+using PunkGrid.Server.Queue;
+using PunkGrid.Server.Storage;
 
 namespace PunkGrid.Integration.Tests;
 

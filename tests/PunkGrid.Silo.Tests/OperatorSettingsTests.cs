@@ -1,4 +1,4 @@
-using PunkGrid.Grains.Jobs;
+using PunkGrid.Server.Grains;
 using PunkGrid.Silo.Dashboard;
 
 namespace PunkGrid.Silo.Tests;
@@ -89,7 +89,7 @@ public class OperatorSettingsTests
     public void Missed_firings_coalesce_into_one_due_firing_and_time_zones_are_honoured()
     {
         var created = new DateTimeOffset(2026, 11, 20, 12, 0, 0, TimeSpan.Zero);
-        var row = new PunkGrid.Grains.Persistence.ScheduleStore.Row("nightly", "0 3 * * *", "Europe/Berlin",
+        var row = new PunkGrid.Server.Storage.ScheduleStore.Row("nightly", "0 3 * * *", "Europe/Berlin",
             new PunkGrid.Contracts.RunSpec("trait", [], true, "seed", new Dictionary<string, string>(), 0), false, created, null, null, null);
         // 03:00 in Berlin (UTC+1 in November) is 02:00 UTC: the first firing after creation.
         Assert.Equal(new DateTimeOffset(2026, 11, 21, 2, 0, 0, TimeSpan.Zero), ScheduleCron.NextDue(row));
@@ -103,16 +103,16 @@ public class OperatorSettingsTests
 [Collection(SiloCommandLineCollection.Name)]
 public class SchedulingSettingsTests
 {
-    private static IReadOnlyList<string> Failures(PunkGrid.Grains.SchedulingOptions options) =>
-        new PunkGrid.Grains.SchedulingOptions.Validator().Validate(null, options).Failures?.ToList() ?? [];
+    private static IReadOnlyList<string> Failures(PunkGrid.Server.SchedulingOptions options) =>
+        new PunkGrid.Server.SchedulingOptions.Validator().Validate(null, options).Failures?.ToList() ?? [];
 
     [Fact]
     public void The_defaults_are_valid_and_the_outage_gap_follows_the_lease()
     {
-        var defaults = new PunkGrid.Grains.SchedulingOptions();
+        var defaults = new PunkGrid.Server.SchedulingOptions();
         Assert.Empty(Failures(defaults));
         Assert.Equal(TimeSpan.FromSeconds(5), defaults.EffectiveOutageGap); // a quarter of 20 s
-        Assert.Equal(TimeSpan.FromSeconds(3), new PunkGrid.Grains.SchedulingOptions { LeaseTimeout = TimeSpan.FromSeconds(6) }.EffectiveOutageGap);
+        Assert.Equal(TimeSpan.FromSeconds(3), new PunkGrid.Server.SchedulingOptions { LeaseTimeout = TimeSpan.FromSeconds(6) }.EffectiveOutageGap);
     }
 
     [Theory]
@@ -122,7 +122,7 @@ public class SchedulingSettingsTests
     [InlineData("00:00:20", 3, 3, "00:00:30", "ExpiryScanInterval 00:00:30 is not allowed")]
     public void Bad_scheduling_settings_are_named(string lease, int failures, int quarantine, string scan, string expected)
     {
-        var options = new PunkGrid.Grains.SchedulingOptions
+        var options = new PunkGrid.Server.SchedulingOptions
         {
             LeaseTimeout = TimeSpan.Parse(lease, System.Globalization.CultureInfo.InvariantCulture),
             MaxFailures = failures,
@@ -135,7 +135,7 @@ public class SchedulingSettingsTests
     [Fact]
     public void A_simultaneous_death_window_past_half_the_lease_is_refused()
     {
-        var options = new PunkGrid.Grains.SchedulingOptions { SimultaneousDeathWindow = TimeSpan.FromSeconds(11) };
+        var options = new PunkGrid.Server.SchedulingOptions { SimultaneousDeathWindow = TimeSpan.FromSeconds(11) };
         Assert.Contains(Failures(options), f => f.Contains(
             "SimultaneousDeathWindow 00:00:11 is not allowed: at least zero and at most half the LeaseTimeout (00:00:20)", StringComparison.Ordinal));
     }
@@ -143,11 +143,11 @@ public class SchedulingSettingsTests
     [Fact]
     public void A_heartbeat_slower_than_a_third_of_the_lease_is_refused()
     {
-        var validator = new PunkGrid.Grains.WorkerOptions.Validator(Microsoft.Extensions.Options.Options.Create(new PunkGrid.Grains.SchedulingOptions()));
-        var result = validator.Validate(null, new PunkGrid.Grains.WorkerOptions { HeartbeatInterval = TimeSpan.FromSeconds(10), Device = "tpu" });
+        var validator = new PunkGrid.Server.WorkerOptions.Validator(Microsoft.Extensions.Options.Options.Create(new PunkGrid.Server.SchedulingOptions()));
+        var result = validator.Validate(null, new PunkGrid.Server.WorkerOptions { HeartbeatInterval = TimeSpan.FromSeconds(10), Device = "tpu" });
         Assert.Contains(result.Failures!, f => f.Contains("HeartbeatInterval 00:00:10 is not allowed: above zero and at most a third of the lease timeout", StringComparison.Ordinal));
         Assert.Contains(result.Failures!, f => f.Contains("Device 'tpu' is not allowed", StringComparison.Ordinal));
-        Assert.True(validator.Validate(null, new PunkGrid.Grains.WorkerOptions()).Succeeded);
+        Assert.True(validator.Validate(null, new PunkGrid.Server.WorkerOptions()).Succeeded);
     }
 
     [Fact]

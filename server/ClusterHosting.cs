@@ -1,0 +1,69 @@
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
+using Npgsql;
+using Orleans.Configuration;
+using PunkGrid.Clustering;
+using PunkGrid.Server.Grains;
+using PunkGrid.Server.Queue;
+using PunkGrid.Server.Reminders;
+using PunkGrid.Server.Storage;
+using PunkGrid.Server.Worker;
+
+namespace PunkGrid.Server;
+
+/// <summary>Wires PunkGrid's grains, stores, clustering and reminder providers and the worker agent into a silo.</summary>
+public static class ClusterHosting
+{
+    /// <summary>
+    /// The PostgreSQL data source and the stores and migrator on it. Its connections carry <paramref name="applicationName"/>
+    /// (unless the connection string names one), so <c>pg_stat_activity</c> says which silo holds what.
+    /// </summary>
+    public static IServiceCollection AddPunkGridStorage(this IServiceCollection services, string connectionString, string applicationName = "punkgrid")
+    {
+        services.AddSingleton(_ =>
+        {
+            var builder = new NpgsqlDataSourceBuilder(connectionString);
+            if (string.IsNullOrEmpty(builder.ConnectionStringBuilder.ApplicationName))
+            {
+                builder.ConnectionStringBuilder.ApplicationName = applicationName;
+            }
+            return builder.Build();
+        });
+        services.AddSingleton<SchemaMigrator>();
+        services.AddSingleton<JobStore>();
+        services.AddSingleton<JobQueue>();
+        services.AddSingleton<TrainingOutputStore>();
+        services.AddSingleton<ScheduleStore>();
+        return services;
+    }
+
+    /// <summary>Membership and reminders on PostgreSQL, PunkGrid's options, and (when enabled) the worker agent.</summary>
+    public static ISiloBuilder AddPunkGrid(this ISiloBuilder silo, IConfiguration configuration)
+    {
+        var section = configuration.GetSection("PunkGrid");
+        silo.Services.AddOptions<SchedulingOptions>().Bind(section.GetSection("Scheduling")).ValidateOnStart();
+        silo.Services.AddSingleton<IValidateOptions<SchedulingOptions>, SchedulingOptions.Validator>();
+        silo.Services.AddOptions<WorkerOptions>().Bind(section.GetSection("Worker")).ValidateOnStart();
+        silo.Services.AddSingleton<IValidateOptions<WorkerOptions>, WorkerOptions.Validator>();
+        silo.Services.Configure<ClusterMembershipOptions>(section.GetSection("Membership"));
+        silo.AddIncomingGrainCallFilter<Security.OperatorSurfaceFilter>();
+        silo.Services.AddSingleton<IMembershipTable, PostgresMembershipTable>();
+        silo.Services.AddSingleton<IReminderTable, PostgresReminderTable>();
+        silo.AddReminders();
+        var tick = section.GetSection("Scheduling").GetValue("ScheduleTick", TimeSpan.FromMinutes(1));
+        silo.Services.Configure<ReminderOptions>(o => o.MinimumReminderPeriod = tick < o.MinimumReminderPeriod ? tick : o.MinimumReminderPeriod);
+        silo.Services.AddSingleton<TraitCatalog>();
+        silo.Services.AddSingleton<RunPlanner>();
+        silo.Services.AddHostedService<Telemetry.JobStateSampler>();
+        silo.Services.AddHostedService<LeaseKeeper>();
+        silo.Services.AddHostedService<JobCountCompactor>();
+        silo.Services.AddSingleton(sp => new PunkGrid.Training.Inference.PunkInferenceEngine(
+            PunkGrid.Training.Data.DataDirectory.Resolve(sp.GetRequiredService<IOptions<WorkerOptions>>().Value.DataDirectory)));
+        if (section.GetSection("Worker").GetValue("Enabled", true))
+        {
+            silo.Services.AddHostedService<WorkerAgent>();
+        }
+        return silo;
+    }
+}

@@ -1,0 +1,158 @@
+using System.Text.Json;
+using Orleans.Concurrency;
+using PunkGrid.Contracts;
+using PunkGrid.Server.Queue;
+using PunkGrid.Server.Storage;
+using PunkGrid.Training.Checkpoints;
+using PunkGrid.Training.Data;
+using PunkGrid.Training.Inference;
+
+namespace PunkGrid.Server.Grains;
+
+/// <summary>
+/// Inference on the silo that receives the call: finds the run's succeeded models in PostgreSQL and hands their bytes to
+/// the <see cref="PunkInferenceEngine"/> (which caches the loaded networks). The grain itself never sees a tensor.
+/// </summary>
+[StatelessWorker]
+public sealed class InferenceGrain(JobStore store, TrainingOutputStore outputs, PunkInferenceEngine engine) : Grain, IInferenceGrain
+{
+    public const int MaxCount = 256;
+
+    private async Task<StoredModel?> LoadAsync(JobSummary job)
+    {
+        var weights = await outputs.ReadArtifactAsync(job.JobId, "model.bin");
+        var evaluation = await outputs.ReadArtifactAsync(job.JobId, "eval.json");
+        if (weights is null || evaluation is null)
+        {
+            return null;
+        }
+        using var document = JsonDocument.Parse(evaluation.Content);
+        var settings = document.RootElement.EnumerateObject()
+            .Where(p => p.Value.ValueKind is not (JsonValueKind.Object or JsonValueKind.Array))
+            .ToDictionary(p => p.Name, p => p.Value.ValueKind switch
+            {
+                JsonValueKind.True => "true",
+                JsonValueKind.False => "false",
+                _ => p.Value.ToString(),
+            });
+        return new StoredModel(job.JobId, weights.Content, settings);
+    }
+
+    public async Task<GenerateResult> Generate(string runId, string kind, IReadOnlyList<string> traits, int count, int seed)
+    {
+        if (kind is not (JobKinds.Vae or JobKinds.Gan))
+        {
+            return new GenerateResult(null, null, $"cannot generate with '{kind}'; allowed: vae, gan");
+        }
+        if (count is < 1 or > MaxCount)
+        {
+            return new GenerateResult(null, null, $"count {count} is not allowed: 1..{MaxCount}");
+        }
+        var jobs = await store.GetJobsAsync(runId);
+        if (jobs.Count == 0)
+        {
+            return new GenerateResult(null, null, $"unknown run '{runId}'", NotFound: true);
+        }
+        var job = jobs.FirstOrDefault(j => j.Kind == kind && j.State == JobState.Succeeded);
+        if (job is null)
+        {
+            return new GenerateResult(null, null, $"run '{runId}' has no succeeded {kind} job (its jobs: {string.Join(", ", jobs.Select(j => $"{j.Kind} {j.State}"))})");
+        }
+        var model = await LoadAsync(job);
+        if (model is null)
+        {
+            return new GenerateResult(job.JobId, null, $"job {job.JobId} has no stored model");
+        }
+        try
+        {
+            var png = kind == JobKinds.Vae ? engine.GenerateWithVae(model, count, seed) : engine.GenerateWithGan(model, traits, count, seed);
+            return new GenerateResult(job.JobId, png, null);
+        }
+        catch (Exception ex) when (ex is ArgumentException or CheckpointFormatException)
+        {
+            return new GenerateResult(job.JobId, null, ex.Message);
+        }
+    }
+
+    public async Task<PredictPokemonResult> PredictPokemon(string runId, byte[] image)
+    {
+        if (RefuseImage(image) is { } refused)
+        {
+            return new PredictPokemonResult([], refused);
+        }
+        var jobs = await store.GetJobsAsync(runId);
+        if (jobs.Count == 0)
+        {
+            return new PredictPokemonResult([], $"unknown run '{runId}'", NotFound: true);
+        }
+        var job = jobs.FirstOrDefault(j => j.Kind == JobKinds.Pokemon && j.State == JobState.Succeeded);
+        if (job is null)
+        {
+            return new PredictPokemonResult([], $"run '{runId}' has no succeeded pokemon job");
+        }
+        var model = await LoadAsync(job);
+        var classes = await outputs.ReadArtifactAsync(job.JobId, "classes.json");
+        if (model is null || classes is null)
+        {
+            return new PredictPokemonResult([], $"job {job.JobId} has no stored model");
+        }
+        try
+        {
+            var names = JsonSerializer.Deserialize<List<string>>(classes.Content)!;
+            var top = engine.PredictPokemon(model, names, image);
+            return new PredictPokemonResult(top.Select(p => new ClassPrediction(p.Name, p.Probability)).ToList(), null);
+        }
+        catch (Exception ex) when (ex is ArgumentException or CheckpointFormatException)
+        {
+            return new PredictPokemonResult([], ex.Message);
+        }
+    }
+
+    public async Task<PredictTraitsResult> PredictTraits(string runId, int? punkId, byte[]? image)
+    {
+        if (image is not null && RefuseImage(image) is { } refused)
+        {
+            return new PredictTraitsResult([], refused);
+        }
+        var jobs = await store.GetJobsAsync(runId);
+        if (jobs.Count == 0)
+        {
+            return new PredictTraitsResult([], $"unknown run '{runId}'", NotFound: true);
+        }
+        var models = new List<(string, StoredModel)>();
+        foreach (var job in jobs.Where(j => j.Kind == JobKinds.Trait && j.State == JobState.Succeeded && j.Target is not null))
+        {
+            if (await LoadAsync(job) is { } model)
+            {
+                models.Add((job.Target!, model));
+            }
+        }
+        if (models.Count == 0)
+        {
+            return new PredictTraitsResult([], $"run '{runId}' has no succeeded trait models yet");
+        }
+        try
+        {
+            var predictions = engine.PredictTraits(models, punkId, image);
+            return new PredictTraitsResult(predictions.Select(p => new TraitPrediction(p.Trait, p.Probability, p.Actual, p.Threshold)).ToList(), null);
+        }
+        catch (Exception ex) when (ex is ArgumentException or DataFormatException or CheckpointFormatException)
+        {
+            return new PredictTraitsResult([], ex.Message);
+        }
+    }
+
+    /// <summary>Why an image cannot be taken (too large a file, too large in its header, not an image), before anything is loaded or decoded.</summary>
+    private static string? RefuseImage(byte[] image)
+    {
+        try
+        {
+            PunkGrid.Training.Imaging.ImageLimits.Check(image);
+            return null;
+        }
+        catch (ArgumentException ex)
+        {
+            return ex.Message;
+        }
+    }
+}

@@ -1,0 +1,102 @@
+using System.Text.RegularExpressions;
+using Microsoft.Extensions.Logging;
+using PunkGrid.Contracts;
+using PunkGrid.Server.Queue;
+using PunkGrid.Server.Telemetry;
+
+namespace PunkGrid.Server.Grains;
+
+/// <summary>A sweep: validates the spec and writes the run and its Queued jobs in one transaction (which queues them).</summary>
+public sealed partial class RunGrain(JobStore store, RunPlanner planner, ILogger<RunGrain> logger)
+    : Grain, IRunGrain
+{
+    [GeneratedRegex("^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")]
+    private static partial Regex RunIdPattern();
+
+    private string RunId => this.GetPrimaryKeyString();
+
+    public async Task<SubmitResult> Submit(RunSpec spec)
+    {
+        using var activity = PunkGridTelemetry.Source.StartActivity("submit");
+        activity?.SetTag("punkgrid.run_id", RunId).SetTag("punkgrid.kind", spec.Kind).SetTag("punkgrid.profile", spec.Profile);
+        if (!RunIdPattern().IsMatch(RunId))
+        {
+            return new SubmitResult(RunId, false, $"run id '{RunId}' is not allowed: 1-100 letters, digits, '.', '_' or '-', starting with a letter or digit", 0);
+        }
+        List<JobStore.NewJob> jobs;
+        try
+        {
+            jobs = await planner.PlanAsync(RunId, spec);
+        }
+        catch (ArgumentException ex)
+        {
+            return new SubmitResult(RunId, false, ex.Message, 0);
+        }
+
+        var created = await store.CreateRunAsync(RunId, spec, jobs);
+        if (!created)
+        {
+            var existing = await store.GetRunSummaryAsync(RunId);
+            LogExists(logger, RunId);
+            return new SubmitResult(RunId, false, null, existing?.Total ?? 0);
+        }
+        LogQueued(logger, RunId, jobs.Count, spec.Kind, spec.Profile);
+        PunkGridTelemetry.RunsSubmitted.Add(1, new KeyValuePair<string, object?>("kind", spec.Kind));
+        activity?.SetTag("punkgrid.jobs", jobs.Count);
+        // Committed Queued rows are the queue: the insert's trigger has notified the workers.
+        return new SubmitResult(RunId, true, null, jobs.Count);
+    }
+
+    public Task<RunSummary?> GetSummary() => store.GetRunSummaryAsync(RunId);
+
+    public Task<RunSpec?> GetSpec() => store.GetRunSpecAsync(RunId);
+
+    public Task<IReadOnlyList<JobSummary>> GetJobs() => store.GetJobsAsync(RunId);
+
+    public Task<Page<JobSummary>> GetJobsPage(string? after, int limit) => store.GetJobsPageAsync(RunId, after, Math.Clamp(limit, 1, 1000));
+
+    public async IAsyncEnumerable<RunSnapshot> Watch(int intervalMilliseconds)
+    {
+        var interval = TimeSpan.FromMilliseconds(Math.Clamp(intervalMilliseconds, 100, 60_000));
+        while (true)
+        {
+            var summary = await store.GetRunSummaryAsync(RunId);
+            if (summary is null)
+            {
+                yield break;
+            }
+            yield return new RunSnapshot(summary, await store.GetJobsAsync(RunId));
+            if (summary.Finished)
+            {
+                yield break;
+            }
+            await Task.Delay(interval);
+        }
+    }
+
+    public async Task<CommandResult> Cancel()
+    {
+        var jobs = await store.GetJobsAsync(RunId);
+        if (jobs.Count == 0 && await store.GetRunSummaryAsync(RunId) is null)
+        {
+            return new CommandResult(false, $"unknown run '{RunId}'", NotFound: true);
+        }
+        var cancelled = 0;
+        foreach (var job in jobs.Where(j => !JobStates.IsFinal(j.State)))
+        {
+            if ((await GrainFactory.GetGrain<IJobGrain>(job.JobId).Cancel($"run {RunId} cancelled")).Ok)
+            {
+                cancelled++;
+            }
+        }
+        return new CommandResult(true, $"cancelled {cancelled} job(s) of run {RunId}");
+    }
+
+    public Task<IReadOnlyList<TraitResultRow>> GetResults() => store.GetTraitResultsAsync(RunId);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Run {Run} already exists; submit is a no-op")]
+    private static partial void LogExists(ILogger logger, string run);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Run {Run}: {Count} {Kind} jobs queued (profile {Profile})")]
+    private static partial void LogQueued(ILogger logger, string run, int count, string kind, string profile);
+}

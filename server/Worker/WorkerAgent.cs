@@ -1,0 +1,375 @@
+using System.Collections.Concurrent;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Npgsql;
+using PunkGrid.Contracts;
+using PunkGrid.Server.Queue;
+using PunkGrid.Server.Storage;
+using PunkGrid.Server.Telemetry;
+using PunkGrid.Training.Checkpoints;
+using PunkGrid.Training.Data;
+using PunkGrid.Training.Native;
+using PunkGrid.Training.Trainers;
+
+namespace PunkGrid.Server.Worker;
+
+/// <summary>
+/// The worker role of a silo. It leases jobs from the queue in PostgreSQL whenever it has a free slot and the database
+/// says work arrived (<see cref="QueueListener"/>), when one of its jobs ends, and at least every poll interval; runs each
+/// trainer on a thread of its own (never an Orleans scheduler thread); heartbeats progress, which renews its leases; stops
+/// jobs it no longer holds (cancelled, or leased to a newer attempt after its own lease was lost); and gives back jobs
+/// the database says it holds but it does not run. Through a database outage it keeps training: writes and reports wait
+/// and are retried until the database answers, and the lease keepers extend the leases the outage kept it from renewing.
+/// </summary>
+public sealed partial class WorkerAgent(
+    JobQueue queue,
+    TrainingOutputStore outputs,
+    NpgsqlDataSource dataSource,
+    ILocalSiloDetails silo,
+    ISiloStatusOracle membership,
+    IOptions<WorkerOptions> options,
+    IOptions<SchedulingOptions> scheduling,
+    ILogger<WorkerAgent> logger) : BackgroundService
+{
+    private sealed record RunningJob(JobLease Lease, PostgresTrainingSink Sink, CancellationTokenSource Cancel, Thread Thread);
+
+    private readonly ConcurrentDictionary<string, RunningJob> running = new(StringComparer.Ordinal);
+    private readonly WakeSignal wake = new();
+    private WorkerRegistration? registration;
+    private string device = "cpu";
+    private CancellationToken stopping;
+
+    public IReadOnlyCollection<string> RunningJobIds => running.Keys.ToList();
+
+    private TimeSpan CallTimeout => TimeSpan.FromTicks(Math.Max(TimeSpan.FromSeconds(5).Ticks, options.Value.HeartbeatInterval.Ticks * 2));
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        stopping = stoppingToken;
+        var settings = options.Value;
+        TorchRuntime.EnsureInitialized(logger);
+        device = TorchRuntime.ResolveDevice(settings.Device).ToString();
+        // One id per incarnation: name@address/generation. A later incarnation on the same address knows the earlier one is dead.
+        var address = $"{silo.Name}@{silo.SiloAddress.Endpoint}/";
+        registration = new WorkerRegistration($"{address}{silo.SiloAddress.Generation}", silo.SiloAddress.ToString(), device,
+            settings.EffectiveSlots, GC.GetGCMemoryInfo().TotalAvailableMemoryBytes / (1024 * 1024));
+        LogStarted(logger, registration.WorkerId, device, registration.Slots);
+        await DatabaseRetry.RunAsync(async c =>
+        {
+            foreach (var lost in await queue.LoseLeasesOfEarlierIncarnationsAsync(registration.WorkerId, address, c))
+            {
+                LogTakenOver(logger, lost.JobId, lost.Attempt, lost.WorkerId ?? "?", lost.State);
+                Telemetry(lost);
+            }
+        }, logger, "taking over from earlier incarnations of this worker", stoppingToken);
+        var listener = new QueueListener(dataSource, logger).RunAsync(wake.Set, CancelRunning, stoppingToken);
+
+        var nextHeartbeat = DateTime.UtcNow;
+        var failing = 0;
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            wake.Reset();
+            try
+            {
+                if (DateTime.UtcNow >= nextHeartbeat)
+                {
+                    nextHeartbeat = DateTime.UtcNow + settings.HeartbeatInterval;
+                    await HeartbeatAsync(registration, stoppingToken);
+                }
+                var free = registration.Slots - running.Count;
+                // Only an active member of the cluster takes new work (not while joining, shutting down, or declared dead).
+                if (free > 0 && membership.CurrentStatus == SiloStatus.Active)
+                {
+                    using var timeout = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
+                    timeout.CancelAfter(CallTimeout);
+                    foreach (var lease in await queue.LeaseAsync(registration, free, timeout.Token))
+                    {
+                        Start(lease);
+                    }
+                }
+                if (failing > 0)
+                {
+                    LogLoopRecovered(logger, failing);
+                }
+                failing = 0;
+            }
+            catch (Exception ex) when (!stoppingToken.IsCancellationRequested)
+            {
+                // The database is down or slow: keep training; try again at the next turn.
+                if (failing++ % 10 == 0)
+                {
+                    LogLoopFailed(logger, ex.GetBaseException().Message);
+                }
+            }
+            var untilHeartbeat = nextHeartbeat - DateTime.UtcNow;
+            var wait = untilHeartbeat < settings.PollInterval ? untilHeartbeat : settings.PollInterval;
+            try
+            {
+                await wake.WaitAsync(wait > TimeSpan.Zero ? wait : TimeSpan.Zero, stoppingToken);
+            }
+            catch (OperationCanceledException)
+            {
+                break;
+            }
+        }
+        await listener;
+    }
+
+    /// <summary>Renews the leases of the running jobs, stops those it lost, and gives back the ones it holds without running them.</summary>
+    private async Task HeartbeatAsync(WorkerRegistration worker, CancellationToken cancellation)
+    {
+        var reports = running.Values.Select(r =>
+        {
+            var p = r.Sink.LatestProgress;
+            if (p.SamplesPerSecond > 0)
+            {
+                PunkGridTelemetry.SamplesPerSecond.Record(p.SamplesPerSecond);
+            }
+            return new JobProgressReport(r.Lease.JobId, r.Lease.Attempt, p.Epoch, p.TotalEpochs, p.Step, p.TotalSteps, p.Fraction);
+        }).ToList();
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
+        timeout.CancelAfter(CallTimeout);
+        var result = await queue.HeartbeatAsync(worker, reports, timeout.Token);
+        foreach (var lost in result.Lost)
+        {
+            if (running.TryGetValue(lost, out var job) && !job.Cancel.IsCancellationRequested)
+            {
+                LogLeaseLost(logger, lost, job.Lease.Attempt);
+                await job.Cancel.CancelAsync();
+            }
+        }
+        if (result.Orphans.Count > 0)
+        {
+            // Leases granted to this worker by a call whose answer never arrived: run them if there is room, else hand them back.
+            var free = worker.Slots - running.Count;
+            var claim = result.Orphans.Take(Math.Max(0, free)).ToList();
+            foreach (var lease in await queue.ClaimOrphansAsync(worker, claim, timeout.Token))
+            {
+                LogClaimed(logger, lease.JobId, lease.Attempt);
+                Start(lease);
+            }
+            foreach (var (jobId, attempt) in result.Orphans.Skip(claim.Count))
+            {
+                await queue.ReleaseAsync(jobId, attempt, "handed back: leased to a worker without a free slot", timeout.Token);
+            }
+        }
+    }
+
+    /// <summary>The database said a running job was cancelled: stop it now rather than at the next heartbeat.</summary>
+    private void CancelRunning(string jobId)
+    {
+        if (running.TryGetValue(jobId, out var job) && !job.Cancel.IsCancellationRequested)
+        {
+            LogCancelled(logger, jobId, job.Lease.Attempt);
+            job.Cancel.Cancel();
+        }
+    }
+
+    private void Start(JobLease lease)
+    {
+        using (var activity = PunkGridTelemetry.Source.StartActivity("lease"))
+        {
+            activity?.SetTag("punkgrid.job_id", lease.JobId).SetTag("punkgrid.worker_id", registration!.WorkerId).SetTag("punkgrid.attempt", lease.Attempt);
+        }
+        PunkGridTelemetry.JobsLeased.Add(1);
+        LogLeased(logger, lease.JobId, lease.Attempt);
+        var cancel = new CancellationTokenSource();
+        var sink = new PostgresTrainingSink(outputs, lease.JobId, lease.Spec.Kind, lease.Attempt, logger, cancel.Token);
+        var thread = new Thread(() => Run(lease, sink, cancel)) { IsBackground = true, Name = $"job {lease.JobId}" };
+        running[lease.JobId] = new RunningJob(lease, sink, cancel, thread);
+        thread.Start();
+    }
+
+    /// <summary>Runs one leased job to its end on the calling (dedicated) thread and reports the outcome, fenced by its attempt.</summary>
+    private void Run(JobLease lease, PostgresTrainingSink sink, CancellationTokenSource cancel)
+    {
+        try
+        {
+            var settings = options.Value;
+            TorchRuntime.SetThreadsForCurrentThread(settings.ThreadsPerJob > 0
+                ? settings.ThreadsPerJob
+                : Math.Max(1, Environment.ProcessorCount / settings.EffectiveSlots));
+            // A first attempt has nothing to resume from: only a leased attempt writes checkpoints.
+            var checkpoint = lease.Attempt == 1 ? null : DatabaseRetry.RunAsync(c => outputs.LatestCheckpointAsync(lease.JobId, c), logger,
+                $"latest checkpoint of {lease.JobId}", cancel.Token).GetAwaiter().GetResult();
+            LogStarting(logger, lease.JobId, lease.Attempt, checkpoint is null ? "from scratch" : $"from the checkpoint of epoch {checkpoint.Epoch}");
+            var trainer = JobTrainerFactory.Create(lease.Spec, DataDirectory.Resolve(settings.DataDirectory), scheduling.Value.AllowFaultInjection);
+            var result = trainer.Train(new TrainContext(sink, device, checkpoint, logger, cancel.Token));
+            // Retried until the database answers: an outage must not turn a finished job into a lost one.
+            var final = sink.LatestProgress;
+            var outcome = DatabaseRetry.RunAsync(c => queue.SucceedAsync(lease.JobId, lease.Attempt, result.EvaluationJson, result.Summary, final.TotalEpochs, final.TotalSteps, c),
+                logger, $"success of {lease.JobId}", stopping).GetAwaiter().GetResult();
+            if (outcome == JobQueue.ReportOutcome.Stale)
+            {
+                LogStaleSuccess(logger, lease.JobId, lease.Attempt);
+            }
+            else
+            {
+                PunkGridTelemetry.JobsFinished.Add(1, new KeyValuePair<string, object?>("state", nameof(JobState.Succeeded)));
+                LogSucceeded(logger, lease.JobId, lease.Attempt);
+            }
+        }
+        catch (OperationCanceledException) when (cancel.IsCancellationRequested || stopping.IsCancellationRequested)
+        {
+            LogStopped(logger, lease.JobId, lease.Attempt);
+        }
+        catch (StaleAttemptException ex)
+        {
+            LogStale(logger, lease.JobId, ex.Message);
+        }
+        catch (Exception ex) when (ex is ArgumentException or DataFormatException or CheckpointFormatException)
+        {
+            Report(lease, $"{ex.GetType().Name}: {ex.Message}", retryable: false);
+        }
+        catch (Exception ex)
+        {
+            Report(lease, $"{ex.GetType().Name}: {ex.Message}", retryable: true);
+        }
+        finally
+        {
+            running.TryRemove(lease.JobId, out _);
+            // The tuned heap keeps what a job freed (see NativeMemoryTuning); an idle slot should not hold a job's peak.
+            NativeMemoryTuning.ReleaseFreeMemory();
+            // Not disposed: the heartbeat, the cancel listener or a shutdown may still cancel it while the job ends (a
+            // disposed source throws there). It has no timer, so nothing is left behind once it is collected.
+            wake.Set();
+        }
+    }
+
+    private void Report(JobLease lease, string error, bool retryable)
+    {
+        LogFailed(logger, lease.JobId, lease.Attempt, retryable ? "retryable" : "final", error);
+        try
+        {
+            using var activity = retryable ? PunkGridTelemetry.Source.StartActivity("requeue") : null;
+            activity?.SetTag("punkgrid.job_id", lease.JobId).SetTag("punkgrid.attempt", lease.Attempt).SetTag("punkgrid.reason", error);
+            var state = DatabaseRetry.RunAsync(c => queue.FailAsync(lease.JobId, lease.Attempt, error, retryable, c), logger, $"failure of {lease.JobId}", stopping)
+                .GetAwaiter().GetResult();
+            activity?.SetTag("punkgrid.state", state?.ToString() ?? "unchanged");
+            if (state == JobState.Failed)
+            {
+                PunkGridTelemetry.JobsFinished.Add(1, new KeyValuePair<string, object?>("state", nameof(JobState.Failed)));
+            }
+        }
+        catch (Exception ex)
+        {
+            LogReportLost(logger, lease.JobId, ex.Message);
+        }
+    }
+
+    /// <summary>A lease this worker lost (or gave back), as traced and counted.</summary>
+    internal static void Telemetry(JobQueue.LostLease lost)
+    {
+        using var activity = PunkGridTelemetry.Source.StartActivity("requeue");
+        activity?.SetTag("punkgrid.job_id", lost.JobId).SetTag("punkgrid.attempt", lost.Attempt).SetTag("punkgrid.reason", lost.Reason)
+            .SetTag("punkgrid.state", lost.State.ToString());
+        PunkGridTelemetry.LeaseExpirations.Add(1);
+        if (lost.State == JobState.Failed)
+        {
+            PunkGridTelemetry.JobsFinished.Add(1, new KeyValuePair<string, object?>("state", nameof(JobState.Failed)));
+        }
+    }
+
+    /// <summary>On shutdown, stops the running jobs (each has checkpointed its last epoch) and hands them back to the queue, counting nothing against them.</summary>
+    public override async Task StopAsync(CancellationToken cancellationToken)
+    {
+        var jobs = running.Values.ToList();
+        foreach (var job in jobs)
+        {
+            await job.Cancel.CancelAsync();
+        }
+        foreach (var job in jobs)
+        {
+            job.Thread.Join(TimeSpan.FromSeconds(10));
+            try
+            {
+                using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+                await DatabaseRetry.RunAsync(c => queue.ReleaseAsync(job.Lease.JobId, job.Lease.Attempt, "worker stopped: handed back", c),
+                    logger, $"hand-back of {job.Lease.JobId}", timeout.Token);
+            }
+            catch (Exception ex)
+            {
+                LogHandBackFailed(logger, job.Lease.JobId, ex.Message);
+            }
+        }
+        await base.StopAsync(cancellationToken);
+    }
+
+    /// <summary>A wake-up that coalesces: set any number of times, it ends one wait (or the next one, if nobody waits yet).</summary>
+    private sealed class WakeSignal
+    {
+        private TaskCompletionSource current = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public void Set() => Volatile.Read(ref current).TrySetResult();
+
+        /// <summary>Forgets a wake-up already consumed, so the next wait waits for a new one.</summary>
+        public void Reset()
+        {
+            var seen = Volatile.Read(ref current);
+            if (seen.Task.IsCompleted)
+            {
+                Interlocked.CompareExchange(ref current, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously), seen);
+            }
+        }
+
+        public async Task WaitAsync(TimeSpan timeout, CancellationToken cancellation)
+        {
+            try
+            {
+                await Volatile.Read(ref current).Task.WaitAsync(timeout, cancellation);
+            }
+            catch (TimeoutException)
+            {
+            }
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Worker {Worker}: device {Device}, {Slots} slot(s)")]
+    private static partial void LogStarted(ILogger logger, string worker, string device, int slots);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Leased {Job} (attempt {Attempt})")]
+    private static partial void LogLeased(ILogger logger, string job, int attempt);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Job {Job} attempt {Attempt}: starting {From}")]
+    private static partial void LogStarting(ILogger logger, string job, int attempt, string from);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Job {Job} attempt {Attempt} succeeded")]
+    private static partial void LogSucceeded(ILogger logger, string job, int attempt);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Job {Job} attempt {Attempt}: finished, but the attempt no longer held the job; its success was not recorded")]
+    private static partial void LogStaleSuccess(ILogger logger, string job, int attempt);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Job {Job} attempt {Attempt} stopped")]
+    private static partial void LogStopped(ILogger logger, string job, int attempt);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Job {Job}: {Message}; stopping")]
+    private static partial void LogStale(ILogger logger, string job, string message);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Job {Job} attempt {Attempt} failed ({Kind}): {Error}")]
+    private static partial void LogFailed(ILogger logger, string job, int attempt, string kind, string error);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Could not report the failure of {Job}: {Error} (its lease will expire)")]
+    private static partial void LogReportLost(ILogger logger, string job, string error);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Job {Job} attempt {Attempt}: lease lost or job cancelled; stopping it")]
+    private static partial void LogLeaseLost(ILogger logger, string job, int attempt);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Job {Job} attempt {Attempt} was cancelled; stopping it")]
+    private static partial void LogCancelled(ILogger logger, string job, int attempt);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Job {Job} attempt {Attempt} was leased to this worker by a call whose answer was lost; running it")]
+    private static partial void LogClaimed(ILogger logger, string job, int attempt);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Job {Job} attempt {Attempt} ran on {Earlier}, an earlier incarnation of this worker: lease lost → {State}")]
+    private static partial void LogTakenOver(ILogger logger, string job, int attempt, string earlier, JobState state);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Worker loop: {Error}; training goes on, retrying")]
+    private static partial void LogLoopFailed(ILogger logger, string error);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Worker loop: the database answers again after {Turns} failed turn(s)")]
+    private static partial void LogLoopRecovered(ILogger logger, int turns);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Could not hand {Job} back: {Error} (its lease will expire)")]
+    private static partial void LogHandBackFailed(ILogger logger, string job, string error);
+}
