@@ -51,8 +51,8 @@ public static class ClusterHosting
         silo.Services.AddSingleton<IMembershipTable, PostgresMembershipTable>();
         silo.Services.AddSingleton<IReminderTable, PostgresReminderTable>();
         silo.AddReminders();
-        var tick = section.GetSection("Scheduling").GetValue("ScheduleTick", TimeSpan.FromMinutes(1));
-        silo.Services.Configure<ReminderOptions>(o => o.MinimumReminderPeriod = tick < o.MinimumReminderPeriod ? tick : o.MinimumReminderPeriod);
+        silo.Services.AddOptions<ReminderOptions>().Configure<IOptions<SchedulingOptions>>((o, scheduling) =>
+            o.MinimumReminderPeriod = scheduling.Value.ScheduleTick < o.MinimumReminderPeriod ? scheduling.Value.ScheduleTick : o.MinimumReminderPeriod);
         silo.Services.AddSingleton<TraitCatalog>();
         silo.Services.AddSingleton<RunPlanner>();
         silo.Services.AddHostedService<Telemetry.JobStateSampler>();
@@ -60,7 +60,7 @@ public static class ClusterHosting
         silo.Services.AddHostedService<JobCountCompactor>();
         silo.Services.AddSingleton(sp => new PunkGrid.Training.Inference.PunkInferenceEngine(
             PunkGrid.Training.Data.DataDirectory.Resolve(sp.GetRequiredService<IOptions<WorkerOptions>>().Value.DataDirectory)));
-        if (section.GetSection("Worker").GetValue("Enabled", true))
+        if ((section.GetSection("Worker").Get<WorkerOptions>() ?? new WorkerOptions()).Enabled)
         {
             silo.Services.AddHostedService<WorkerAgent>();
         }

@@ -1,7 +1,6 @@
 using System.Net;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
-using Microsoft.Extensions.Configuration;
 using Orleans.Configuration;
 using Orleans.Connections.Security;
 using PunkGrid.Contracts;
@@ -32,22 +31,21 @@ public static class ClusterTls
     public sealed record SiloCredentials(X509Certificate2 Certificate, X509Certificate2 Authority);
 
     /// <summary>
-    /// The silo's credentials from <c>PunkGrid:Tls:Directory</c>; null only when <c>PunkGrid:Tls:Insecure</c> is true (plain
-    /// TCP, for a single machine's experiments). Missing or unreadable files are an <see cref="ArgumentException"/> naming them.
+    /// The silo's credentials from <see cref="ClusterTlsOptions.Directory"/>; null only when <see cref="ClusterTlsOptions.Insecure"/>
+    /// is true (plain TCP, for a single machine's experiments). Missing or unreadable files are an <see cref="ArgumentException"/> naming them.
     /// </summary>
-    public static SiloCredentials? FromConfiguration(IConfiguration configuration)
+    public static SiloCredentials? Credentials(ClusterTlsOptions options)
     {
-        var directory = configuration["PunkGrid:Tls:Directory"];
-        if (string.IsNullOrWhiteSpace(directory))
+        if (string.IsNullOrWhiteSpace(options.Directory))
         {
-            return configuration.GetValue("PunkGrid:Tls:Insecure", false)
+            return options.Insecure
                 ? null
                 : throw new ArgumentException(
                     "the cluster's connections need TLS certificates: make a set with `punkgrid silo tls create --out DIR` and point " +
                     "PunkGrid:Tls:Directory (env PUNKGRID__Tls__Directory) at DIR, or set PunkGrid:Tls:Insecure=true to run without (anyone who " +
                     "reaches the silo and gateway ports can then drive the cluster)");
         }
-        return new SiloCredentials(LoadKeyed(Path.Combine(directory, SiloFile)), LoadAuthority(Path.Combine(directory, CaFile)));
+        return new SiloCredentials(LoadKeyed(Path.Combine(options.Directory, SiloFile)), LoadAuthority(Path.Combine(options.Directory, CaFile)));
     }
 
     public static X509Certificate2 LoadAuthority(string path) => ClusterCertificates.LoadAuthority(path);

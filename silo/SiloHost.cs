@@ -60,29 +60,10 @@ public static partial class SiloHost
 
     private static string? NullIfEmpty(string? value) => string.IsNullOrWhiteSpace(value) ? null : value;
 
-    /// <summary>The address other silos and clients reach this one at: an IP, or a host name resolved now (IPv4 first).</summary>
-    public static IPAddress AdvertisedAddress(string? value)
-    {
-        var text = string.IsNullOrWhiteSpace(value) ? "127.0.0.1" : value.Trim();
-        if (IPAddress.TryParse(text, out var address))
-        {
-            return address;
-        }
-        try
-        {
-            return Dns.GetHostAddresses(text).OrderBy(a => a.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork ? 0 : 1).First();
-        }
-        catch (Exception ex) when (ex is System.Net.Sockets.SocketException or InvalidOperationException)
-        {
-            throw new ArgumentException($"PunkGrid:AdvertisedAddress '{text}' is neither an IP address nor a host name that resolves ({ex.Message})", ex);
-        }
-    }
-
+    /// <summary>The connection string, for verbs that need only the database (<c>migrate</c>).</summary>
     public static string RequirePostgres(IConfiguration configuration) =>
-        NullIfEmpty(configuration["PunkGrid:Postgres"])
-        ?? throw new ArgumentException(
-            "no PostgreSQL connection string: pass --postgres, set PUNKGRID_PG or PUNKGRID__Postgres " +
-            "(e.g. Host=127.0.0.1;Port=5432;Username=postgres;Database=punkgrid)");
+        NullIfEmpty(configuration.GetSection(ClusterHostOptions.Section).Get<ClusterHostOptions>()?.Postgres)
+        ?? throw new ArgumentException(ClusterHostOptions.MissingPostgres);
 
     public static async Task MigrateAsync(IServiceProvider services, CancellationToken cancellation) =>
         await services.GetRequiredService<SchemaMigrator>().MigrateAsync(cancellation);
@@ -93,9 +74,7 @@ public static partial class SiloHost
     /// </summary>
     public static IHost BuildSilo(Overrides overrides)
     {
-        var probe = CreateBuilder(overrides).Configuration;
-        var dashboard = DashboardSettings.Create(probe["PunkGrid:Dashboard:Urls"], probe["PunkGrid:Dashboard:Token"],
-            probe["PunkGrid:Dashboard:AllowedHosts"], probe.GetValue("PunkGrid:Dashboard:Insecure", false));
+        var dashboard = DashboardOptions.Load(CreateBuilder(overrides).Configuration);
         if (!dashboard.Enabled)
         {
             var plain = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { ContentRootPath = AppContext.BaseDirectory, EnvironmentName = Environments.Production });
@@ -127,23 +106,22 @@ public static partial class SiloHost
     {
         ApplySettings(builder, overrides);
         var configuration = builder.Configuration;
-        var connectionString = RequirePostgres(configuration);
-        var tls = ClusterTls.FromConfiguration(configuration); // before anything starts: missing certificates are bad input
-        builder.Services.AddPunkGridStorage(connectionString, $"punkgrid {configuration["PunkGrid:SiloName"] ?? Environment.MachineName}");
+        // Validated before anything starts: a bad setting or missing certificates are bad input (exit 2), named.
+        var host = ClusterHostOptions.Load(configuration);
+        var tls = ClusterTlsOptions.Load(configuration);
+        ClusterHostOptions.Register(builder.Services, configuration);
+        builder.Services.AddPunkGridStorage(host.Postgres!, $"punkgrid {host.EffectiveSiloName}");
         builder.UseOrleans(silo =>
         {
-            var section = configuration.GetSection("PunkGrid");
             silo.Configure<ClusterOptions>(o =>
             {
-                o.ClusterId = section["ClusterId"] ?? "punkgrid";
-                o.ServiceId = section["ServiceId"] ?? "punkgrid";
+                o.ClusterId = host.ClusterId;
+                o.ServiceId = host.ServiceId;
             });
-            var address = AdvertisedAddress(section["AdvertisedAddress"]);
-            silo.ConfigureEndpoints(address, section.GetValue("SiloPort", 11111), section.GetValue("GatewayPort", 30000),
-                listenOnAnyHostAddress: section.GetValue("ListenOnAnyAddress", false));
-            if (section["SiloName"] is { Length: > 0 } name)
+            silo.ConfigureEndpoints(host.ResolveAdvertisedAddress(), host.SiloPort, host.GatewayPort, listenOnAnyHostAddress: host.ListenOnAnyAddress);
+            if (!string.IsNullOrWhiteSpace(host.SiloName))
             {
-                silo.Configure<SiloOptions>(o => o.SiloName = name);
+                silo.Configure<SiloOptions>(o => o.SiloName = host.SiloName);
             }
             silo.Configure<SiloMessagingOptions>(o => o.ResponseTimeout = TimeSpan.FromSeconds(15));
             if (tls is not null)
@@ -152,7 +130,7 @@ public static partial class SiloHost
             }
             silo.AddPunkGrid(configuration);
         });
-        AddTelemetry(builder, prometheus);
+        AddTelemetry(builder, prometheus, host.EffectiveSiloName);
         // Migrations run before Orleans starts: membership lives in these tables.
         builder.Services.Insert(0, ServiceDescriptor.Singleton<IHostedService, MigrateOnStart>());
     }
@@ -162,10 +140,9 @@ public static partial class SiloHost
     /// when <c>OTEL_EXPORTER_OTLP_ENDPOINT</c> is set (the exporter reads the standard <c>OTEL_*</c> variables); the
     /// Prometheus scrape endpoint <c>/metrics</c> is on whenever the HTTP surface is.
     /// </summary>
-    private static void AddTelemetry(IHostApplicationBuilder builder, bool prometheus)
+    private static void AddTelemetry(IHostApplicationBuilder builder, bool prometheus, string instance)
     {
         var otlp = !string.IsNullOrWhiteSpace(builder.Configuration["OTEL_EXPORTER_OTLP_ENDPOINT"]);
-        var instance = builder.Configuration["PunkGrid:SiloName"] ?? Environment.MachineName;
         builder.Services.AddOpenTelemetry()
             .ConfigureResource(resource => resource.AddService("punkgrid-silo", serviceInstanceId: instance))
             .WithTracing(tracing =>
@@ -190,10 +167,6 @@ public static partial class SiloHost
             });
     }
 
-    /// <summary>
-    /// Applies the migrations before Orleans starts. A silo started while the database is down (restarting, not up yet)
-    /// waits for it, up to <see cref="DatabaseWait"/>; a wrong connection string or password fails at once.
-    /// </summary>
     /// <summary>Says where the dashboard is; with a token the silo made up, the URL carries it (as notebook servers print theirs).</summary>
     private sealed partial class DashboardAnnouncement(DashboardSettings dashboard, ILogger<DashboardAnnouncement> logger) : IHostedService
     {
@@ -227,6 +200,10 @@ public static partial class SiloHost
         private static partial void LogServing(ILogger logger, string url);
     }
 
+    /// <summary>
+    /// Applies the migrations before Orleans starts. A silo started while the database is down (restarting, not up yet)
+    /// waits for it, up to <see cref="DatabaseWait"/>; a wrong connection string or password fails at once.
+    /// </summary>
     private sealed class MigrateOnStart(SchemaMigrator migrator, ILogger<MigrateOnStart> logger) : IHostedService
     {
         public static readonly TimeSpan DatabaseWait = TimeSpan.FromMinutes(5);

@@ -32,6 +32,11 @@ public static partial class SiloCommandLine
                 await stderr.WriteLineAsync($"error: {ex.Message}");
                 return BadInput;
             }
+            catch (Exception ex) when (InvalidSettings(ex) is { Count: > 0 } failures)
+            {
+                await stderr.WriteLineAsync($"error: {string.Join("; ", failures)}");
+                return BadInput;
+            }
             using (host)
             {
                 try

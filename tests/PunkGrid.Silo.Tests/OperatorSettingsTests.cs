@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Configuration;
 using PunkGrid.Server.Grains;
 using PunkGrid.Silo.Dashboard;
 
@@ -148,6 +149,56 @@ public class SchedulingSettingsTests
         Assert.Contains(result.Failures!, f => f.Contains("HeartbeatInterval 00:00:10 is not allowed: above zero and at most a third of the lease timeout", StringComparison.Ordinal));
         Assert.Contains(result.Failures!, f => f.Contains("Device 'tpu' is not allowed", StringComparison.Ordinal));
         Assert.True(validator.Validate(null, new PunkGrid.Server.WorkerOptions()).Succeeded);
+    }
+
+    private static IReadOnlyList<string> HostFailures(Action<ClusterHostOptions> change)
+    {
+        var options = new ClusterHostOptions { Postgres = "Host=127.0.0.1" };
+        change(options);
+        return new ClusterHostOptions.Validator().Validate(null, options).Failures?.ToList() ?? [];
+    }
+
+    [Fact]
+    public void Host_settings_are_validated_naming_each_bad_value()
+    {
+        Assert.Empty(HostFailures(_ => { }));
+        Assert.Contains(ClusterHostOptions.MissingPostgres, HostFailures(o => o.Postgres = " "));
+        Assert.Contains(HostFailures(o => o.GatewayPort = 70000), f => f.Contains("PunkGrid:GatewayPort 70000 is not allowed: a port from 1 to 65535", StringComparison.Ordinal));
+        Assert.Contains(HostFailures(o => (o.SiloPort, o.GatewayPort) = (5000, 5000)), f => f.Contains("PunkGrid:SiloPort and PunkGrid:GatewayPort are both 5000", StringComparison.Ordinal));
+        Assert.Contains(HostFailures(o => o.ClusterId = ""), f => f.Contains("PunkGrid:ClusterId '' is not allowed", StringComparison.Ordinal));
+        Assert.Contains(HostFailures(o => o.AdvertisedAddress = "no-such-host.invalid"), f => f.StartsWith("PunkGrid:AdvertisedAddress 'no-such-host.invalid' is neither", StringComparison.Ordinal));
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["PunkGrid:Postgres"] = "Host=db",
+            ["PunkGrid:SiloPort"] = "0",
+        }).Build();
+        var error = Assert.Throws<Microsoft.Extensions.Options.OptionsValidationException>(() => ClusterHostOptions.Load(configuration));
+        Assert.Contains("PunkGrid:SiloPort 0 is not allowed", error.Message);
+    }
+
+    [Theory]
+    [InlineData("PUNKGRID__GatewayPort", "11111", "PunkGrid:SiloPort and PunkGrid:GatewayPort are both 11111")]
+    [InlineData("PUNKGRID__Dashboard__Urls", "http://10.1.2.3:80", "is not a loopback address: set a bearer token")]
+    [InlineData("PUNKGRID__Tls__Insecure", "false", "the cluster's connections need TLS certificates")]
+    public async Task Serve_refuses_bad_host_dashboard_or_tls_settings_before_starting_anything(string variable, string value, string expected)
+    {
+        var stderr = new StringWriter();
+        Environment.SetEnvironmentVariable("PUNKGRID__Tls__Insecure", "true");
+        Environment.SetEnvironmentVariable(variable, value);
+        try
+        {
+            var arguments = variable.Contains("Dashboard", StringComparison.Ordinal)
+                ? new[] { "serve", "--postgres", "Host=127.0.0.1;Port=1;Username=x", "--no-worker" }
+                : ["serve", "--postgres", "Host=127.0.0.1;Port=1;Username=x", "--dashboard", "off", "--no-worker"];
+            var exit = await SiloCommandLine.RunAsync(arguments, new StringWriter(), stderr);
+            Assert.True(exit == SiloCommandLine.BadInput, stderr.ToString());
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable(variable, null);
+            Environment.SetEnvironmentVariable("PUNKGRID__Tls__Insecure", null);
+        }
+        Assert.Contains(expected, stderr.ToString());
     }
 
     [Fact]
