@@ -33,7 +33,9 @@ public static class ClusterHosting
         services.AddSingleton<SchemaMigrator>();
         services.AddSingleton<JobStore>();
         services.AddSingleton<JobQueue>();
-        services.AddSingleton<TrainingOutputStore>();
+        services.AddSingleton<CheckpointStore>();
+        services.AddSingleton<MetricStore>();
+        services.AddSingleton<ArtifactStore>();
         services.AddSingleton<ScheduleStore>();
         return services;
     }

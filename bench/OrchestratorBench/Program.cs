@@ -37,7 +37,7 @@ using var api = new BenchApi(cluster.Silos[0].DashboardPort, Token);
 await using var db = NpgsqlDataSource.Create(new NpgsqlConnectionStringBuilder(cluster.Postgres) { MaxPoolSize = 40, Timeout = 30, CommandTimeout = 120 }.ConnectionString);
 var options = Options.Create(new SchedulingOptions { LeaseTimeout = TimeSpan.FromMinutes(5) });
 var queue = new JobQueue(db, options);
-var outputs = new TrainingOutputStore(db, NullLogger<TrainingOutputStore>.Instance);
+var metrics = new MetricStore(db);
 const string Noop = "\"duration_ms\": 0, \"checkpoint_bytes\": 0, \"metrics_per_second\": 0";
 Console.WriteLine($"Machine: {Environment.ProcessorCount} cores, {GC.GetGCMemoryInfo().TotalAvailableMemoryBytes >> 30} GiB; 2 silos × {slots} slots; PostgreSQL 15 (fsync on) on the same machine.");
 Console.WriteLine();
@@ -177,7 +177,7 @@ await Task.WhenAll(writers.Select(async lease =>
     while (ingestClock.Elapsed < TimeSpan.FromSeconds(ingestSeconds))
     {
         var batch = Enumerable.Range(0, 5000).Select(_ => new MetricSample("train_loss", 1, ++step, 1.0 / step)).ToArray();
-        await outputs.WriteMetricsAsync(lease.JobId, lease.Attempt, batch);
+        await metrics.WriteAsync(lease.JobId, lease.Attempt, batch);
         Interlocked.Add(ref points, batch.Length);
     }
 }));

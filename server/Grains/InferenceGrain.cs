@@ -14,14 +14,14 @@ namespace PunkGrid.Server.Grains;
 /// the <see cref="PunkInferenceEngine"/> (which caches the loaded networks). The grain itself never sees a tensor.
 /// </summary>
 [StatelessWorker]
-public sealed class InferenceGrain(JobStore store, TrainingOutputStore outputs, PunkInferenceEngine engine) : Grain, IInferenceGrain
+public sealed class InferenceGrain(JobStore store, ArtifactStore artifacts, PunkInferenceEngine engine) : Grain, IInferenceGrain
 {
     public const int MaxCount = 256;
 
     private async Task<StoredModel?> LoadAsync(JobSummary job)
     {
-        var weights = await outputs.ReadArtifactAsync(job.JobId, "model.bin");
-        var evaluation = await outputs.ReadArtifactAsync(job.JobId, "eval.json");
+        var weights = await artifacts.ReadAsync(job.JobId, "model.bin");
+        var evaluation = await artifacts.ReadAsync(job.JobId, "eval.json");
         if (weights is null || evaluation is null)
         {
             return null;
@@ -91,7 +91,7 @@ public sealed class InferenceGrain(JobStore store, TrainingOutputStore outputs, 
             return new PredictPokemonResult([], $"run '{runId}' has no succeeded pokemon job");
         }
         var model = await LoadAsync(job);
-        var classes = await outputs.ReadArtifactAsync(job.JobId, "classes.json");
+        var classes = await artifacts.ReadAsync(job.JobId, "classes.json");
         if (model is null || classes is null)
         {
             return new PredictPokemonResult([], $"job {job.JobId} has no stored model");

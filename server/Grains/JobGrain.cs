@@ -9,7 +9,7 @@ namespace PunkGrid.Server.Grains;
 /// and retry are conditional statements; the database notifies the workers (a cancelled job stops at once, a retried one
 /// is leased by the first free worker). Workers never come through here: they lease and report in the database.
 /// </summary>
-public sealed class JobGrain(JobStore store, TrainingOutputStore outputs) : Grain, IJobGrain
+public sealed class JobGrain(JobStore store, MetricStore metrics, ArtifactStore artifacts) : Grain, IJobGrain
 {
     private string JobId => this.GetPrimaryKeyString();
 
@@ -43,9 +43,9 @@ public sealed class JobGrain(JobStore store, TrainingOutputStore outputs) : Grai
             : new CommandResult(false, $"job {JobId} is {result.Value.State}; only Failed or Cancelled jobs can be retried");
     }
 
-    public Task<MetricPage> GetMetrics(MetricQuery query) => outputs.ReadMetricsAsync(JobId, query);
+    public Task<MetricPage> GetMetrics(MetricQuery query) => metrics.ReadAsync(JobId, query);
 
-    public Task<IReadOnlyList<ArtifactInfo>> GetArtifacts() => outputs.ListArtifactsAsync(JobId);
+    public Task<IReadOnlyList<ArtifactInfo>> GetArtifacts() => artifacts.ListAsync(JobId);
 
-    public Task<ArtifactContent?> GetArtifact(string name) => outputs.ReadArtifactAsync(JobId, name);
+    public Task<ArtifactContent?> GetArtifact(string name) => artifacts.ReadAsync(JobId, name);
 }

@@ -29,14 +29,16 @@ public sealed class JobQueue(NpgsqlDataSource dataSource, IOptions<SchedulingOpt
             return [];
         }
         await using var command = dataSource.CreateCommand(
-            "with picked as (select job_id from jobs where state = 'Queued' and device = any(@devices) " +
-            "order by priority desc, created_at, job_id limit @count for update skip locked), " +
-            "started as (update jobs j set state = 'Running', attempt = j.attempt + 1, worker_id = @worker, lease_expires_at = now() + @lease, " +
-            "started_at = coalesce(j.started_at, now()), error = null, updated_at = now() from picked p where j.job_id = p.job_id " +
-            "returning j.job_id, j.run_id, j.attempt, j.kind, j.target, j.profile, j.parameters, j.priority, j.created_at), " +
-            "events as (insert into job_events (job_id, attempt, from_state, to_state, worker_id, detail) " +
-            "select job_id, attempt, 'Queued', 'Running', @worker, 'leased' from started) " +
-            "select job_id, run_id, attempt, kind, target, profile, parameters::text from started order by priority desc, created_at, job_id");
+            """
+            with picked as (select job_id from jobs where state = 'Queued' and device = any(@devices)
+            order by priority desc, created_at, job_id limit @count for update skip locked),
+            started as (update jobs j set state = 'Running', attempt = j.attempt + 1, worker_id = @worker, lease_expires_at = now() + @lease,
+            started_at = coalesce(j.started_at, now()), error = null, updated_at = now() from picked p where j.job_id = p.job_id
+            returning j.job_id, j.run_id, j.attempt, j.kind, j.target, j.profile, j.parameters, j.priority, j.created_at),
+            events as (insert into job_events (job_id, attempt, from_state, to_state, worker_id, detail)
+            select job_id, attempt, 'Queued', 'Running', @worker, 'leased' from started)
+            select job_id, run_id, attempt, kind, target, profile, parameters::text from started order by priority desc, created_at, job_id
+            """);
         command.Parameters.AddWithValue("devices", DeviceClasses(worker.Device));
         command.Parameters.AddWithValue("count", count);
         command.Parameters.AddWithValue("worker", worker.WorkerId);
@@ -65,9 +67,11 @@ public sealed class JobQueue(NpgsqlDataSource dataSource, IOptions<SchedulingOpt
     {
         await using var batch = dataSource.CreateBatch();
         var upsert = new NpgsqlBatchCommand(
-            "insert into workers (worker_id, silo, device, slots, memory_mb, running) values (@w, @silo, @device, @slots, @memory, @running) " +
-            "on conflict (worker_id) do update set silo = excluded.silo, device = excluded.device, slots = excluded.slots, " +
-            "memory_mb = excluded.memory_mb, running = excluded.running, last_heartbeat = now()");
+            """
+            insert into workers (worker_id, silo, device, slots, memory_mb, running) values (@w, @silo, @device, @slots, @memory, @running)
+            on conflict (worker_id) do update set silo = excluded.silo, device = excluded.device, slots = excluded.slots,
+            memory_mb = excluded.memory_mb, running = excluded.running, last_heartbeat = now()
+            """);
         upsert.Parameters.AddWithValue("w", worker.WorkerId);
         upsert.Parameters.AddWithValue("silo", worker.Silo);
         upsert.Parameters.AddWithValue("device", worker.Device);
@@ -76,18 +80,20 @@ public sealed class JobQueue(NpgsqlDataSource dataSource, IOptions<SchedulingOpt
         upsert.Parameters.AddWithValue("running", reports.Count);
         batch.BatchCommands.Add(upsert);
         var renew = new NpgsqlBatchCommand(
-            "with reported as (select * from unnest(@jobs::text[], @attempts::int[], @progress::float8[], @epochs::int[], @total_epochs::int[], " +
-            "@steps::bigint[], @total_steps::bigint[]) as r(job_id, attempt, progress, epoch, total_epochs, step, total_steps)), " +
-            "renewed as (update jobs j set progress = r.progress, epoch = r.epoch, total_epochs = r.total_epochs, step = r.step, " +
-            "total_steps = r.total_steps, lease_expires_at = now() + @lease, updated_at = now() from reported r " +
-            "where j.job_id = r.job_id and j.attempt = r.attempt and j.state = 'Running' and j.worker_id = @w returning j.job_id), " +
-            // A worker reporting an attempt whose lease was lost as a crash was frozen or cut off, not dead: the count goes back.
-            "refund as (update job_events e set counted_crash = false from reported r where e.job_id = r.job_id and e.attempt = r.attempt " +
-            "and e.worker_id = @w and e.counted_crash and r.job_id not in (select job_id from renewed) returning e.job_id), " +
-            "refunded as (update jobs j set crash_streak = greatest(j.crash_streak - c.crashes, 0) " +
-            "from (select job_id, count(*)::int as crashes from refund group by job_id) c where j.job_id = c.job_id and j.state in ('Queued', 'Running')) " +
-            "select r.job_id, r.attempt, false from reported r where r.job_id not in (select job_id from renewed) " +
-            "union all select job_id, attempt, true from jobs where state = 'Running' and worker_id = @w and job_id <> all(@jobs)");
+            """
+            with reported as (select * from unnest(@jobs::text[], @attempts::int[], @progress::float8[], @epochs::int[], @total_epochs::int[],
+            @steps::bigint[], @total_steps::bigint[]) as r(job_id, attempt, progress, epoch, total_epochs, step, total_steps)),
+            renewed as (update jobs j set progress = r.progress, epoch = r.epoch, total_epochs = r.total_epochs, step = r.step,
+            total_steps = r.total_steps, lease_expires_at = now() + @lease, updated_at = now() from reported r
+            where j.job_id = r.job_id and j.attempt = r.attempt and j.state = 'Running' and j.worker_id = @w returning j.job_id),
+            -- A worker reporting an attempt whose lease was lost as a crash was frozen or cut off, not dead: the count goes back.
+            refund as (update job_events e set counted_crash = false from reported r where e.job_id = r.job_id and e.attempt = r.attempt
+            and e.worker_id = @w and e.counted_crash and r.job_id not in (select job_id from renewed) returning e.job_id),
+            refunded as (update jobs j set crash_streak = greatest(j.crash_streak - c.crashes, 0)
+            from (select job_id, count(*)::int as crashes from refund group by job_id) c where j.job_id = c.job_id and j.state in ('Queued', 'Running'))
+            select r.job_id, r.attempt, false from reported r where r.job_id not in (select job_id from renewed)
+            union all select job_id, attempt, true from jobs where state = 'Running' and worker_id = @w and job_id <> all(@jobs)
+            """);
         renew.Parameters.AddWithValue("jobs", reports.Select(r => r.JobId).ToArray());
         renew.Parameters.AddWithValue("attempts", reports.Select(r => r.Attempt).ToArray());
         renew.Parameters.AddWithValue("progress", reports.Select(r => r.Progress).ToArray());
@@ -137,9 +143,11 @@ public sealed class JobQueue(NpgsqlDataSource dataSource, IOptions<SchedulingOpt
         int finalEpochs = 0, long finalSteps = 0, CancellationToken cancellation = default)
     {
         var outcome = await JobTransition.ApplyAsync(dataSource, jobId, "j.state = 'Running' and j.attempt = @attempt",
-            "state = 'Succeeded', progress = 1, total_epochs = greatest(j.total_epochs, @epochs), epoch = greatest(j.total_epochs, @epochs), " +
-            "total_steps = greatest(j.total_steps, @steps), step = greatest(j.total_steps, @steps), finished_at = now(), lease_expires_at = null, " +
-            "crash_streak = 0, evaluation = @evaluation, summary = @summary",
+            """
+            state = 'Succeeded', progress = 1, total_epochs = greatest(j.total_epochs, @epochs), epoch = greatest(j.total_epochs, @epochs),
+            total_steps = greatest(j.total_steps, @steps), step = greatest(j.total_steps, @steps), finished_at = now(), lease_expires_at = null,
+            crash_streak = 0, evaluation = @evaluation, summary = @summary
+            """,
             null, "succeeded", p =>
             {
                 p.AddWithValue("attempt", attempt);
@@ -163,10 +171,12 @@ public sealed class JobQueue(NpgsqlDataSource dataSource, IOptions<SchedulingOpt
     public async Task<JobState?> FailAsync(string jobId, int attempt, string error, bool retryable, CancellationToken cancellation = default)
     {
         var outcome = await JobTransition.ApplyAsync(dataSource, jobId, "j.state = 'Running' and j.attempt = @attempt",
-            "failures = j.failures + 1, " +
-            "state = case when @retryable and j.failures + 1 < j.max_failures then 'Queued' else 'Failed' end, " +
-            "worker_id = null, lease_expires_at = null, error = @error, crash_streak = 0, " +
-            "finished_at = case when @retryable and j.failures + 1 < j.max_failures then null else now() end",
+            """
+            failures = j.failures + 1,
+            state = case when @retryable and j.failures + 1 < j.max_failures then 'Queued' else 'Failed' end,
+            worker_id = null, lease_expires_at = null, error = @error, crash_streak = 0,
+            finished_at = case when @retryable and j.failures + 1 < j.max_failures then null else now() end
+            """,
             null, error, p =>
             {
                 p.AddWithValue("attempt", attempt);
@@ -199,30 +209,34 @@ public sealed class JobQueue(NpgsqlDataSource dataSource, IOptions<SchedulingOpt
     // leases lost now, the leases still held by silent workers, or the deaths of other jobs recorded before — the cluster lost several
     // silos at once (a host, a network, every silo), which no job does to workers it does not run on.
     private const string LoseLeases =
-        "judged as (select d.*, not d.progressed and not (" +
-        "exists (select 1 from doomed o where split_part(o.worker_id, '/', 1) <> split_part(d.worker_id, '/', 1) " +
-        "and o.renewed_at between d.renewed_at - @window and d.renewed_at + @window) " +
-        "or exists (select 1 from jobs o where o.state = 'Running' and split_part(o.worker_id, '/', 1) <> split_part(d.worker_id, '/', 1) " +
-        "and o.lease_expires_at - @lease < now() - @window " +
-        "and o.lease_expires_at - @lease between d.renewed_at - @window and d.renewed_at + @window) " +
-        "or exists (select 1 from job_events e where e.lease_renewed_at between d.renewed_at - @window and d.renewed_at + @window " +
-        "and e.job_id <> d.job_id and split_part(e.worker_id, '/', 1) <> split_part(d.worker_id, '/', 1))) as crash from doomed d), " +
-        "lost as (update jobs j set lost_leases = j.lost_leases + 1, " +
-        "crash_streak = case when d.progressed then 0 when d.crash then j.crash_streak + 1 else j.crash_streak end, " +
-        "state = case when d.crash and j.crash_streak + 1 >= @quarantine then 'Failed' else 'Queued' end, " +
-        "error = case when d.crash and j.crash_streak + 1 >= @quarantine " +
-        "then format('quarantined: %s attempts in a row lost their worker before saving a checkpoint (the job may be killing its workers, e.g. out of memory); last: %s; `punkgrid retry` runs it again', j.crash_streak + 1, format(@reason, d.worker_id)) " +
-        "else format(@reason, d.worker_id) end, " +
-        "finished_at = case when d.crash and j.crash_streak + 1 >= @quarantine then now() end, " +
-        "worker_id = null, lease_expires_at = null, updated_at = now() " +
-        "from judged d where j.job_id = d.job_id returning j.job_id, j.attempt, j.state, d.worker_id, j.error, d.renewed_at, d.crash), " +
-        "events as (insert into job_events (job_id, attempt, from_state, to_state, worker_id, detail, lease_renewed_at, counted_crash) " +
-        "select job_id, attempt, 'Running', state, worker_id, error, renewed_at, crash from lost) ";
+        """
+        judged as (select d.*, not d.progressed and not (
+        exists (select 1 from doomed o where split_part(o.worker_id, '/', 1) <> split_part(d.worker_id, '/', 1)
+        and o.renewed_at between d.renewed_at - @window and d.renewed_at + @window)
+        or exists (select 1 from jobs o where o.state = 'Running' and split_part(o.worker_id, '/', 1) <> split_part(d.worker_id, '/', 1)
+        and o.lease_expires_at - @lease < now() - @window
+        and o.lease_expires_at - @lease between d.renewed_at - @window and d.renewed_at + @window)
+        or exists (select 1 from job_events e where e.lease_renewed_at between d.renewed_at - @window and d.renewed_at + @window
+        and e.job_id <> d.job_id and split_part(e.worker_id, '/', 1) <> split_part(d.worker_id, '/', 1))) as crash from doomed d),
+        lost as (update jobs j set lost_leases = j.lost_leases + 1,
+        crash_streak = case when d.progressed then 0 when d.crash then j.crash_streak + 1 else j.crash_streak end,
+        state = case when d.crash and j.crash_streak + 1 >= @quarantine then 'Failed' else 'Queued' end,
+        error = case when d.crash and j.crash_streak + 1 >= @quarantine
+        then format('quarantined: %s attempts in a row lost their worker before saving a checkpoint (the job may be killing its workers, e.g. out of memory); last: %s; `punkgrid retry` runs it again', j.crash_streak + 1, format(@reason, d.worker_id))
+        else format(@reason, d.worker_id) end,
+        finished_at = case when d.crash and j.crash_streak + 1 >= @quarantine then now() end,
+        worker_id = null, lease_expires_at = null, updated_at = now()
+        from judged d where j.job_id = d.job_id returning j.job_id, j.attempt, j.state, d.worker_id, j.error, d.renewed_at, d.crash),
+        events as (insert into job_events (job_id, attempt, from_state, to_state, worker_id, detail, lease_renewed_at, counted_crash)
+        select job_id, attempt, 'Running', state, worker_id, error, renewed_at, crash from lost)
+        """;
 
     // The leases being lost, with when their worker last renewed them (its time of death, to within a heartbeat).
     private const string Doomed =
-        "select j.job_id, j.attempt, j.worker_id, j.lease_expires_at - @lease as renewed_at, " +
-        "exists (select 1 from checkpoints c where c.job_id = j.job_id and c.attempt = j.attempt) as progressed from jobs j ";
+        """
+        select j.job_id, j.attempt, j.worker_id, j.lease_expires_at - @lease as renewed_at,
+        exists (select 1 from checkpoints c where c.job_id = j.job_id and c.attempt = j.attempt) as progressed from jobs j
+        """;
 
     /// <summary>
     /// One pass of the lease keeper. It ticks the lease clock; if the previous tick is older than the outage gap, nobody could
@@ -235,16 +249,18 @@ public sealed class JobQueue(NpgsqlDataSource dataSource, IOptions<SchedulingOpt
     public async Task<ExpiryResult> ExpireLeasesAsync(CancellationToken cancellation = default)
     {
         await using var command = dataSource.CreateCommand(
-            // The clock's row is taken with skip locked: while one silo's keeper runs a pass, the others skip theirs.
-            "with clock as (select id from lease_clock where id = 1 for update skip locked), " +
-            "tick as (update lease_clock set previous_tick = last_tick, last_tick = greatest(last_tick, now()) where id = (select id from clock) " +
-            "returning now() - previous_tick > @gap as outage, now() - previous_tick as since), " +
-            "extended as (update jobs set lease_expires_at = now() + @lease where state = 'Running' and lease_expires_at < now() + @lease " +
-            "and (select outage from tick) returning job_id), " +
-            $"doomed as ({Doomed} where j.state = 'Running' and j.lease_expires_at < now() and not (select outage from tick) for update of j skip locked), " +
-            LoseLeases +
-            "select t.outage, extract(epoch from t.since)::float8, (select count(*) from extended), l.job_id, l.attempt, l.state, l.worker_id, l.error " +
-            "from tick t left join lost l on true");
+            $"""
+            -- The clock's row is taken with skip locked: while one silo's keeper runs a pass, the others skip theirs.
+            with clock as (select id from lease_clock where id = 1 for update skip locked),
+            tick as (update lease_clock set previous_tick = last_tick, last_tick = greatest(last_tick, now()) where id = (select id from clock)
+            returning now() - previous_tick > @gap as outage, now() - previous_tick as since),
+            extended as (update jobs set lease_expires_at = now() + @lease where state = 'Running' and lease_expires_at < now() + @lease
+            and (select outage from tick) returning job_id),
+            doomed as ({Doomed} where j.state = 'Running' and j.lease_expires_at < now() and not (select outage from tick) for update of j skip locked),
+            {LoseLeases}
+            select t.outage, extract(epoch from t.since)::float8, (select count(*) from extended), l.job_id, l.attempt, l.state, l.worker_id, l.error
+            from tick t left join lost l on true
+            """);
         command.Parameters.AddWithValue("gap", Settings.EffectiveOutageGap);
         command.Parameters.AddWithValue("lease", Settings.LeaseTimeout);
         command.Parameters.AddWithValue("quarantine", Settings.QuarantineAfterCrashes);
@@ -276,9 +292,11 @@ public sealed class JobQueue(NpgsqlDataSource dataSource, IOptions<SchedulingOpt
             return [];
         }
         await using var command = dataSource.CreateCommand(
-            "update jobs j set lease_expires_at = now() + @lease, updated_at = now() from unnest(@jobs::text[], @attempts::int[]) as o(job_id, attempt) " +
-            "where j.job_id = o.job_id and j.attempt = o.attempt and j.state = 'Running' and j.worker_id = @worker " +
-            "returning j.job_id, j.run_id, j.attempt, j.kind, j.target, j.profile, j.parameters::text");
+            """
+            update jobs j set lease_expires_at = now() + @lease, updated_at = now() from unnest(@jobs::text[], @attempts::int[]) as o(job_id, attempt)
+            where j.job_id = o.job_id and j.attempt = o.attempt and j.state = 'Running' and j.worker_id = @worker
+            returning j.job_id, j.run_id, j.attempt, j.kind, j.target, j.profile, j.parameters::text
+            """);
         command.Parameters.AddWithValue("jobs", orphans.Select(o => o.JobId).ToArray());
         command.Parameters.AddWithValue("attempts", orphans.Select(o => o.Attempt).ToArray());
         command.Parameters.AddWithValue("worker", worker.WorkerId);
@@ -303,8 +321,11 @@ public sealed class JobQueue(NpgsqlDataSource dataSource, IOptions<SchedulingOpt
     {
         await using var batch = dataSource.CreateBatch();
         var lose = new NpgsqlBatchCommand(
-            $"with doomed as ({Doomed} where j.state = 'Running' and starts_with(j.worker_id, @prefix) and j.worker_id <> @worker for update of j), " +
-            LoseLeases + "select job_id, attempt, state, worker_id, error from lost");
+            $"""
+            with doomed as ({Doomed} where j.state = 'Running' and starts_with(j.worker_id, @prefix) and j.worker_id <> @worker for update of j),
+            {LoseLeases}
+            select job_id, attempt, state, worker_id, error from lost
+            """);
         lose.Parameters.AddWithValue("prefix", incarnationPrefix);
         lose.Parameters.AddWithValue("worker", workerId);
         lose.Parameters.AddWithValue("quarantine", Settings.QuarantineAfterCrashes);

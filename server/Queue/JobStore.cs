@@ -2,6 +2,7 @@ using System.Text.Json;
 using Npgsql;
 using NpgsqlTypes;
 using PunkGrid.Contracts;
+using PunkGrid.Server.Storage;
 
 namespace PunkGrid.Server.Queue;
 
@@ -12,9 +13,10 @@ namespace PunkGrid.Server.Queue;
 /// </summary>
 public sealed class JobStore(NpgsqlDataSource dataSource)
 {
-    private const string JobColumns =
-        "job_id, run_id, kind, target, state, attempt, failures, max_failures, lost_leases, worker_id, progress, epoch, total_epochs, error, summary, " +
-        "updated_at, profile, parameters";
+    private const string JobColumns = """
+        job_id, run_id, kind, target, state, attempt, failures, max_failures, lost_leases, worker_id, progress, epoch, total_epochs,
+        error, summary, updated_at, profile, parameters
+        """;
 
     public sealed record NewJob(string JobId, JobSpec Spec, int Priority, int MaxFailures, string Device);
 
@@ -23,9 +25,10 @@ public sealed class JobStore(NpgsqlDataSource dataSource)
     {
         await using var connection = await dataSource.OpenConnectionAsync(cancellation);
         await using var transaction = await connection.BeginTransactionAsync(cancellation);
-        await using (var run = new NpgsqlCommand(
-            "insert into runs (run_id, kind, profile, spec, priority) values (@id, @kind, @profile, @spec, @priority) on conflict (run_id) do nothing",
-            connection, transaction))
+        await using (var run = new NpgsqlCommand("""
+            insert into runs (run_id, kind, profile, spec, priority) values (@id, @kind, @profile, @spec, @priority)
+            on conflict (run_id) do nothing
+            """, connection, transaction))
         {
             run.Parameters.AddWithValue("id", runId);
             run.Parameters.AddWithValue("kind", spec.Kind);
@@ -39,13 +42,17 @@ public sealed class JobStore(NpgsqlDataSource dataSource)
             }
         }
         // Every job and its first event in two statements, whatever the run's size (a 10,000-job run is one round trip).
-        await using (var insert = new NpgsqlCommand(
-            "with created as (insert into jobs (job_id, run_id, kind, target, profile, parameters, device, priority, state, max_failures) " +
-            "select j.job_id, @run, j.kind, j.target, j.profile, j.parameters, j.device, j.priority, 'Queued', j.max_failures " +
-            "from unnest(@jobs::text[], @kinds::text[], @targets::text[], @profiles::text[], @parameters::jsonb[], @devices::text[], @priorities::int[], @max::int[]) " +
-            "as j(job_id, kind, target, profile, parameters, device, priority, max_failures) returning job_id) " +
-            "insert into job_events (job_id, attempt, from_state, to_state, detail) select job_id, 0, null, 'Queued', 'submitted' from created",
-            connection, transaction))
+        await using (var insert = new NpgsqlCommand("""
+            with created as (
+                insert into jobs (job_id, run_id, kind, target, profile, parameters, device, priority, state, max_failures)
+                select j.job_id, @run, j.kind, j.target, j.profile, j.parameters, j.device, j.priority, 'Queued', j.max_failures
+                from unnest(@jobs::text[], @kinds::text[], @targets::text[], @profiles::text[], @parameters::jsonb[], @devices::text[],
+                            @priorities::int[], @max::int[])
+                     as j(job_id, kind, target, profile, parameters, device, priority, max_failures)
+                returning job_id)
+            insert into job_events (job_id, attempt, from_state, to_state, detail)
+            select job_id, 0, null, 'Queued', 'submitted' from created
+            """, connection, transaction))
         {
             insert.CommandTimeout = 300;
             insert.Parameters.AddWithValue("run", runId);
@@ -70,12 +77,16 @@ public sealed class JobStore(NpgsqlDataSource dataSource)
     public async Task<IReadOnlyDictionary<string, long>> CountJobsByStateAsync(CancellationToken cancellation = default)
     {
         var counts = Enum.GetNames<JobState>().ToDictionary(s => s, _ => 0L);
-        await using var command = dataSource.CreateCommand(
-            $"select state_moved, sum(jobs_moved)::bigint from run_job_counts, {StateMoves} where state_moved is not null group by state_moved");
+        await using var command = dataSource.CreateCommand($"""
+            select state_moved as state, sum(jobs_moved)::bigint as jobs
+            from run_job_counts, {StateMoves}
+            where state_moved is not null
+            group by state_moved
+            """);
         await using var reader = await command.ExecuteReaderAsync(cancellation);
         while (await reader.ReadAsync(cancellation))
         {
-            counts[reader.GetString(0)] = reader.GetInt64(1);
+            counts[reader.Text("state")] = reader.Long("jobs");
         }
         return counts;
     }
@@ -84,7 +95,9 @@ public sealed class JobStore(NpgsqlDataSource dataSource)
     /// A <c>run_job_counts</c> row as the jobs it adds to one state and takes from another (see migration 0008): summed by
     /// state, these are the jobs in each state.
     /// </summary>
-    private const string StateMoves = "lateral (values (to_state, jobs), (from_state, -jobs)) as moved(state_moved, jobs_moved)";
+    private const string StateMoves = """
+        lateral (values (to_state, jobs), (from_state, -jobs)) as moved(state_moved, jobs_moved)
+        """;
 
     /// <summary>
     /// Folds each run's appended count rows into one row per state (one silo at a time: the others skip the pass). Returns
@@ -94,7 +107,9 @@ public sealed class JobStore(NpgsqlDataSource dataSource)
     {
         await using var connection = await dataSource.OpenConnectionAsync(cancellation);
         await using var transaction = await connection.BeginTransactionAsync(cancellation);
-        await using (var gate = new NpgsqlCommand("select pg_try_advisory_xact_lock(@key)", connection, transaction))
+        await using (var gate = new NpgsqlCommand("""
+            select pg_try_advisory_xact_lock(@key)
+            """, connection, transaction))
         {
             gate.Parameters.AddWithValue("key", CompactionLockKey);
             if (!(bool)(await gate.ExecuteScalarAsync(cancellation))!)
@@ -102,12 +117,18 @@ public sealed class JobStore(NpgsqlDataSource dataSource)
                 return 0;
             }
         }
-        await using var fold = new NpgsqlCommand(
-            "with touched as (select distinct run_id from run_job_counts where from_state is not null), " +
-            "folded as (delete from run_job_counts c using touched t where c.run_id = t.run_id returning c.run_id, c.from_state, c.to_state, c.jobs), " +
-            $"net as (select run_id, state_moved as state, sum(jobs_moved) as jobs from folded, {StateMoves} where state_moved is not null group by run_id, state_moved), " +
-            "kept as (insert into run_job_counts (run_id, to_state, jobs) select run_id, state, jobs from net where jobs <> 0 returning 1) " +
-            "select count(*) from folded", connection, transaction);
+        await using var fold = new NpgsqlCommand($"""
+            with touched as (select distinct run_id from run_job_counts where from_state is not null),
+            folded as (
+                delete from run_job_counts c using touched t where c.run_id = t.run_id
+                returning c.run_id, c.from_state, c.to_state, c.jobs),
+            net as (
+                select run_id, state_moved as state, sum(jobs_moved) as jobs from folded, {StateMoves}
+                where state_moved is not null
+                group by run_id, state_moved),
+            kept as (insert into run_job_counts (run_id, to_state, jobs) select run_id, state, jobs from net where jobs <> 0 returning 1)
+            select count(*) from folded
+            """, connection, transaction);
         var folded = (long)(await fold.ExecuteScalarAsync(cancellation))!;
         await transaction.CommitAsync(cancellation);
         return folded;
@@ -125,23 +146,35 @@ public sealed class JobStore(NpgsqlDataSource dataSource)
     /// </summary>
     public async Task<Page<RunSummary>> ListRunsAsync(int limit, string? after = null, string? runId = null, CancellationToken cancellation = default)
     {
-        await using var command = dataSource.CreateCommand(
-            "with page as (select run_id, kind, profile, priority, created_at from runs " +
-            "where (@run::text is null or run_id = @run) " +
-            "and (@after::text is null or (created_at, run_id) < (select created_at, run_id from runs where run_id = @after)) " +
-            "order by created_at desc, run_id desc limit @limit), " +
-            "counted as (select c.run_id, state_moved as state, sum(jobs_moved) as jobs from run_job_counts c join page p on p.run_id = c.run_id, " +
-            $"{StateMoves} where state_moved is not null group by c.run_id, state_moved), " +
-            "partial as (select j.run_id, sum(j.progress) as progress from jobs j join page p on p.run_id = j.run_id " +
-            "where j.progress > 0 and j.state in ('Queued', 'Running') group by j.run_id) " +
-            "select p.run_id, p.kind, p.profile, p.priority, p.created_at, coalesce(sum(c.jobs), 0)::bigint, " +
-            "coalesce(sum(c.jobs) filter (where c.state = 'Queued'), 0)::bigint, coalesce(sum(c.jobs) filter (where c.state = 'Running'), 0)::bigint, " +
-            "coalesce(sum(c.jobs) filter (where c.state = 'Succeeded'), 0)::bigint, coalesce(sum(c.jobs) filter (where c.state = 'Failed'), 0)::bigint, " +
-            "coalesce(sum(c.jobs) filter (where c.state = 'Cancelled'), 0)::bigint, " +
-            "coalesce((coalesce(sum(c.jobs) filter (where c.state in ('Succeeded', 'Failed', 'Cancelled')), 0) + coalesce(min(pp.progress), 0)) " +
-            "/ nullif(sum(c.jobs), 0), 0)::float8 " +
-            "from page p left join counted c on c.run_id = p.run_id left join partial pp on pp.run_id = p.run_id " +
-            "group by p.run_id, p.kind, p.profile, p.priority, p.created_at order by p.created_at desc, p.run_id desc");
+        await using var command = dataSource.CreateCommand($"""
+            with page as (
+                select run_id, kind, profile, priority, created_at from runs
+                where (@run::text is null or run_id = @run)
+                  and (@after::text is null or (created_at, run_id) < (select created_at, run_id from runs where run_id = @after))
+                order by created_at desc, run_id desc
+                limit @limit),
+            counted as (
+                select c.run_id, state_moved as state, sum(jobs_moved) as jobs
+                from run_job_counts c join page p on p.run_id = c.run_id, {StateMoves}
+                where state_moved is not null
+                group by c.run_id, state_moved),
+            partial as (
+                select j.run_id, sum(j.progress) as progress from jobs j join page p on p.run_id = j.run_id
+                where j.progress > 0 and j.state in ('Queued', 'Running')
+                group by j.run_id)
+            select p.run_id, p.kind, p.profile, p.priority, p.created_at,
+                   coalesce(sum(c.jobs), 0)::bigint as total,
+                   coalesce(sum(c.jobs) filter (where c.state = 'Queued'), 0)::bigint as queued,
+                   coalesce(sum(c.jobs) filter (where c.state = 'Running'), 0)::bigint as running,
+                   coalesce(sum(c.jobs) filter (where c.state = 'Succeeded'), 0)::bigint as succeeded,
+                   coalesce(sum(c.jobs) filter (where c.state = 'Failed'), 0)::bigint as failed,
+                   coalesce(sum(c.jobs) filter (where c.state = 'Cancelled'), 0)::bigint as cancelled,
+                   coalesce((coalesce(sum(c.jobs) filter (where c.state in ('Succeeded', 'Failed', 'Cancelled')), 0) + coalesce(min(pp.progress), 0))
+                            / nullif(sum(c.jobs), 0), 0)::float8 as progress
+            from page p left join counted c on c.run_id = p.run_id left join partial pp on pp.run_id = p.run_id
+            group by p.run_id, p.kind, p.profile, p.priority, p.created_at
+            order by p.created_at desc, p.run_id desc
+            """);
         command.Parameters.AddWithValue("run", NpgsqlDbType.Text, (object?)runId ?? DBNull.Value);
         command.Parameters.AddWithValue("after", NpgsqlDbType.Text, (object?)after ?? DBNull.Value);
         command.Parameters.AddWithValue("limit", limit);
@@ -149,16 +182,18 @@ public sealed class JobStore(NpgsqlDataSource dataSource)
         await using var reader = await command.ExecuteReaderAsync(cancellation);
         while (await reader.ReadAsync(cancellation))
         {
-            result.Add(new RunSummary(reader.GetString(0), reader.GetString(1), reader.GetString(2), reader.GetInt32(3),
-                reader.GetFieldValue<DateTimeOffset>(4), (int)reader.GetInt64(5), (int)reader.GetInt64(6), (int)reader.GetInt64(7),
-                (int)reader.GetInt64(8), (int)reader.GetInt64(9), (int)reader.GetInt64(10), reader.GetDouble(11)));
+            result.Add(new RunSummary(reader.Text("run_id"), reader.Text("kind"), reader.Text("profile"), reader.Int("priority"),
+                reader.Time("created_at"), (int)reader.Long("total"), (int)reader.Long("queued"), (int)reader.Long("running"),
+                (int)reader.Long("succeeded"), (int)reader.Long("failed"), (int)reader.Long("cancelled"), reader.Double("progress")));
         }
         return new Page<RunSummary>(result, result.Count == limit ? result[^1].RunId : null);
     }
 
     public async Task<RunSpec?> GetRunSpecAsync(string runId, CancellationToken cancellation = default)
     {
-        await using var command = dataSource.CreateCommand("select spec::text from runs where run_id = @run");
+        await using var command = dataSource.CreateCommand("""
+            select spec::text from runs where run_id = @run
+            """);
         command.Parameters.AddWithValue("run", runId);
         return await command.ExecuteScalarAsync(cancellation) is string json ? JsonSerializer.Deserialize<RunSpec>(json) : null;
     }
@@ -166,8 +201,12 @@ public sealed class JobStore(NpgsqlDataSource dataSource)
     /// <summary>A run's jobs by job id, <paramref name="limit"/> at a time after the job id <paramref name="after"/>.</summary>
     public async Task<Page<JobSummary>> GetJobsPageAsync(string runId, string? after, int limit, CancellationToken cancellation = default)
     {
-        await using var command = dataSource.CreateCommand(
-            $"select {JobColumns} from jobs where run_id = @run and (@after::text is null or job_id > @after) order by job_id limit @limit");
+        await using var command = dataSource.CreateCommand($"""
+            select {JobColumns} from jobs
+            where run_id = @run and (@after::text is null or job_id > @after)
+            order by job_id
+            limit @limit
+            """);
         command.Parameters.AddWithValue("run", runId);
         command.Parameters.AddWithValue("after", NpgsqlDbType.Text, (object?)after ?? DBNull.Value);
         command.Parameters.AddWithValue("limit", limit);
@@ -177,14 +216,18 @@ public sealed class JobStore(NpgsqlDataSource dataSource)
 
     public async Task<IReadOnlyList<JobSummary>> GetJobsAsync(string runId, CancellationToken cancellation = default)
     {
-        await using var command = dataSource.CreateCommand($"select {JobColumns} from jobs where run_id = @run order by target, job_id");
+        await using var command = dataSource.CreateCommand($"""
+            select {JobColumns} from jobs where run_id = @run order by target, job_id
+            """);
         command.Parameters.AddWithValue("run", runId);
         return (await ReadJobsAsync(command, cancellation)).Select(j => j.Summary).ToList();
     }
 
     public async Task<(JobSummary Summary, JobSpec Spec)?> GetJobAsync(string jobId, CancellationToken cancellation = default)
     {
-        await using var command = dataSource.CreateCommand($"select {JobColumns} from jobs where job_id = @job");
+        await using var command = dataSource.CreateCommand($"""
+            select {JobColumns} from jobs where job_id = @job
+            """);
         command.Parameters.AddWithValue("job", jobId);
         var jobs = await ReadJobsAsync(command, cancellation);
         return jobs.Count == 0 ? null : jobs[0];
@@ -196,16 +239,16 @@ public sealed class JobStore(NpgsqlDataSource dataSource)
         await using var reader = await command.ExecuteReaderAsync(cancellation);
         while (await reader.ReadAsync(cancellation))
         {
-            var summary = reader.IsDBNull(14)
-                ? new Dictionary<string, double>()
-                : JsonSerializer.Deserialize<Dictionary<string, double>>(reader.GetString(14))!;
-            var target = reader.IsDBNull(3) ? null : reader.GetString(3);
-            var job = new JobSummary(reader.GetString(0), reader.GetString(1), reader.GetString(2), target,
-                Enum.Parse<JobState>(reader.GetString(4)), reader.GetInt32(5), reader.GetInt32(6), reader.GetInt32(7), reader.GetInt32(8),
-                reader.IsDBNull(9) ? null : reader.GetString(9), reader.GetDouble(10), reader.GetInt32(11), reader.GetInt32(12),
-                reader.IsDBNull(13) ? null : reader.GetString(13), summary, reader.GetFieldValue<DateTimeOffset>(15));
-            var spec = new JobSpec(job.Kind, target, reader.GetString(16),
-                JsonSerializer.Deserialize<Dictionary<string, string>>(reader.GetString(17))!);
+            var summary = reader.TextOrNull("summary") is { } json
+                ? JsonSerializer.Deserialize<Dictionary<string, double>>(json)!
+                : new Dictionary<string, double>();
+            var target = reader.TextOrNull("target");
+            var job = new JobSummary(reader.Text("job_id"), reader.Text("run_id"), reader.Text("kind"), target,
+                Enum.Parse<JobState>(reader.Text("state")), reader.Int("attempt"), reader.Int("failures"), reader.Int("max_failures"),
+                reader.Int("lost_leases"), reader.TextOrNull("worker_id"), reader.Double("progress"), reader.Int("epoch"),
+                reader.Int("total_epochs"), reader.TextOrNull("error"), summary, reader.Time("updated_at"));
+            var spec = new JobSpec(job.Kind, target, reader.Text("profile"),
+                JsonSerializer.Deserialize<Dictionary<string, string>>(reader.Text("parameters"))!);
             result.Add((job, spec));
         }
         return result;
@@ -213,16 +256,16 @@ public sealed class JobStore(NpgsqlDataSource dataSource)
 
     public async Task<IReadOnlyList<JobEventView>> GetEventsAsync(string jobId, CancellationToken cancellation = default)
     {
-        await using var command = dataSource.CreateCommand(
-            "select at, attempt, from_state, to_state, worker_id, detail from job_events where job_id = @job order by id");
+        await using var command = dataSource.CreateCommand("""
+            select at, attempt, from_state, to_state, worker_id, detail from job_events where job_id = @job order by id
+            """);
         command.Parameters.AddWithValue("job", jobId);
         var result = new List<JobEventView>();
         await using var reader = await command.ExecuteReaderAsync(cancellation);
         while (await reader.ReadAsync(cancellation))
         {
-            result.Add(new JobEventView(reader.GetFieldValue<DateTimeOffset>(0), reader.GetInt32(1),
-                reader.IsDBNull(2) ? null : reader.GetString(2), reader.GetString(3),
-                reader.IsDBNull(4) ? null : reader.GetString(4), reader.IsDBNull(5) ? null : reader.GetString(5)));
+            result.Add(new JobEventView(reader.Time("at"), reader.Int("attempt"), reader.TextOrNull("from_state"), reader.Text("to_state"),
+                reader.TextOrNull("worker_id"), reader.TextOrNull("detail")));
         }
         return result;
     }
@@ -245,40 +288,50 @@ public sealed class JobStore(NpgsqlDataSource dataSource)
     /// <summary>The memory (MB) of the largest worker heard from within <paramref name="aliveWithin"/>; null when none was.</summary>
     public async Task<long?> LargestWorkerMemoryAsync(TimeSpan aliveWithin, CancellationToken cancellation = default)
     {
-        await using var command = dataSource.CreateCommand("select max(memory_mb) from workers where last_heartbeat > now() - @alive");
+        await using var command = dataSource.CreateCommand("""
+            select max(memory_mb) from workers where last_heartbeat > now() - @alive
+            """);
         command.Parameters.AddWithValue("alive", aliveWithin);
         return await command.ExecuteScalarAsync(cancellation) is long megabytes ? megabytes : null;
     }
 
     public async Task<IReadOnlyList<WorkerView>> ListWorkersAsync(TimeSpan aliveWithin, CancellationToken cancellation = default)
     {
-        await using var command = dataSource.CreateCommand(
-            "select worker_id, silo, device, slots, running, last_heartbeat, last_heartbeat > now() - @alive from workers order by worker_id");
+        await using var command = dataSource.CreateCommand("""
+            select worker_id, silo, device, slots, running, last_heartbeat, last_heartbeat > now() - @alive as alive
+            from workers
+            order by worker_id
+            """);
         command.Parameters.AddWithValue("alive", aliveWithin);
         var result = new List<WorkerView>();
         await using var reader = await command.ExecuteReaderAsync(cancellation);
         while (await reader.ReadAsync(cancellation))
         {
-            result.Add(new WorkerView(reader.GetString(0), reader.GetString(1), reader.GetString(2), reader.GetInt32(3),
-                reader.GetInt32(4), reader.GetFieldValue<DateTimeOffset>(5), reader.GetBoolean(6)));
+            result.Add(new WorkerView(reader.Text("worker_id"), reader.Text("silo"), reader.Text("device"), reader.Int("slots"),
+                reader.Int("running"), reader.Time("last_heartbeat"), reader.Bool("alive")));
         }
         return result;
     }
 
     public async Task<IReadOnlyList<TraitResultRow>> GetTraitResultsAsync(string runId, CancellationToken cancellation = default)
     {
-        await using var command = dataSource.CreateCommand(
-            "select job_id, coalesce(target, ''), state, (evaluation->>'accuracy')::float8, (evaluation->>'precision')::float8, " +
-            "(evaluation->>'recall')::float8, (evaluation->>'f1')::float8, (evaluation->>'test_positives')::int, (evaluation->>'seconds')::float8 " +
-            "from jobs where run_id = @run order by target");
+        await using var command = dataSource.CreateCommand("""
+            select job_id, coalesce(target, '') as trait, state,
+                   (evaluation->>'accuracy')::float8 as accuracy, (evaluation->>'precision')::float8 as precision,
+                   (evaluation->>'recall')::float8 as recall, (evaluation->>'f1')::float8 as f1,
+                   (evaluation->>'test_positives')::int as test_positives, (evaluation->>'seconds')::float8 as seconds
+            from jobs
+            where run_id = @run
+            order by target
+            """);
         command.Parameters.AddWithValue("run", runId);
         var result = new List<TraitResultRow>();
         await using var reader = await command.ExecuteReaderAsync(cancellation);
-        double? D(int i) => reader.IsDBNull(i) ? null : reader.GetDouble(i);
         while (await reader.ReadAsync(cancellation))
         {
-            result.Add(new TraitResultRow(reader.GetString(0), reader.GetString(1), Enum.Parse<JobState>(reader.GetString(2)),
-                D(3), D(4), D(5), D(6), reader.IsDBNull(7) ? null : reader.GetInt32(7), D(8)));
+            result.Add(new TraitResultRow(reader.Text("job_id"), reader.Text("trait"), Enum.Parse<JobState>(reader.Text("state")),
+                reader.DoubleOrNull("accuracy"), reader.DoubleOrNull("precision"), reader.DoubleOrNull("recall"), reader.DoubleOrNull("f1"),
+                reader.IntOrNull("test_positives"), reader.DoubleOrNull("seconds")));
         }
         return result;
     }

@@ -20,12 +20,14 @@ internal static class JobTransition
         Action<NpgsqlParameterCollection>? bind, CancellationToken cancellation)
     {
         await using var command = dataSource.CreateCommand(
-            "with old as (select job_id, state, attempt from jobs where job_id = @job for update), " +
-            $"changed as (update jobs j set {setClause}, updated_at = now() from old where j.job_id = old.job_id and ({condition}) " +
-            "returning j.job_id, j.attempt, j.state, old.state as from_state), " +
-            "events as (insert into job_events (job_id, attempt, from_state, to_state, worker_id, detail) " +
-            "select job_id, attempt, from_state, state, @worker, @detail from changed) " +
-            "select coalesce(c.state, o.state), coalesce(c.attempt, o.attempt), c.job_id is not null from old o left join changed c on true");
+            $"""
+            with old as (select job_id, state, attempt from jobs where job_id = @job for update),
+            changed as (update jobs j set {setClause}, updated_at = now() from old where j.job_id = old.job_id and ({condition})
+            returning j.job_id, j.attempt, j.state, old.state as from_state),
+            events as (insert into job_events (job_id, attempt, from_state, to_state, worker_id, detail)
+            select job_id, attempt, from_state, state, @worker, @detail from changed)
+            select coalesce(c.state, o.state), coalesce(c.attempt, o.attempt), c.job_id is not null from old o left join changed c on true
+            """);
         command.Parameters.AddWithValue("job", jobId);
         command.Parameters.AddWithValue("worker", NpgsqlDbType.Text, (object?)workerId ?? DBNull.Value);
         command.Parameters.AddWithValue("detail", NpgsqlDbType.Text, (object?)detail ?? DBNull.Value);

@@ -26,8 +26,10 @@ public sealed class PostgresReminderTable(NpgsqlDataSource dataSource, IOptions<
     {
         // The ring range (begin, end]; when begin >= end it wraps around zero.
         await using var command = dataSource.CreateCommand(
-            "select grain_id, reminder_name, start_time, period_ms, etag from cluster_reminders where service_id = @service and " +
-            "(case when @begin < @end then grain_hash > @begin and grain_hash <= @end else grain_hash > @begin or grain_hash <= @end end)");
+            """
+            select grain_id, reminder_name, start_time, period_ms, etag from cluster_reminders where service_id = @service and
+            (case when @begin < @end then grain_hash > @begin and grain_hash <= @end else grain_hash > @begin or grain_hash <= @end end)
+            """);
         command.Parameters.AddWithValue("service", serviceId);
         command.Parameters.AddWithValue("begin", (long)begin);
         command.Parameters.AddWithValue("end", (long)end);
@@ -47,9 +49,11 @@ public sealed class PostgresReminderTable(NpgsqlDataSource dataSource, IOptions<
     public async Task<string?> UpsertRow(ReminderEntry entry)
     {
         await using var command = dataSource.CreateCommand(
-            "insert into cluster_reminders (service_id, grain_id, reminder_name, grain_hash, start_time, period_ms, etag) " +
-            "values (@service, @grain, @name, @hash, @start, @period, 0) on conflict (service_id, grain_id, reminder_name) do update set " +
-            "start_time = excluded.start_time, period_ms = excluded.period_ms, etag = cluster_reminders.etag + 1 returning etag");
+            """
+            insert into cluster_reminders (service_id, grain_id, reminder_name, grain_hash, start_time, period_ms, etag)
+            values (@service, @grain, @name, @hash, @start, @period, 0) on conflict (service_id, grain_id, reminder_name) do update set
+            start_time = excluded.start_time, period_ms = excluded.period_ms, etag = cluster_reminders.etag + 1 returning etag
+            """);
         command.Parameters.AddWithValue("service", serviceId);
         command.Parameters.AddWithValue("grain", entry.GrainId.ToString());
         command.Parameters.AddWithValue("name", entry.ReminderName);

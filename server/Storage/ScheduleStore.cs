@@ -49,8 +49,10 @@ public sealed class ScheduleStore(NpgsqlDataSource dataSource)
     public async Task<bool> RecordFiringAsync(string name, DateTimeOffset? expectedLastFiredAt, DateTimeOffset firedAt, string? runId, string outcome, CancellationToken cancellation = default)
     {
         await using var command = dataSource.CreateCommand(
-            "update schedules set last_fired_at = @fired, last_run_id = coalesce(@run, last_run_id), last_outcome = @outcome " +
-            "where name = @name and last_fired_at is not distinct from @expected");
+            """
+            update schedules set last_fired_at = @fired, last_run_id = coalesce(@run, last_run_id), last_outcome = @outcome
+            where name = @name and last_fired_at is not distinct from @expected
+            """);
         command.Parameters.AddWithValue("name", name);
         command.Parameters.AddWithValue("fired", firedAt);
         command.Parameters.Add(new NpgsqlParameter<string?>("run", runId) { NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Text });

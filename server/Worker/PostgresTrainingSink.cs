@@ -12,7 +12,8 @@ namespace PunkGrid.Server.Worker;
 /// waits: an outage pauses training, it does not fail it); cancelling the job ends the wait. A write rejected as stale
 /// throws <see cref="StaleAttemptException"/>, which ends the trainer: a newer attempt owns the job.
 /// </summary>
-public sealed class PostgresTrainingSink(TrainingOutputStore store, string jobId, string kind, int attempt, ILogger logger, CancellationToken cancellation) : ITrainingSink
+public sealed class PostgresTrainingSink(
+    CheckpointStore checkpoints, MetricStore metrics, ArtifactStore artifacts, string jobId, string kind, int attempt, ILogger logger, CancellationToken cancellation) : ITrainingSink
 {
     private TrainingProgress latest;
     private DateTime epochStarted = DateTime.UtcNow;
@@ -30,15 +31,15 @@ public sealed class PostgresTrainingSink(TrainingOutputStore store, string jobId
             epoch?.SetEndTime(now);
         }
         PunkGridTelemetry.EpochDuration.Record((now - epochStarted).TotalSeconds, new KeyValuePair<string, object?>("kind", kind));
-        Retry(c => store.SaveCheckpointAsync(jobId, attempt, checkpoint, c), $"checkpoint of {jobId} epoch {checkpoint.Epoch}");
+        Retry(c => checkpoints.SaveAsync(jobId, attempt, checkpoint, c), $"checkpoint of {jobId} epoch {checkpoint.Epoch}");
         epochStarted = DateTime.UtcNow;
     }
 
     public void ReportMetrics(IReadOnlyList<MetricSample> samples) =>
-        Retry(c => store.WriteMetricsAsync(jobId, attempt, samples, c), $"metrics of {jobId}");
+        Retry(c => metrics.WriteAsync(jobId, attempt, samples, c), $"metrics of {jobId}");
 
     public void SaveArtifact(string name, string contentType, byte[] content) =>
-        Retry(c => store.SaveArtifactAsync(jobId, attempt, name, contentType, content, c), $"artifact {name} of {jobId}");
+        Retry(c => artifacts.SaveAsync(jobId, attempt, name, contentType, content, c), $"artifact {name} of {jobId}");
 
     public void ReportProgress(TrainingProgress progress) => latest = progress;
 

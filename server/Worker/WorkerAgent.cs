@@ -24,7 +24,9 @@ namespace PunkGrid.Server.Worker;
 /// </summary>
 public sealed partial class WorkerAgent(
     JobQueue queue,
-    TrainingOutputStore outputs,
+    CheckpointStore checkpoints,
+    MetricStore metrics,
+    ArtifactStore artifacts,
     NpgsqlDataSource dataSource,
     ILocalSiloDetails silo,
     ISiloStatusOracle membership,
@@ -175,7 +177,7 @@ public sealed partial class WorkerAgent(
         PunkGridTelemetry.JobsLeased.Add(1);
         LogLeased(logger, lease.JobId, lease.Attempt);
         var cancel = new CancellationTokenSource();
-        var sink = new PostgresTrainingSink(outputs, lease.JobId, lease.Spec.Kind, lease.Attempt, logger, cancel.Token);
+        var sink = new PostgresTrainingSink(checkpoints, metrics, artifacts, lease.JobId, lease.Spec.Kind, lease.Attempt, logger, cancel.Token);
         var thread = new Thread(() => Run(lease, sink, cancel)) { IsBackground = true, Name = $"job {lease.JobId}" };
         running[lease.JobId] = new RunningJob(lease, sink, cancel, thread);
         thread.Start();
@@ -191,7 +193,7 @@ public sealed partial class WorkerAgent(
                 ? settings.ThreadsPerJob
                 : Math.Max(1, Environment.ProcessorCount / settings.EffectiveSlots));
             // A first attempt has nothing to resume from: only a leased attempt writes checkpoints.
-            var checkpoint = lease.Attempt == 1 ? null : DatabaseRetry.RunAsync(c => outputs.LatestCheckpointAsync(lease.JobId, c), logger,
+            var checkpoint = lease.Attempt == 1 ? null : DatabaseRetry.RunAsync(c => checkpoints.LatestAsync(lease.JobId, c), logger,
                 $"latest checkpoint of {lease.JobId}", cancel.Token).GetAwaiter().GetResult();
             LogStarting(logger, lease.JobId, lease.Attempt, checkpoint is null ? "from scratch" : $"from the checkpoint of epoch {checkpoint.Epoch}");
             var trainer = JobTrainerFactory.Create(lease.Spec, DataDirectory.Resolve(settings.DataDirectory), scheduling.Value.AllowFaultInjection);

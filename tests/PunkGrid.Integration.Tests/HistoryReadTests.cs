@@ -20,12 +20,13 @@ public sealed class HistoryReadTests(PostgresServer server) : IAsyncLifetime
     private NpgsqlDataSource dataSource = null!;
     private JobStore jobs = null!;
     private JobQueue queue = null!;
-    private TrainingOutputStore outputs = null!;
+    private MetricStore metrics = null!;
 
     public async Task InitializeAsync()
     {
         database = await MigratedDatabase.CreateAsync(server, "history");
-        (dataSource, jobs, queue, outputs) = (database.DataSource, database.Jobs, database.Queue, database.Outputs);
+        (dataSource, jobs, queue) = (database.DataSource, database.Jobs, database.Queue);
+        metrics = database.Metrics;
     }
 
     public async Task DisposeAsync() => await database.DisposeAsync();
@@ -202,12 +203,12 @@ public sealed class HistoryReadTests(PostgresServer server) : IAsyncLifetime
         var worker = new WorkerRegistration("w", "silo-1", "cpu", 2, 1024);
         var leases = await queue.LeaseAsync(worker, 2);
         await queue.SucceedAsync(leases[0].JobId, leases[0].Attempt, "{}", new Dictionary<string, double>());
-        await outputs.WriteMetricsAsync(leases[1].JobId, leases[1].Attempt,
+        await metrics.WriteAsync(leases[1].JobId, leases[1].Attempt,
             [.. Enumerable.Range(0, 1_000).Select(s => new MetricSample("loss", 0, s, 1.0 / (s + 1)))]);
 
         Assert.Equal([8], await new SchemaMigrator(dataSource, NullLogger<SchemaMigrator>.Instance).MigrateAsync());
         await AssertCountsMatchAsync("old");
-        var curve = (await outputs.ReadMetricsAsync(leases[1].JobId, new MetricQuery("loss", Points: 1))).Points;
+        var curve = (await metrics.ReadAsync(leases[1].JobId, new MetricQuery("loss", Points: 1))).Points;
         Assert.Equal(Enumerable.Range(0, 1_000).Average(s => 1.0 / (s + 1)), Assert.Single(curve).Value, 12);
         await using var rolled = dataSource.CreateCommand("select count(*), sum(points)::bigint from metric_blocks");
         await using var reader = await rolled.ExecuteReaderAsync();
@@ -232,21 +233,21 @@ public sealed class HistoryReadTests(PostgresServer server) : IAsyncLifetime
         for (var from = 0; from < 6_000; from += 1_000)
         {
             var batch = Batch(from, from + 1_000);
-            await outputs.WriteMetricsAsync(job, first.Attempt, batch);
+            await metrics.WriteAsync(job, first.Attempt, batch);
             if (from == 2_000)
             {
-                await outputs.WriteMetricsAsync(job, first.Attempt, batch); // re-sent after an ambiguous failure: adds nothing
+                await metrics.WriteAsync(job, first.Attempt, batch); // re-sent after an ambiguous failure: adds nothing
             }
         }
         // The attempt dies; the next one resumes from step 4,200 and writes those steps again under its own attempt.
         await queue.FailAsync(job, first.Attempt, "worker lost", retryable: true);
         var second = Assert.Single(await queue.LeaseAsync(worker, 1));
-        await outputs.WriteMetricsAsync(job, second.Attempt, Batch(4_200, 9_001));
+        await metrics.WriteAsync(job, second.Attempt, Batch(4_200, 9_001));
 
         var all = new List<MetricPoint>();
         for (MetricPage page = new([], -1); page.NextAfterStep is { } cursor;)
         {
-            page = await outputs.ReadMetricsAsync(job, new MetricQuery(AfterStep: cursor, Limit: 5_000));
+            page = await metrics.ReadAsync(job, new MetricQuery(AfterStep: cursor, Limit: 5_000));
             all.AddRange(page.Points);
         }
         // attempt 1: lr 6,000 + loss 858 + val_f1 12; attempt 2 (steps 4,200-9,000): lr 4,801 + loss 686 + val_f1 10; the re-sent batch adds none.
@@ -261,7 +262,7 @@ public sealed class HistoryReadTests(PostgresServer server) : IAsyncLifetime
         {
             foreach (var points in new[] { 1, 2, 7, 50, 500, 10_000 })
             {
-                var read = (await outputs.ReadMetricsAsync(job, new MetricQuery(AfterStep: after, Limit: MetricQuery.MaxLimit, Points: points))).Points;
+                var read = (await metrics.ReadAsync(job, new MetricQuery(AfterStep: after, Limit: MetricQuery.MaxLimit, Points: points))).Points;
                 foreach (var name in new[] { "lr", "loss", "val_f1" })
                 {
                     var raw = all.Where(p => p.Name == name && p.Step > after).ToList();

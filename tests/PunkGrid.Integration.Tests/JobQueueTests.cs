@@ -25,12 +25,14 @@ public sealed class JobQueueTests(PostgresServer server) : IAsyncLifetime
     private NpgsqlDataSource dataSource = null!;
     private JobStore jobs = null!;
     private JobQueue queue = null!;
-    private TrainingOutputStore outputs = null!;
+    private CheckpointStore checkpoints = null!;
+    private MetricStore metrics = null!;
 
     public async Task InitializeAsync()
     {
         database = await MigratedDatabase.CreateAsync(server, "queue", new SchedulingOptions { LeaseTimeout = Lease, QuarantineAfterCrashes = 2 });
-        (dataSource, jobs, queue, outputs) = (database.DataSource, database.Jobs, database.Queue, database.Outputs);
+        (dataSource, jobs, queue) = (database.DataSource, database.Jobs, database.Queue);
+        (checkpoints, metrics) = (database.Checkpoints, database.Metrics);
     }
 
     public async Task DisposeAsync() => await database.DisposeAsync();
@@ -238,7 +240,7 @@ public sealed class JobQueueTests(PostgresServer server) : IAsyncLifetime
         for (var attempt = 1; attempt <= 3; attempt++)
         {
             Assert.Equal(attempt, Assert.Single(await queue.LeaseAsync(Cpu, 1)).Attempt);
-            await outputs.SaveCheckpointAsync(id, attempt, new TrainingCheckpoint("noop", attempt, attempt, null,
+            await checkpoints.SaveAsync(id, attempt, new TrainingCheckpoint("noop", attempt, attempt, null,
                 new Dictionary<string, string>(), new Dictionary<string, byte[]> { ["model"] = [1] }));
             await ExpireLeaseOfAsync(id);
             Assert.Equal(JobState.Queued, Assert.Single((await queue.ExpireLeasesAsync()).Expired).State);
@@ -297,12 +299,12 @@ public sealed class JobQueueTests(PostgresServer server) : IAsyncLifetime
         var id = (await SubmitAsync("report", 1))[0];
         var lease = Assert.Single(await queue.LeaseAsync(Cpu, 1));
         var points = new[] { new MetricSample("noop_tick", 1, 1, 1), new MetricSample("noop_tick", 1, 2, 2) };
-        await outputs.WriteMetricsAsync(id, 1, points);
-        await outputs.WriteMetricsAsync(id, 1, points); // re-sent after an answer that never arrived
-        Assert.Equal(2, (await outputs.ReadMetricsAsync(id, new MetricQuery())).Points.Count);
+        await metrics.WriteAsync(id, 1, points);
+        await metrics.WriteAsync(id, 1, points); // re-sent after an answer that never arrived
+        Assert.Equal(2, (await metrics.ReadAsync(id, new MetricQuery())).Points.Count);
         // A batch that repeats one stored point among new ones stores the new ones (the per-point statement).
-        await outputs.WriteMetricsAsync(id, 1, [new MetricSample("noop_tick", 1, 0, 0), points[1], new MetricSample("noop_tick", 1, 4, 4)]);
-        Assert.Equal([0L, 1L, 2L, 4L], (await outputs.ReadMetricsAsync(id, new MetricQuery())).Points.Select(p => p.Step));
+        await metrics.WriteAsync(id, 1, [new MetricSample("noop_tick", 1, 0, 0), points[1], new MetricSample("noop_tick", 1, 4, 4)]);
+        Assert.Equal([0L, 1L, 2L, 4L], (await metrics.ReadAsync(id, new MetricQuery())).Points.Select(p => p.Step));
 
         // A job too short for any heartbeat: its final progress comes with its success (epoch 3/3, not 0/0).
         Assert.Equal(JobQueue.ReportOutcome.Applied, await queue.SucceedAsync(id, lease.Attempt, "{}", new Dictionary<string, double>(), finalEpochs: 3, finalSteps: 30));
@@ -311,7 +313,7 @@ public sealed class JobQueueTests(PostgresServer server) : IAsyncLifetime
         Assert.Equal(JobQueue.ReportOutcome.AlreadyApplied, await queue.SucceedAsync(id, lease.Attempt, "{}", new Dictionary<string, double>()));
         Assert.Equal(JobQueue.ReportOutcome.Stale, await queue.SucceedAsync(id, lease.Attempt + 1, "{}", new Dictionary<string, double>()));
         Assert.Null(await queue.FailAsync(id, lease.Attempt, "late", retryable: true));
-        await Assert.ThrowsAsync<StaleAttemptException>(() => outputs.WriteMetricsAsync(id, 1, [new MetricSample("noop_tick", 1, 3, 3)]));
+        await Assert.ThrowsAsync<StaleAttemptException>(() => metrics.WriteAsync(id, 1, [new MetricSample("noop_tick", 1, 3, 3)]));
         await using var command = dataSource.CreateCommand("select count(*) from job_events where job_id = @job and to_state = 'Succeeded'");
         command.Parameters.AddWithValue("job", id);
         Assert.Equal(1L, await command.ExecuteScalarAsync());

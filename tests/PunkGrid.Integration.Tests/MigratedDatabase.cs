@@ -9,7 +9,7 @@ namespace PunkGrid.Integration.Tests;
 
 /// <summary>
 /// A test class's own database on the shared PostgreSQL server, migrated to the newest schema, with the stores a silo
-/// builds on it: jobs, the queue (with the class's scheduling options) and the training outputs.
+/// builds on it: jobs, the queue (with the class's scheduling options), checkpoints, metrics and artifacts.
 /// </summary>
 public sealed class MigratedDatabase : IAsyncDisposable
 {
@@ -18,7 +18,9 @@ public sealed class MigratedDatabase : IAsyncDisposable
         DataSource = dataSource;
         Jobs = new JobStore(dataSource);
         Queue = new JobQueue(dataSource, Options.Create(scheduling));
-        Outputs = new TrainingOutputStore(dataSource, NullLogger<TrainingOutputStore>.Instance);
+        Checkpoints = new CheckpointStore(dataSource, NullLogger<CheckpointStore>.Instance);
+        Metrics = new MetricStore(dataSource);
+        Artifacts = new ArtifactStore(dataSource);
     }
 
     public NpgsqlDataSource DataSource { get; }
@@ -27,7 +29,11 @@ public sealed class MigratedDatabase : IAsyncDisposable
 
     public JobQueue Queue { get; }
 
-    public TrainingOutputStore Outputs { get; }
+    public CheckpointStore Checkpoints { get; }
+
+    public MetricStore Metrics { get; }
+
+    public ArtifactStore Artifacts { get; }
 
     /// <summary>A new database named after <paramref name="name"/>; leases last a minute unless <paramref name="scheduling"/> says otherwise.</summary>
     public static async Task<MigratedDatabase> CreateAsync(PostgresServer server, string name, SchedulingOptions? scheduling = null)

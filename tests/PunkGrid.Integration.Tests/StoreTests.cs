@@ -17,7 +17,9 @@ public sealed class StoreTests(PostgresServer server) : IAsyncLifetime
     private NpgsqlDataSource dataSource = null!;
     private JobStore jobs = null!;
     private JobQueue queue = null!;
-    private TrainingOutputStore outputs = null!;
+    private CheckpointStore checkpoints = null!;
+    private MetricStore metrics = null!;
+    private ArtifactStore artifacts = null!;
 
     private static readonly WorkerRegistration W1 = new("w1", "silo-1", "cpu", 4, 1024);
     private static readonly WorkerRegistration W2 = new("w2", "silo-2", "cpu", 4, 1024);
@@ -25,7 +27,8 @@ public sealed class StoreTests(PostgresServer server) : IAsyncLifetime
     public async Task InitializeAsync()
     {
         database = await MigratedDatabase.CreateAsync(server, "stores");
-        (dataSource, jobs, queue, outputs) = (database.DataSource, database.Jobs, database.Queue, database.Outputs);
+        (dataSource, jobs, queue) = (database.DataSource, database.Jobs, database.Queue);
+        (checkpoints, metrics, artifacts) = (database.Checkpoints, database.Metrics, database.Artifacts);
     }
 
     public async Task DisposeAsync() => await database.DisposeAsync();
@@ -84,23 +87,23 @@ public sealed class StoreTests(PostgresServer server) : IAsyncLifetime
     public async Task A_stale_attempts_checkpoint_metrics_and_artifacts_are_rejected()
     {
         var jobId = await NewRunningJobAsync("stale");
-        await outputs.SaveCheckpointAsync(jobId, 1, Checkpoint(1, 0.5));
+        await checkpoints.SaveAsync(jobId, 1, Checkpoint(1, 0.5));
 
         // Attempt 1 failed (retryable): attempt 2 holds the job now.
         Assert.Equal(JobState.Queued, await queue.FailAsync(jobId, 1, "boom", retryable: true));
         Assert.Equal(2, (await LeaseAsync(jobId, W2)).Attempt);
 
-        var stale = await Assert.ThrowsAsync<StaleAttemptException>(() => outputs.SaveCheckpointAsync(jobId, 1, Checkpoint(2, 0.9)));
+        var stale = await Assert.ThrowsAsync<StaleAttemptException>(() => checkpoints.SaveAsync(jobId, 1, Checkpoint(2, 0.9)));
         Assert.Contains("attempt 1 no longer holds the job (it is Running at attempt 2)", stale.Message);
-        await Assert.ThrowsAsync<StaleAttemptException>(() => outputs.WriteMetricsAsync(jobId, 1, [new MetricSample("train_loss", 2, 11, 0.1)]));
-        await Assert.ThrowsAsync<StaleAttemptException>(() => outputs.SaveArtifactAsync(jobId, 1, "eval.json", "application/json", [1]));
+        await Assert.ThrowsAsync<StaleAttemptException>(() => metrics.WriteAsync(jobId, 1, [new MetricSample("train_loss", 2, 11, 0.1)]));
+        await Assert.ThrowsAsync<StaleAttemptException>(() => artifacts.SaveAsync(jobId, 1, "eval.json", "application/json", [1]));
         Assert.Equal(JobQueue.ReportOutcome.Stale, await queue.SucceedAsync(jobId, 1, "{}", new Dictionary<string, double>()));
 
         // Nothing of the stale attempt landed; the current one writes freely.
-        Assert.Equal(1, (await outputs.LatestCheckpointAsync(jobId))!.Epoch);
-        Assert.Empty((await outputs.ReadMetricsAsync(jobId, new MetricQuery())).Points);
-        await outputs.WriteMetricsAsync(jobId, 2, [new MetricSample("train_loss", 2, 11, 0.1)]);
-        Assert.Equal(2, (await outputs.ReadMetricsAsync(jobId, new MetricQuery("train_loss"))).Points.Single().Attempt);
+        Assert.Equal(1, (await checkpoints.LatestAsync(jobId))!.Epoch);
+        Assert.Empty((await metrics.ReadAsync(jobId, new MetricQuery())).Points);
+        await metrics.WriteAsync(jobId, 2, [new MetricSample("train_loss", 2, 11, 0.1)]);
+        Assert.Equal(2, (await metrics.ReadAsync(jobId, new MetricQuery("train_loss"))).Points.Single().Attempt);
     }
 
     [Fact]
@@ -109,7 +112,7 @@ public sealed class StoreTests(PostgresServer server) : IAsyncLifetime
         var jobId = await NewRunningJobAsync("retention");
         foreach (var (epoch, score) in new[] { (1, 0.5), (2, 0.9), (3, 0.6), (4, 0.7), (5, 0.65) })
         {
-            await outputs.SaveCheckpointAsync(jobId, 1, Checkpoint(epoch, score));
+            await checkpoints.SaveAsync(jobId, 1, Checkpoint(epoch, score));
         }
         await using var command = dataSource.CreateCommand("select epoch from checkpoints where job_id = @job order by epoch");
         command.Parameters.AddWithValue("job", jobId);
@@ -128,14 +131,14 @@ public sealed class StoreTests(PostgresServer server) : IAsyncLifetime
     public async Task A_corrupt_checkpoint_row_is_skipped_on_read_and_kept()
     {
         var jobId = await NewRunningJobAsync("corrupt");
-        await outputs.SaveCheckpointAsync(jobId, 1, Checkpoint(1, 0.5));
-        await outputs.SaveCheckpointAsync(jobId, 1, Checkpoint(2, 0.6));
+        await checkpoints.SaveAsync(jobId, 1, Checkpoint(1, 0.5));
+        await checkpoints.SaveAsync(jobId, 1, Checkpoint(2, 0.6));
         await using (var corrupt = dataSource.CreateCommand("update checkpoints set data = set_byte(data, 20, 0) where job_id = @job and epoch = 2"))
         {
             corrupt.Parameters.AddWithValue("job", jobId);
             Assert.Equal(1, await corrupt.ExecuteNonQueryAsync());
         }
-        Assert.Equal(1, (await outputs.LatestCheckpointAsync(jobId))!.Epoch);
+        Assert.Equal(1, (await checkpoints.LatestAsync(jobId))!.Epoch);
         await using var count = dataSource.CreateCommand("select count(*) from checkpoints where job_id = @job");
         count.Parameters.AddWithValue("job", jobId);
         Assert.Equal(2L, await count.ExecuteScalarAsync());
