@@ -77,176 +77,238 @@ public sealed partial class TraitTrainer(TraitTrainingOptions options, string da
 
     public TraitTrainingOptions Options => options;
 
+    /// <summary>The job's data, split and moved to the device once: the balanced training set, the held-out test split and the validation split carved from training.</summary>
+    private sealed record TraitData(
+        PunkDataset Punks, string Trait, PunkSplit Split, bool[] Labels, IReadOnlyDictionary<string, string> Identity, TraitValidationSplit Carved,
+        BalancedTraitSet TrainingSet, Tensor TrainInputs, Tensor TrainLabels, Tensor TestInputs, Tensor TestLabels,
+        Tensor ValidationInputs, Tensor ValidationLabels, long[] TestActual, long[] ValidationActual) : IDisposable
+    {
+        public int SampleCount => (int)TrainingSet.Count;
+
+        public void Dispose() => TrainingSet.Dispose();
+    }
+
+    /// <summary>What one epoch's held-out evaluation found.</summary>
+    private sealed record EpochEvaluation(float[] TestScores, float[]? ValidationScores, double TestLoss, BinaryConfusion Confusion);
+
+    /// <summary>The final model's evaluation: the decision threshold, the test split's confusion at it, and the punks it gets wrong.</summary>
+    private sealed record FinalEvaluation(double Threshold, double? ValidationF1, BinaryConfusion Confusion, TraitErrors Errors);
+
+    /// <summary>Load, build, resume; then per epoch: train, evaluate, persist; then the final evaluation and its artifacts.</summary>
     public TrainingResult Train(TrainContext context)
     {
         TorchRuntime.EnsureInitialized(context.Logger);
         var clock = Stopwatch.StartNew();
         var phases = new PhaseClock();
         var device = TorchRuntime.ResolveDevice(context.Device);
-        phases.Start("data");
-        var data = PunkDataset.Load(dataDirectory);
-        var traitIndex = data.Traits.IndexOf(options.Trait);
-        var trait = data.Traits.TraitNames[traitIndex];
-        var split = PunkSplit.Create(data.Traits, options.Seed);
-        var labels = data.Traits.LabelsOf(traitIndex);
-        var identity = options.CheckpointIdentity(trait);
-        var carved = TraitValidationSplit.Carve(split.Train, labels, options.ValidationFraction, options.Seed + 2);
-
         using var scope = NewDisposeScope();
-        var images = data.ModelInputs(options.Color); // shared by the process's jobs: not ours to dispose
-        using var dataGenerator = new Generator((ulong)options.Seed);
-        using var trainingSet = BalancedTraitSet.Build(images, labels, carved.Train, options.TrainSamples, dataGenerator, trait);
-        var trainInputs = trainingSet.Inputs.to(device);
-        var trainLabels = trainingSet.Labels.to(device);
-        var testIds = tensor(split.Test.Select(i => (long)i).ToArray());
-        var testInputs = images.index_select(0, testIds).to(device);
-        var testLabels = tensor(split.Test.Select(i => labels[i] ? 1L : 0L).ToArray()).to(device);
-        var validationInputs = images.index_select(0, tensor(carved.Validation.Select(i => (long)i).ToArray())).to(device);
-        var validationLabels = tensor(carved.Validation.Select(i => labels[i] ? 1L : 0L).ToArray()).to(device);
+
+        phases.Start("data");
+        using var data = Load(device);
         phases.Stop();
 
         using var model = TorchRuntime.CreateSeeded(options.Seed, () => new TraitCnn(PunkImageTensors.Channels(options.Color), options.Architecture));
         model.to(device);
-        using TorchSharp.Modules.OptimizerHelper optimizer = options.Optimizer == "adam"
-            ? optim.Adam(model.parameters(), options.LearningRate, eps: options.Eps, weight_decay: options.WeightDecay)
-            : optim.Adagrad(model.parameters(), options.LearningRate, options.LearningRateDecay,
-                options.WeightDecay, options.InitialAccumulatorValue, options.Eps);
+        using var optimizer = BuildOptimizer(model);
         using var generator = new Generator((ulong)options.Seed + 1);
-
-        var startEpoch = 0;
-        long step = 0;
+        var (startEpoch, step) = (0, 0L);
         if (context.LatestCheckpoint is { } checkpoint)
         {
-            (startEpoch, step) = TorchState.Restore(checkpoint, Kind, identity, model, optimizer, generator);
-            LogResuming(context.Logger, trait, startEpoch, step);
+            (startEpoch, step) = TorchState.Restore(checkpoint, Kind, data.Identity, model, optimizer, generator);
+            LogResuming(context.Logger, data.Trait, startEpoch, step);
         }
 
-        var sampleCount = (int)trainingSet.Count;
-        var stepsPerEpoch = (sampleCount + options.BatchSize - 1) / options.BatchSize;
-        var totalSteps = (long)stepsPerEpoch * options.Epochs;
+        var totalSteps = (long)StepsPerEpoch(data) * options.Epochs;
         var metrics = new List<MetricSample>();
-        var testActual = split.Test.Select(i => labels[i] ? 1L : 0L).ToArray();
-        var validationActual = carved.Validation.Select(i => labels[i] ? 1L : 0L).ToArray();
-        float[]? testScores = null, validationScores = null; // the latest model's, once evaluated
+        EpochEvaluation? latest = null; // the latest model's, once evaluated
         context.ReportProgress(new TrainingProgress(startEpoch, options.Epochs, step, totalSteps, 0));
-
         for (var epoch = startEpoch; epoch < options.Epochs; epoch++)
         {
             var epochClock = Stopwatch.StartNew();
-            using var order = randperm(sampleCount, generator: generator);
-            for (var batch = 0; batch < stepsPerEpoch; batch++)
-            {
-                context.Cancellation.ThrowIfCancellationRequested();
-                using var stepScope = NewDisposeScope();
-                var start = batch * options.BatchSize;
-                var indices = order.narrow(0, start, Math.Min(options.BatchSize, sampleCount - start)).to(device);
-
-                phases.Start("train");
-                if (options.LearningRateSchedule == "cosine")
-                {
-                    foreach (var group in optimizer.ParamGroups)
-                    {
-                        group.LearningRate = options.LearningRate * 0.5 * (1 + Math.Cos(Math.PI * step / totalSteps));
-                    }
-                }
-                model.train();
-                optimizer.zero_grad();
-                var loss = nn.functional.cross_entropy(model.forward(trainInputs.index_select(0, indices)), trainLabels.index_select(0, indices));
-                loss.backward();
-                optimizer.step();
-                step++;
-                metrics.Add(new MetricSample("train_loss", epoch + 1, step, loss.item<float>()));
-
-                phases.Stop();
-                if (options.MonitorSamples > 0)
-                {
-                    phases.Start("monitor");
-                    var inSample = randint(sampleCount, [options.MonitorSamples], generator: generator).to(device);
-                    var outSample = randint(testLabels.shape[0], [options.MonitorSamples], generator: generator).to(device);
-                    var (inLoss, inAccuracy, outLoss, outAccuracy) = ScoreMonitorSamples(model,
-                        trainInputs.index_select(0, inSample), trainLabels.index_select(0, inSample),
-                        testInputs.index_select(0, outSample), testLabels.index_select(0, outSample));
-                    metrics.Add(new MetricSample("in_sample_loss", epoch + 1, step, inLoss));
-                    metrics.Add(new MetricSample("in_sample_accuracy", epoch + 1, step, inAccuracy));
-                    metrics.Add(new MetricSample("out_sample_loss", epoch + 1, step, outLoss));
-                    metrics.Add(new MetricSample("out_sample_accuracy", epoch + 1, step, outAccuracy));
-                    phases.Stop();
-                }
-
-                context.ReportProgress(new TrainingProgress(epoch, options.Epochs, step, totalSteps,
-                    (batch + 1) * options.BatchSize / Math.Max(epochClock.Elapsed.TotalSeconds, 1e-9)));
-                if (step % MetricFlushSteps == 0)
-                {
-                    phases.Start("persist");
-                    Flush(context, metrics);
-                    phases.Stop();
-                }
-            }
-
+            step = TrainEpoch(context, data, model, optimizer, generator, phases, metrics, epoch, step, totalSteps, epochClock);
             phases.Start("evaluate");
-            (testScores, var testLoss) = Score(model, testInputs, testLabels);
-            var confusion = DecisionThreshold.Confusion(testScores, testActual, 0.5);
-            if (carved.Validation.Length > 0)
-            {
-                (validationScores, _) = Score(model, validationInputs, validationLabels);
-                metrics.Add(new MetricSample("validation_f1", epoch + 1, step, DecisionThreshold.BestF1(validationScores, validationActual).F1));
-            }
+            latest = EvaluateEpoch(data, model, metrics, epoch, step);
             phases.Start("persist");
             var seconds = epochClock.Elapsed.TotalSeconds;
-            var samplesPerSecond = sampleCount / Math.Max(seconds, 1e-9);
-            metrics.Add(new MetricSample("test_loss", epoch + 1, step, testLoss));
-            metrics.Add(new MetricSample("test_accuracy", epoch + 1, step, confusion.Accuracy));
-            metrics.Add(new MetricSample("test_f1", epoch + 1, step, confusion.F1));
-            metrics.Add(new MetricSample("epoch_seconds", epoch + 1, step, seconds));
-            metrics.Add(new MetricSample("samples_per_second", epoch + 1, step, samplesPerSecond));
-            Flush(context, metrics);
-
-            context.SaveCheckpoint(new TrainingCheckpoint(Kind, epoch + 1, step, confusion.F1, identity,
-                TorchState.Sections(model, optimizer, generator)));
+            var samplesPerSecond = data.SampleCount / Math.Max(seconds, 1e-9);
+            PersistEpoch(context, data, model, optimizer, generator, metrics, epoch, step, latest, seconds, samplesPerSecond);
             phases.Stop();
             context.ReportProgress(new TrainingProgress(epoch + 1, options.Epochs, step, totalSteps, samplesPerSecond));
-            LogEpoch(context.Logger, trait, epoch + 1, options.Epochs, testLoss, confusion.Accuracy, confusion.F1, seconds, samplesPerSecond);
+            LogEpoch(context.Logger, data.Trait, epoch + 1, options.Epochs, latest.TestLoss, latest.Confusion.Accuracy, latest.Confusion.F1, seconds, samplesPerSecond);
         }
 
-        // The final model is the last epoch's: its scores are reused (computed here only when this attempt resumed
-        // from the last epoch's checkpoint and trained nothing).
         phases.Start("evaluate");
+        var final = EvaluateFinal(data, model, latest);
+        phases.Stop();
+        return PersistResult(context, data, model, final, device, clock, phases);
+    }
+
+    private TraitData Load(Device device)
+    {
+        var punks = PunkDataset.Load(dataDirectory);
+        var traitIndex = punks.Traits.IndexOf(options.Trait);
+        var trait = punks.Traits.TraitNames[traitIndex];
+        var split = PunkSplit.Create(punks.Traits, options.Seed);
+        var labels = punks.Traits.LabelsOf(traitIndex);
+        var carved = TraitValidationSplit.Carve(split.Train, labels, options.ValidationFraction, options.Seed + 2);
+        var images = punks.ModelInputs(options.Color); // shared by the process's jobs: not ours to dispose
+        using var dataGenerator = new Generator((ulong)options.Seed);
+        var trainingSet = BalancedTraitSet.Build(images, labels, carved.Train, options.TrainSamples, dataGenerator, trait);
+        Tensor Rows(IEnumerable<int> ids) => images.index_select(0, tensor(ids.Select(i => (long)i).ToArray())).to(device);
+        long[] Actual(IEnumerable<int> ids) => ids.Select(i => labels[i] ? 1L : 0L).ToArray();
+        var (testActual, validationActual) = (Actual(split.Test), Actual(carved.Validation));
+        return new TraitData(punks, trait, split, labels, options.CheckpointIdentity(trait), carved, trainingSet,
+            trainingSet.Inputs.to(device), trainingSet.Labels.to(device),
+            Rows(split.Test), tensor(testActual).to(device), Rows(carved.Validation), tensor(validationActual).to(device),
+            testActual, validationActual);
+    }
+
+    private TorchSharp.Modules.OptimizerHelper BuildOptimizer(TraitCnn model) => options.Optimizer == "adam"
+        ? optim.Adam(model.parameters(), options.LearningRate, eps: options.Eps, weight_decay: options.WeightDecay)
+        : optim.Adagrad(model.parameters(), options.LearningRate, options.LearningRateDecay,
+            options.WeightDecay, options.InitialAccumulatorValue, options.Eps);
+
+    private int StepsPerEpoch(TraitData data) => (data.SampleCount + options.BatchSize - 1) / options.BatchSize;
+
+    /// <summary>One pass over the balanced set in a random order: a step per batch, the seed's monitoring samples, metrics flushed every <see cref="MetricFlushSteps"/>.</summary>
+    private long TrainEpoch(TrainContext context, TraitData data, TraitCnn model, TorchSharp.Modules.OptimizerHelper optimizer, Generator generator,
+        PhaseClock phases, List<MetricSample> metrics, int epoch, long step, long totalSteps, Stopwatch epochClock)
+    {
+        var sampleCount = data.SampleCount;
+        using var order = randperm(sampleCount, generator: generator);
+        for (var batch = 0; batch < StepsPerEpoch(data); batch++)
+        {
+            context.Cancellation.ThrowIfCancellationRequested();
+            using var stepScope = NewDisposeScope();
+            var start = batch * options.BatchSize;
+            var indices = order.narrow(0, start, Math.Min(options.BatchSize, sampleCount - start)).to(data.TrainInputs.device);
+
+            phases.Start("train");
+            if (options.LearningRateSchedule == "cosine")
+            {
+                foreach (var group in optimizer.ParamGroups)
+                {
+                    group.LearningRate = options.LearningRate * 0.5 * (1 + Math.Cos(Math.PI * step / totalSteps));
+                }
+            }
+            model.train();
+            optimizer.zero_grad();
+            var loss = nn.functional.cross_entropy(model.forward(data.TrainInputs.index_select(0, indices)), data.TrainLabels.index_select(0, indices));
+            loss.backward();
+            optimizer.step();
+            step++;
+            metrics.Add(new MetricSample("train_loss", epoch + 1, step, loss.item<float>()));
+            phases.Stop();
+
+            if (options.MonitorSamples > 0)
+            {
+                phases.Start("monitor");
+                Monitor(data, model, generator, metrics, epoch, step);
+                phases.Stop();
+            }
+
+            context.ReportProgress(new TrainingProgress(epoch, options.Epochs, step, totalSteps,
+                (batch + 1) * options.BatchSize / Math.Max(epochClock.Elapsed.TotalSeconds, 1e-9)));
+            if (step % MetricFlushSteps == 0)
+            {
+                phases.Start("persist");
+                Flush(context, metrics);
+                phases.Stop();
+            }
+        }
+        return step;
+    }
+
+    /// <summary>The seed's per-step check: loss and accuracy on random samples in and out of the training set.</summary>
+    private void Monitor(TraitData data, TraitCnn model, Generator generator, List<MetricSample> metrics, int epoch, long step)
+    {
+        var device = data.TrainInputs.device;
+        var inSample = randint(data.SampleCount, [options.MonitorSamples], generator: generator).to(device);
+        var outSample = randint(data.TestLabels.shape[0], [options.MonitorSamples], generator: generator).to(device);
+        var (inLoss, inAccuracy, outLoss, outAccuracy) = ScoreMonitorSamples(model,
+            data.TrainInputs.index_select(0, inSample), data.TrainLabels.index_select(0, inSample),
+            data.TestInputs.index_select(0, outSample), data.TestLabels.index_select(0, outSample));
+        metrics.Add(new MetricSample("in_sample_loss", epoch + 1, step, inLoss));
+        metrics.Add(new MetricSample("in_sample_accuracy", epoch + 1, step, inAccuracy));
+        metrics.Add(new MetricSample("out_sample_loss", epoch + 1, step, outLoss));
+        metrics.Add(new MetricSample("out_sample_accuracy", epoch + 1, step, outAccuracy));
+    }
+
+    /// <summary>The test split at the 0.5 threshold, and the best F1 the validation split allows (when there is one).</summary>
+    private static EpochEvaluation EvaluateEpoch(TraitData data, TraitCnn model, List<MetricSample> metrics, int epoch, long step)
+    {
+        var (testScores, testLoss) = Score(model, data.TestInputs, data.TestLabels);
+        var confusion = DecisionThreshold.Confusion(testScores, data.TestActual, 0.5);
+        float[]? validationScores = null;
+        if (data.Carved.Validation.Length > 0)
+        {
+            (validationScores, _) = Score(model, data.ValidationInputs, data.ValidationLabels);
+            metrics.Add(new MetricSample("validation_f1", epoch + 1, step, DecisionThreshold.BestF1(validationScores, data.ValidationActual).F1));
+        }
+        return new EpochEvaluation(testScores, validationScores, testLoss, confusion);
+    }
+
+    /// <summary>The epoch's metrics, then its checkpoint (weights, optimiser and generator state; scored by test F1).</summary>
+    private void PersistEpoch(TrainContext context, TraitData data, TraitCnn model, TorchSharp.Modules.OptimizerHelper optimizer, Generator generator,
+        List<MetricSample> metrics, int epoch, long step, EpochEvaluation evaluation, double seconds, double samplesPerSecond)
+    {
+        metrics.Add(new MetricSample("test_loss", epoch + 1, step, evaluation.TestLoss));
+        metrics.Add(new MetricSample("test_accuracy", epoch + 1, step, evaluation.Confusion.Accuracy));
+        metrics.Add(new MetricSample("test_f1", epoch + 1, step, evaluation.Confusion.F1));
+        metrics.Add(new MetricSample("epoch_seconds", epoch + 1, step, seconds));
+        metrics.Add(new MetricSample("samples_per_second", epoch + 1, step, samplesPerSecond));
+        Flush(context, metrics);
+        context.SaveCheckpoint(new TrainingCheckpoint(Kind, epoch + 1, step, evaluation.Confusion.F1, data.Identity,
+            TorchState.Sections(model, optimizer, generator)));
+    }
+
+    /// <summary>
+    /// The final model is the last epoch's: its scores are reused (computed here only when this attempt resumed from the
+    /// last epoch's checkpoint and trained nothing). The threshold is 0.5, or the best on the validation split.
+    /// </summary>
+    private FinalEvaluation EvaluateFinal(TraitData data, TraitCnn model, EpochEvaluation? latest)
+    {
         var threshold = 0.5;
         double? chosenF1 = null;
         if (options.Threshold == "validation")
         {
-            validationScores ??= Score(model, validationInputs, validationLabels).Scores;
-            (threshold, var f1) = DecisionThreshold.BestF1(validationScores, validationActual);
+            var validationScores = latest?.ValidationScores ?? Score(model, data.ValidationInputs, data.ValidationLabels).Scores;
+            (threshold, var f1) = DecisionThreshold.BestF1(validationScores, data.ValidationActual);
             chosenF1 = f1;
         }
-        testScores ??= Score(model, testInputs, testLabels).Scores;
-        var final = DecisionThreshold.Confusion(testScores, testActual, threshold);
-        var errors = TraitErrors.Find(split.Test, testScores, testActual, threshold);
-        phases.Stop();
+        var testScores = latest?.TestScores ?? Score(model, data.TestInputs, data.TestLabels).Scores;
+        return new FinalEvaluation(threshold, chosenF1, DecisionThreshold.Confusion(testScores, data.TestActual, threshold),
+            TraitErrors.Find(data.Split.Test, testScores, data.TestActual, threshold));
+    }
+
+    /// <summary><c>eval.json</c>, <c>model.bin</c> and the pictures of the model's errors; the result the worker reports.</summary>
+    private TrainingResult PersistResult(TrainContext context, TraitData data, TraitCnn model, FinalEvaluation final, Device device, Stopwatch clock, PhaseClock phases)
+    {
+        var (confusion, errors) = (final.Confusion, final.Errors);
         var evaluation = new TraitEvaluation(
-            trait, options.Color.ToString().ToLowerInvariant(), options.Profile, options.Architecture.Name(),
-            final.Accuracy, final.Precision, final.Recall, final.F1,
-            final.TruePositives, final.FalsePositives, final.TrueNegatives, final.FalseNegatives,
-            split.Test.Count, split.Test.Count(i => labels[i]), options.TrainSamples, options.Epochs, options.BatchSize,
+            data.Trait, options.Color.ToString().ToLowerInvariant(), options.Profile, options.Architecture.Name(),
+            confusion.Accuracy, confusion.Precision, confusion.Recall, confusion.F1,
+            confusion.TruePositives, confusion.FalsePositives, confusion.TrueNegatives, confusion.FalseNegatives,
+            data.Split.Test.Count, data.Split.Test.Count(i => data.Labels[i]), options.TrainSamples, options.Epochs, options.BatchSize,
             options.Seed, device.ToString(), Math.Round(clock.Elapsed.TotalSeconds, 3), TraitJobPhases.From(phases),
-            threshold, carved.Validation.Length, carved.Validation.Count(i => labels[i]), chosenF1,
+            final.Threshold, data.Carved.Validation.Length, data.Carved.Validation.Count(i => data.Labels[i]), final.ValidationF1,
             errors.FalseNegativeIds, errors.FalsePositiveIds);
         var json = JsonSerializer.Serialize(evaluation, JsonOptions);
         context.SaveArtifact("model.bin", "application/x-torchsharp-module", TorchState.Save(model));
         context.SaveArtifact("eval.json", "application/json", System.Text.Encoding.UTF8.GetBytes(json));
         foreach (var (name, ids) in new[] { ("false-negatives.png", errors.FalseNegativeIds), ("false-positives.png", errors.FalsePositiveIds) })
         {
-            if (TraitErrors.Picture(data.Tiles, ids) is { } png)
+            if (TraitErrors.Picture(data.Punks.Tiles, ids) is { } png)
             {
                 context.SaveArtifact(name, "image/png", png);
             }
         }
         return new TrainingResult(Kind, json, new Dictionary<string, double>
         {
-            ["accuracy"] = final.Accuracy,
-            ["precision"] = final.Precision,
-            ["recall"] = final.Recall,
-            ["f1"] = final.F1,
+            ["accuracy"] = confusion.Accuracy,
+            ["precision"] = confusion.Precision,
+            ["recall"] = confusion.Recall,
+            ["f1"] = confusion.F1,
         });
     }
 
