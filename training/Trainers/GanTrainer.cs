@@ -83,160 +83,222 @@ public sealed partial class GanTrainer(GanTrainingOptions options, string dataDi
         return tensor(values, [PunkTraitTable.PunkCount, PunkTraitTable.TraitCount]);
     }
 
+    /// <summary>The training punks as RGBA tensors and their labels on the device; the held-out punks the judge compares with.</summary>
+    private sealed record GanData(
+        PunkDataset Punks, PunkSplit Split, long[] TrainIds, Tensor Images, Tensor AllLabels, Tensor Labels,
+        PunkJudge? Judge, Tensor JudgeReal, Tensor JudgeLabels);
+
+    /// <summary>The two networks and their optimisers.</summary>
+    private sealed record GanNetworks(PunkGenerator Generator, PunkDiscriminator Discriminator,
+        TorchSharp.Modules.Adam GeneratorOptimizer, TorchSharp.Modules.Adam DiscriminatorOptimizer) : IDisposable
+    {
+        public void Dispose()
+        {
+            DiscriminatorOptimizer.Dispose();
+            GeneratorOptimizer.Dispose();
+            Discriminator.Dispose();
+            Generator.Dispose();
+        }
+    }
+
+    /// <summary>One epoch's mean losses, the last step's losses and verdicts, and the step metrics not yet reported (they go with the epoch's).</summary>
+    private sealed record GanEpoch(double MeanD, double MeanG, double MeanTraitLoss, (double D, double G, double Real, double Fake) Last, List<MetricSample> Pending);
+
+    /// <summary>Load, build, resume; then per epoch: train, judge, persist; then the final judgement and the models.</summary>
     public TrainingResult Train(TrainContext context)
     {
         TorchRuntime.EnsureInitialized(context.Logger);
         var clock = Stopwatch.StartNew();
         var device = TorchRuntime.ResolveDevice(context.Device);
-        var data = PunkDataset.Load(dataDirectory);
-        var split = PunkSplit.Create(data.Traits, options.Seed);
-        var trainIds = (options.TrainLimit > 0 ? split.Train.Take(options.TrainLimit) : split.Train).Select(i => (long)i).ToArray();
-
+        var punks = PunkDataset.Load(dataDirectory);
+        var split = PunkSplit.Create(punks.Traits, options.Seed);
         using var scope = NewDisposeScope();
-        var ids = tensor(trainIds);
-        var images = data.Tiles.index_select(0, ids).permute(0, 3, 1, 2).to(ScalarType.Float32).div(255f).to(device);
-        var allLabels = LabelMatrix(data.Traits);
-        var labels = allLabels.index_select(0, ids).to(device);
-        var conditionSize = options.Conditional ? PunkTraitTable.TraitCount : 0;
+        var data = Load(punks, split, device);
 
-        var judge = options.JudgeEpochs > 0 ? PunkJudge.For(data, options.Seed, options.JudgeEpochs) : null;
-        var judgeIds = tensor(split.Test.Take(options.JudgeSamples).Select(i => (long)i).ToArray());
-        var judgeReal = PunkImageTensors.ToModelInput(data.Tiles.index_select(0, judgeIds), PunkColorMode.Rgb);
-        var judgeLabels = allLabels.index_select(0, judgeIds);
-
-        var (createdGenerator, createdDiscriminator) = TorchRuntime.CreateSeeded(options.Seed, () =>
-            (new PunkGenerator(conditionSize, options.ImageSize), new PunkDiscriminator(conditionSize, options.ImageSize, options.Conditioning)));
-        using var generatorNet = createdGenerator;
-        using var discriminator = createdDiscriminator;
-        generatorNet.to(device);
-        discriminator.to(device);
-        using var generatorOptimizer = optim.Adam(generatorNet.parameters(), options.LearningRate, options.Beta1, 0.999);
-        using var discriminatorOptimizer = optim.Adam(discriminator.parameters(), options.LearningRate, options.Beta1, 0.999);
+        using var networks = Build(device);
         using var random = new Generator((ulong)options.Seed + 1);
         using var fixedRandom = new Generator((ulong)options.Seed + 7);
         var fixedNoise = randn([16, PunkGenerator.Noise], generator: fixedRandom).to(device);
-        var testIds = split.Test.Take(16).Select(i => (long)i).ToArray();
-        var fixedLabels = options.Conditional ? allLabels.index_select(0, tensor(testIds)).to(device) : null;
+        var fixedLabels = options.Conditional ? data.AllLabels.index_select(0, tensor(split.Test.Take(16).Select(i => (long)i).ToArray())).to(device) : null;
+        var (startEpoch, step) = Resume(context, networks, random);
 
-        var startEpoch = 0;
-        long step = 0;
-        if (context.LatestCheckpoint is { } checkpoint)
-        {
-            CheckpointCodec.RequireCompatible(checkpoint, Kind, options.CheckpointIdentity());
-            TorchState.Load(generatorNet, checkpoint.Section(GeneratorSection), "generator");
-            TorchState.Load(discriminator, checkpoint.Section(DiscriminatorSection), "discriminator");
-            TorchState.Load(generatorOptimizer, checkpoint.Section(GeneratorOptimizerSection));
-            TorchState.Load(discriminatorOptimizer, checkpoint.Section(DiscriminatorOptimizerSection));
-            TorchState.Load(random, checkpoint.Section(TrainingCheckpoint.RngSection));
-            (startEpoch, step) = (checkpoint.Epoch, checkpoint.Step);
-        }
-
-        var count = trainIds.Length;
+        var count = data.TrainIds.Length;
         var stepsPerEpoch = count / options.BatchSize; // whole batches only: BCE on a batch of one is noise
         if (stepsPerEpoch == 0)
         {
             throw new ArgumentException($"gan: {count} training punks do not fill one batch of {options.BatchSize}");
         }
         var totalSteps = (long)stepsPerEpoch * options.Epochs;
-        var metrics = new List<MetricSample>();
         (double D, double G, double Real, double Fake)? lastStep = null;
         for (var epoch = startEpoch; epoch < options.Epochs; epoch++)
         {
             var epochClock = Stopwatch.StartNew();
-            using var order = randperm(count, generator: random);
-            double dSum = 0, gSum = 0, traitSum = 0;
-            for (var batch = 0; batch < stepsPerEpoch; batch++)
-            {
-                context.Cancellation.ThrowIfCancellationRequested();
-                using var stepScope = NewDisposeScope();
-                var indices = order.narrow(0, batch * options.BatchSize, options.BatchSize).to(device);
-                var real = Upscale(images.index_select(0, indices), options.ImageSize);
-                var condition = options.Conditional ? labels.index_select(0, indices) : null;
-                var noise = randn([options.BatchSize, PunkGenerator.Noise], generator: random).to(device);
-                generatorNet.train();
-                discriminator.train();
-                var result = AdversarialStep(generatorNet, discriminator, generatorOptimizer, discriminatorOptimizer, real, noise, condition,
-                    options.RealLabel, options.AuxiliaryWeight);
-                var (dLoss, gLoss, realLogits, fakeLogits) = (result.DiscriminatorLoss, result.GeneratorLoss, result.RealLogits, result.FakeLogits);
-                step++;
-                if (result.GeneratorTraitLoss is { } traitLoss)
-                {
-                    traitSum += traitLoss.item<float>();
-                }
-
-                var last = (D: (double)dLoss.item<float>(), G: (double)gLoss.item<float>(), Real: (double)realLogits.sigmoid().mean().item<float>(),
-                    Fake: (double)fakeLogits.sigmoid().mean().item<float>());
-                lastStep = last;
-                (dSum, gSum) = (dSum + last.D, gSum + last.G);
-                metrics.Add(new MetricSample("d_loss", epoch + 1, step, last.D));
-                metrics.Add(new MetricSample("g_loss", epoch + 1, step, last.G));
-                metrics.Add(new MetricSample("d_real", epoch + 1, step, last.Real));
-                metrics.Add(new MetricSample("d_fake", epoch + 1, step, last.Fake));
-                context.ReportProgress(new TrainingProgress(epoch, options.Epochs, step, totalSteps, (batch + 1) * options.BatchSize / Math.Max(epochClock.Elapsed.TotalSeconds, 1e-9)));
-                if (step % MetricFlushSteps == 0)
-                {
-                    context.ReportMetrics(metrics.ToArray());
-                    metrics.Clear();
-                }
-            }
-            metrics.Add(new MetricSample("epoch_d_loss", epoch + 1, step, dSum / stepsPerEpoch));
-            metrics.Add(new MetricSample("epoch_g_loss", epoch + 1, step, gSum / stepsPerEpoch));
-            metrics.Add(new MetricSample("epoch_seconds", epoch + 1, step, epochClock.Elapsed.TotalSeconds));
-            if (discriminator.PredictsTraits)
-            {
-                // How far the generated punks are from showing the asked traits, by the discriminator's own classifier.
-                metrics.Add(new MetricSample("epoch_g_trait_loss", epoch + 1, step, traitSum / stepsPerEpoch));
-            }
-            if (judge is not null)
-            {
-                var (fid, traits, spread) = Judge(judge, generatorNet, judgeReal, judgeLabels, device);
-                metrics.Add(new MetricSample("punk_fid", epoch + 1, step, fid));
-                metrics.Add(new MetricSample("sample_spread", epoch + 1, step, spread));
-                if (traits is { } t)
-                {
-                    metrics.Add(new MetricSample("trait_agreement", epoch + 1, step, t.AllFound));
-                    metrics.Add(new MetricSample("asked_trait_recall", epoch + 1, step, t.Recall));
-                }
-            }
-            context.ReportMetrics(metrics.ToArray());
-            metrics.Clear();
+            var trained = TrainEpoch(context, data, networks, random, epoch, step, stepsPerEpoch, totalSteps, epochClock);
+            step += stepsPerEpoch;
+            lastStep = trained.Last;
+            ReportEpoch(context, data, networks, trained, epoch, step, epochClock, device);
             if ((epoch + 1) % options.SampleEvery == 0 || epoch + 1 == options.Epochs)
             {
-                context.SaveArtifact($"samples-epoch-{epoch + 1:D4}.png", "image/png", Samples(generatorNet, fixedNoise, fixedLabels));
+                context.SaveArtifact($"samples-epoch-{epoch + 1:D4}.png", "image/png", Samples(networks.Generator, fixedNoise, fixedLabels));
             }
-            context.SaveCheckpoint(new TrainingCheckpoint(Kind, epoch + 1, step, null, options.CheckpointIdentity(),
-                new Dictionary<string, byte[]>
-                {
-                    [GeneratorSection] = TorchState.Save(generatorNet),
-                    [DiscriminatorSection] = TorchState.Save(discriminator),
-                    [GeneratorOptimizerSection] = TorchState.Save(generatorOptimizer),
-                    [DiscriminatorOptimizerSection] = TorchState.Save(discriminatorOptimizer),
-                    [TrainingCheckpoint.RngSection] = TorchState.Save(random),
-                }));
+            SaveCheckpoint(context, networks, random, epoch, step);
             context.ReportProgress(new TrainingProgress(epoch + 1, options.Epochs, step, totalSteps, count / Math.Max(epochClock.Elapsed.TotalSeconds, 1e-9)));
-            LogEpoch(context.Logger, epoch + 1, options.Epochs, dSum / stepsPerEpoch, gSum / stepsPerEpoch);
+            LogEpoch(context.Logger, epoch + 1, options.Epochs, trained.MeanD, trained.MeanG);
         }
 
-        context.SaveArtifact("samples.png", "image/png", Samples(generatorNet, fixedNoise, fixedLabels));
-        var final = judge is null ? default((double Fid, TraitMatch? Traits, double Spread)?) : Judge(judge, generatorNet, judgeReal, judgeLabels, device);
+        context.SaveArtifact("samples.png", "image/png", Samples(networks.Generator, fixedNoise, fixedLabels));
+        var evaluation = EvaluateFinal(data, networks.Generator, lastStep, clock, device);
+        return PersistResult(context, networks, evaluation, lastStep);
+    }
+
+    private GanData Load(PunkDataset punks, PunkSplit split, Device device)
+    {
+        var trainIds = (options.TrainLimit > 0 ? split.Train.Take(options.TrainLimit) : split.Train).Select(i => (long)i).ToArray();
+        var ids = tensor(trainIds);
+        var images = punks.Tiles.index_select(0, ids).permute(0, 3, 1, 2).to(ScalarType.Float32).div(255f).to(device);
+        var allLabels = LabelMatrix(punks.Traits);
+        var labels = allLabels.index_select(0, ids).to(device);
+        var judge = options.JudgeEpochs > 0 ? PunkJudge.For(punks, options.Seed, options.JudgeEpochs) : null;
+        var judgeIds = tensor(split.Test.Take(options.JudgeSamples).Select(i => (long)i).ToArray());
+        var judgeReal = PunkImageTensors.ToModelInput(punks.Tiles.index_select(0, judgeIds), PunkColorMode.Rgb);
+        return new GanData(punks, split, trainIds, images, allLabels, labels, judge, judgeReal, allLabels.index_select(0, judgeIds));
+    }
+
+    private GanNetworks Build(Device device)
+    {
+        var conditionSize = options.Conditional ? PunkTraitTable.TraitCount : 0;
+        var (generator, discriminator) = TorchRuntime.CreateSeeded(options.Seed, () =>
+            (new PunkGenerator(conditionSize, options.ImageSize), new PunkDiscriminator(conditionSize, options.ImageSize, options.Conditioning)));
+        generator.to(device);
+        discriminator.to(device);
+        return new GanNetworks(generator, discriminator,
+            optim.Adam(generator.parameters(), options.LearningRate, options.Beta1, 0.999),
+            optim.Adam(discriminator.parameters(), options.LearningRate, options.Beta1, 0.999));
+    }
+
+    /// <summary>The networks, optimisers and noise generator as the latest checkpoint left them; (0, 0) without one.</summary>
+    private (int Epoch, long Step) Resume(TrainContext context, GanNetworks networks, Generator random)
+    {
+        if (context.LatestCheckpoint is not { } checkpoint)
+        {
+            return (0, 0);
+        }
+        CheckpointCodec.RequireCompatible(checkpoint, Kind, options.CheckpointIdentity());
+        TorchState.Load(networks.Generator, checkpoint.Section(GeneratorSection), "generator");
+        TorchState.Load(networks.Discriminator, checkpoint.Section(DiscriminatorSection), "discriminator");
+        TorchState.Load(networks.GeneratorOptimizer, checkpoint.Section(GeneratorOptimizerSection));
+        TorchState.Load(networks.DiscriminatorOptimizer, checkpoint.Section(DiscriminatorOptimizerSection));
+        TorchState.Load(random, checkpoint.Section(TrainingCheckpoint.RngSection));
+        return (checkpoint.Epoch, checkpoint.Step);
+    }
+
+    /// <summary>One pass over the training punks in whole batches: an adversarial step each, its losses and verdicts as metrics.</summary>
+    private GanEpoch TrainEpoch(TrainContext context, GanData data, GanNetworks networks, Generator random,
+        int epoch, long step, int stepsPerEpoch, long totalSteps, Stopwatch epochClock)
+    {
+        var device = data.Images.device;
+        var metrics = new List<MetricSample>();
+        using var order = randperm(data.TrainIds.Length, generator: random);
+        double dSum = 0, gSum = 0, traitSum = 0;
+        var last = (D: 0.0, G: 0.0, Real: 0.0, Fake: 0.0);
+        for (var batch = 0; batch < stepsPerEpoch; batch++)
+        {
+            context.Cancellation.ThrowIfCancellationRequested();
+            using var stepScope = NewDisposeScope();
+            var indices = order.narrow(0, batch * options.BatchSize, options.BatchSize).to(device);
+            var real = Upscale(data.Images.index_select(0, indices), options.ImageSize);
+            var condition = options.Conditional ? data.Labels.index_select(0, indices) : null;
+            var noise = randn([options.BatchSize, PunkGenerator.Noise], generator: random).to(device);
+            networks.Generator.train();
+            networks.Discriminator.train();
+            var result = AdversarialStep(networks.Generator, networks.Discriminator, networks.GeneratorOptimizer, networks.DiscriminatorOptimizer,
+                real, noise, condition, options.RealLabel, options.AuxiliaryWeight);
+            step++;
+            if (result.GeneratorTraitLoss is { } traitLoss)
+            {
+                traitSum += traitLoss.item<float>();
+            }
+            last = (D: result.DiscriminatorLoss.item<float>(), G: result.GeneratorLoss.item<float>(),
+                Real: result.RealLogits.sigmoid().mean().item<float>(), Fake: result.FakeLogits.sigmoid().mean().item<float>());
+            (dSum, gSum) = (dSum + last.D, gSum + last.G);
+            metrics.Add(new MetricSample("d_loss", epoch + 1, step, last.D));
+            metrics.Add(new MetricSample("g_loss", epoch + 1, step, last.G));
+            metrics.Add(new MetricSample("d_real", epoch + 1, step, last.Real));
+            metrics.Add(new MetricSample("d_fake", epoch + 1, step, last.Fake));
+            context.ReportProgress(new TrainingProgress(epoch, options.Epochs, step, totalSteps, (batch + 1) * options.BatchSize / Math.Max(epochClock.Elapsed.TotalSeconds, 1e-9)));
+            if (step % MetricFlushSteps == 0)
+            {
+                context.ReportMetrics(metrics.ToArray());
+                metrics.Clear();
+            }
+        }
+        return new GanEpoch(dSum / stepsPerEpoch, gSum / stepsPerEpoch, traitSum / stepsPerEpoch, last, metrics);
+    }
+
+    /// <summary>The epoch's means and, with a judge, the generator's Punk-FID, spread and (conditional) how well it draws the asked traits.</summary>
+    private void ReportEpoch(TrainContext context, GanData data, GanNetworks networks, GanEpoch trained, int epoch, long step, Stopwatch epochClock, Device device)
+    {
+        var metrics = trained.Pending;
+        metrics.Add(new MetricSample("epoch_d_loss", epoch + 1, step, trained.MeanD));
+        metrics.Add(new MetricSample("epoch_g_loss", epoch + 1, step, trained.MeanG));
+        metrics.Add(new MetricSample("epoch_seconds", epoch + 1, step, epochClock.Elapsed.TotalSeconds));
+        if (networks.Discriminator.PredictsTraits)
+        {
+            // How far the generated punks are from showing the asked traits, by the discriminator's own classifier.
+            metrics.Add(new MetricSample("epoch_g_trait_loss", epoch + 1, step, trained.MeanTraitLoss));
+        }
+        if (data.Judge is { } judge)
+        {
+            var (fid, traits, spread) = Judge(judge, networks.Generator, data.JudgeReal, data.JudgeLabels, device);
+            metrics.Add(new MetricSample("punk_fid", epoch + 1, step, fid));
+            metrics.Add(new MetricSample("sample_spread", epoch + 1, step, spread));
+            if (traits is { } t)
+            {
+                metrics.Add(new MetricSample("trait_agreement", epoch + 1, step, t.AllFound));
+                metrics.Add(new MetricSample("asked_trait_recall", epoch + 1, step, t.Recall));
+            }
+        }
+        context.ReportMetrics(metrics.ToArray());
+    }
+
+    private void SaveCheckpoint(TrainContext context, GanNetworks networks, Generator random, int epoch, long step) =>
+        context.SaveCheckpoint(new TrainingCheckpoint(Kind, epoch + 1, step, null, options.CheckpointIdentity(),
+            new Dictionary<string, byte[]>
+            {
+                [GeneratorSection] = TorchState.Save(networks.Generator),
+                [DiscriminatorSection] = TorchState.Save(networks.Discriminator),
+                [GeneratorOptimizerSection] = TorchState.Save(networks.GeneratorOptimizer),
+                [DiscriminatorOptimizerSection] = TorchState.Save(networks.DiscriminatorOptimizer),
+                [TrainingCheckpoint.RngSection] = TorchState.Save(random),
+            }));
+
+    /// <summary>The final generator judged against the held-out punks, beside the judge's own ceiling and the real-punk floor.</summary>
+    private GanEvaluation EvaluateFinal(GanData data, PunkGenerator generator, (double D, double G, double Real, double Fake)? lastStep, Stopwatch clock, Device device)
+    {
+        var judge = data.Judge;
+        var final = judge is null ? default((double Fid, TraitMatch? Traits, double Spread)?) : Judge(judge, generator, data.JudgeReal, data.JudgeLabels, device);
         // The ceiling for the conditional scores: the judge on the held-out real punks, asked for their own traits.
-        var realTraits = judge is not null && options.Conditional ? judge.MatchTraits(judgeReal, judgeLabels) : (TraitMatch?)null;
+        var realTraits = judge is not null && options.Conditional ? judge.MatchTraits(data.JudgeReal, data.JudgeLabels) : (TraitMatch?)null;
         // The floor for Punk-FID at this sample size: the held-out punks against as many training punks.
-        var floorIds = tensor(trainIds.Take((int)judgeReal.shape[0]).ToArray());
-        double? fidReal = judge?.FrechetDistance(judgeReal, PunkImageTensors.ToModelInput(data.Tiles.index_select(0, floorIds), PunkColorMode.Rgb));
+        var floorIds = tensor(data.TrainIds.Take((int)data.JudgeReal.shape[0]).ToArray());
+        double? fidReal = judge?.FrechetDistance(data.JudgeReal, PunkImageTensors.ToModelInput(data.Punks.Tiles.index_select(0, floorIds), PunkColorMode.Rgb));
         // A conditional GAN's punk_fid asks for the held-out punks' own trait sets, which a real-punk sample of other punks
         // does not share: it can go below the floor. Asked for the floor's training punks' trait sets instead, it is a
         // generator of punks in general, comparable with the floor and with a plain GAN's punk_fid.
         double? fidUnpaired = judge is not null && options.Conditional
-            ? judge.FrechetDistance(judgeReal, Draw(generatorNet, allLabels.index_select(0, floorIds), device))
+            ? judge.FrechetDistance(data.JudgeReal, Draw(generator, data.AllLabels.index_select(0, floorIds), device))
             : null;
-        var evaluation = new GanEvaluation(options.Profile, options.Conditional, lastStep?.D, lastStep?.G, lastStep?.Real, lastStep?.Fake, count, options.Epochs,
+        return new GanEvaluation(options.Profile, options.Conditional, lastStep?.D, lastStep?.G, lastStep?.Real, lastStep?.Fake, data.TrainIds.Length, options.Epochs,
             options.BatchSize, options.Seed, device.ToString(), Math.Round(clock.Elapsed.TotalSeconds, 3), final?.Fid,
             final?.Traits?.AllFound, final?.Traits?.Recall, realTraits?.AllFound, realTraits?.Recall, final?.Spread, fidReal, judge?.TestAccuracy, judge?.TestRecall, judge?.TestPrecision,
             options.ImageSize, options.Conditional ? options.Conditioning : "none", options.RealLabel, options.AuxiliaryWeight, fidUnpaired);
+    }
+
+    private TrainingResult PersistResult(TrainContext context, GanNetworks networks, GanEvaluation evaluation, (double D, double G, double Real, double Fake)? lastStep)
+    {
         var json = JsonSerializer.Serialize(evaluation, TraitTrainer.JsonOptions);
-        context.SaveArtifact("model.bin", "application/x-torchsharp-module", TorchState.Save(generatorNet));
-        context.SaveArtifact("discriminator.bin", "application/x-torchsharp-module", TorchState.Save(discriminator));
+        context.SaveArtifact("model.bin", "application/x-torchsharp-module", TorchState.Save(networks.Generator));
+        context.SaveArtifact("discriminator.bin", "application/x-torchsharp-module", TorchState.Save(networks.Discriminator));
         context.SaveArtifact("eval.json", "application/json", System.Text.Encoding.UTF8.GetBytes(json));
         var summary = lastStep is { } end ? new Dictionary<string, double> { ["d_loss"] = end.D, ["g_loss"] = end.G } : new Dictionary<string, double>();
         return new TrainingResult(Kind, json, summary);
