@@ -49,114 +49,150 @@ public sealed partial class VaeTrainer(VaeTrainingOptions options, string dataDi
     public static Tensor Upscale(Tensor tiles24) =>
         nn.functional.interpolate(tiles24, [PunkVae.ImageSize, PunkVae.ImageSize], mode: InterpolationMode.Nearest);
 
+    /// <summary>The training and held-out punks as 24x24 RGB on the device, and what the judge compares samples with.</summary>
+    private sealed record VaeData(Tensor Train, Tensor Test, PunkJudge? Judge, Tensor JudgeReal)
+    {
+        public int Count => (int)Train.shape[0];
+    }
+
+    /// <summary>One epoch's mean training losses and the step metrics not yet reported (they go with the epoch's).</summary>
+    private sealed record VaeEpoch(double MeanLoss, double MeanMse, double MeanKl, List<MetricSample> Pending);
+
+    /// <summary>Load, build, resume; then per epoch: train, evaluate, persist; then the final evaluation, images and the model.</summary>
     public TrainingResult Train(TrainContext context)
     {
         TorchRuntime.EnsureInitialized(context.Logger);
         var clock = Stopwatch.StartNew();
         var device = TorchRuntime.ResolveDevice(context.Device);
-        var data = PunkDataset.Load(dataDirectory);
-        var split = PunkSplit.Create(data.Traits, options.Seed);
-        var trainIds = Limit(split.Train, options.TrainLimit);
-        var testIds = Limit(split.Test, options.TestLimit);
-
+        var punks = PunkDataset.Load(dataDirectory);
         using var scope = NewDisposeScope();
-        var images = PunkImageTensors.ToModelInput(data.Tiles, PunkColorMode.Rgb);
-        var train = images.index_select(0, tensor(trainIds.Select(i => (long)i).ToArray())).to(device);
-        var test = images.index_select(0, tensor(testIds.Select(i => (long)i).ToArray())).to(device);
-        images.Dispose();
-
-        var judge = options.JudgeEpochs > 0 ? PunkJudge.For(data, options.Seed, options.JudgeEpochs) : null;
-        var judgeReal = test.narrow(0, 0, Math.Min(options.JudgeSamples, test.shape[0])).cpu();
+        var data = Load(punks, device);
 
         using var model = TorchRuntime.CreateSeeded(options.Seed, () => new PunkVae(options.EncoderDropout, options.DecoderDropout));
         model.to(device);
         using var optimizer = optim.Adam(model.parameters(), options.LearningRate);
         using var generator = new Generator((ulong)options.Seed + 1);
         GeneratorDropout.UseGenerator(model, generator); // dropout masks are checkpointed with the rest
+        var (startEpoch, step) = context.LatestCheckpoint is { } checkpoint
+            ? TorchState.Restore(checkpoint, Kind, options.CheckpointIdentity(), model, optimizer, generator)
+            : (0, 0L);
 
-        var startEpoch = 0;
-        long step = 0;
-        if (context.LatestCheckpoint is { } checkpoint)
-        {
-            (startEpoch, step) = TorchState.Restore(checkpoint, Kind, options.CheckpointIdentity(), model, optimizer, generator);
-        }
-
-        var count = (int)train.shape[0];
-        var stepsPerEpoch = (count + options.BatchSize - 1) / options.BatchSize;
+        var stepsPerEpoch = (data.Count + options.BatchSize - 1) / options.BatchSize;
         var totalSteps = (long)stepsPerEpoch * options.Epochs;
-        var metrics = new List<MetricSample>();
         for (var epoch = startEpoch; epoch < options.Epochs; epoch++)
         {
             var epochClock = Stopwatch.StartNew();
-            using var order = randperm(count, generator: generator);
-            double lossSum = 0, mseSum = 0, klSum = 0;
-            for (var batch = 0; batch < stepsPerEpoch; batch++)
-            {
-                context.Cancellation.ThrowIfCancellationRequested();
-                using var stepScope = NewDisposeScope();
-                var start = batch * options.BatchSize;
-                var indices = order.narrow(0, start, Math.Min(options.BatchSize, count - start)).to(device);
-                var x = Upscale(train.index_select(0, indices));
-                model.train();
-                optimizer.zero_grad();
-                // The reparameterisation noise comes from the checkpointed generator, so a resumed run draws the same.
-                var (mean, logVariance) = model.Encode(x);
-                var noise = randn(mean.shape, generator: generator).to(device);
-                var reconstruction = model.Decode(mean + (noise * (logVariance * 0.5).exp()));
-                var (mse, kl) = PunkVae.Losses(reconstruction, x, mean, logVariance);
-                var loss = mse + (kl * options.Beta);
-                loss.backward();
-                optimizer.step();
-                step++;
-                var (l, m, k) = (loss.item<float>(), mse.item<float>(), kl.item<float>());
-                (lossSum, mseSum, klSum) = (lossSum + l, mseSum + m, klSum + k);
-                metrics.Add(new MetricSample("train_loss", epoch + 1, step, l));
-                metrics.Add(new MetricSample("train_mse", epoch + 1, step, m));
-                metrics.Add(new MetricSample("train_kl", epoch + 1, step, k));
-                context.ReportProgress(new TrainingProgress(epoch, options.Epochs, step, totalSteps, (start + indices.shape[0]) / Math.Max(epochClock.Elapsed.TotalSeconds, 1e-9)));
-                if (step % MetricFlushSteps == 0)
-                {
-                    context.ReportMetrics(metrics.ToArray());
-                    metrics.Clear();
-                }
-            }
-
-            var (testMse, testKl) = Evaluate(model, test);
-            metrics.Add(new MetricSample("epoch_train_loss", epoch + 1, step, lossSum / stepsPerEpoch));
-            metrics.Add(new MetricSample("epoch_train_mse", epoch + 1, step, mseSum / stepsPerEpoch));
-            metrics.Add(new MetricSample("epoch_train_kl", epoch + 1, step, klSum / stepsPerEpoch));
-            metrics.Add(new MetricSample("test_mse", epoch + 1, step, testMse));
-            metrics.Add(new MetricSample("test_kl", epoch + 1, step, testKl));
-            metrics.Add(new MetricSample("test_loss", epoch + 1, step, testMse + (options.Beta * testKl)));
-            metrics.Add(new MetricSample("epoch_seconds", epoch + 1, step, epochClock.Elapsed.TotalSeconds));
-            if (judge is not null)
-            {
-                metrics.Add(new MetricSample("punk_fid", epoch + 1, step, SampleFid(judge, model, judgeReal, device)));
-            }
-            context.ReportMetrics(metrics.ToArray());
-            metrics.Clear();
+            var trained = TrainEpoch(context, data, model, optimizer, generator, epoch, step, stepsPerEpoch, totalSteps, epochClock);
+            step += stepsPerEpoch;
+            var (testMse, testKl) = Evaluate(model, data.Test);
+            ReportEpoch(context, data, model, trained, testMse, testKl, epoch, step, epochClock, device);
             context.SaveCheckpoint(new TrainingCheckpoint(Kind, epoch + 1, step, -(testMse + (options.Beta * testKl)), options.CheckpointIdentity(),
                 TorchState.Sections(model, optimizer, generator)));
-            context.ReportProgress(new TrainingProgress(epoch + 1, options.Epochs, step, totalSteps, count / Math.Max(epochClock.Elapsed.TotalSeconds, 1e-9)));
-            LogEpoch(context.Logger, epoch + 1, options.Epochs, lossSum / stepsPerEpoch, testMse, testKl);
+            context.ReportProgress(new TrainingProgress(epoch + 1, options.Epochs, step, totalSteps, data.Count / Math.Max(epochClock.Elapsed.TotalSeconds, 1e-9)));
+            LogEpoch(context.Logger, epoch + 1, options.Epochs, trained.MeanLoss, testMse, testKl);
         }
 
-        var (finalMse, finalKl) = Evaluate(model, test);
-        SaveImages(context, model, test, device);
-        double? fidSamples = judge is null ? null : SampleFid(judge, model, judgeReal, device);
-        double? fidReconstructions = judge is null ? null : ReconstructionFid(judge, model, judgeReal, device);
+        var evaluation = EvaluateFinal(context, data, model, clock, device);
+        return PersistResult(context, model, evaluation);
+    }
+
+    private VaeData Load(PunkDataset punks, Device device)
+    {
+        var split = PunkSplit.Create(punks.Traits, options.Seed);
+        var trainIds = Limit(split.Train, options.TrainLimit);
+        var testIds = Limit(split.Test, options.TestLimit);
+        var images = PunkImageTensors.ToModelInput(punks.Tiles, PunkColorMode.Rgb);
+        var train = images.index_select(0, tensor(trainIds.Select(i => (long)i).ToArray())).to(device);
+        var test = images.index_select(0, tensor(testIds.Select(i => (long)i).ToArray())).to(device);
+        images.Dispose();
+        var judge = options.JudgeEpochs > 0 ? PunkJudge.For(punks, options.Seed, options.JudgeEpochs) : null;
+        return new VaeData(train, test, judge, test.narrow(0, 0, Math.Min(options.JudgeSamples, test.shape[0])).cpu());
+    }
+
+    /// <summary>One pass over the training punks: a reparameterised step per batch, its losses as metrics.</summary>
+    private VaeEpoch TrainEpoch(TrainContext context, VaeData data, PunkVae model, TorchSharp.Modules.Adam optimizer, Generator generator,
+        int epoch, long step, int stepsPerEpoch, long totalSteps, Stopwatch epochClock)
+    {
+        var (count, device) = (data.Count, data.Train.device);
+        var metrics = new List<MetricSample>();
+        using var order = randperm(count, generator: generator);
+        double lossSum = 0, mseSum = 0, klSum = 0;
+        for (var batch = 0; batch < stepsPerEpoch; batch++)
+        {
+            context.Cancellation.ThrowIfCancellationRequested();
+            using var stepScope = NewDisposeScope();
+            var start = batch * options.BatchSize;
+            var indices = order.narrow(0, start, Math.Min(options.BatchSize, count - start)).to(device);
+            var x = Upscale(data.Train.index_select(0, indices));
+            model.train();
+            optimizer.zero_grad();
+            // The reparameterisation noise comes from the checkpointed generator, so a resumed run draws the same.
+            var (mean, logVariance) = model.Encode(x);
+            var noise = randn(mean.shape, generator: generator).to(device);
+            var reconstruction = model.Decode(mean + (noise * (logVariance * 0.5).exp()));
+            var (mse, kl) = PunkVae.Losses(reconstruction, x, mean, logVariance);
+            var loss = mse + (kl * options.Beta);
+            loss.backward();
+            optimizer.step();
+            step++;
+            var (l, m, k) = (loss.item<float>(), mse.item<float>(), kl.item<float>());
+            (lossSum, mseSum, klSum) = (lossSum + l, mseSum + m, klSum + k);
+            metrics.Add(new MetricSample("train_loss", epoch + 1, step, l));
+            metrics.Add(new MetricSample("train_mse", epoch + 1, step, m));
+            metrics.Add(new MetricSample("train_kl", epoch + 1, step, k));
+            context.ReportProgress(new TrainingProgress(epoch, options.Epochs, step, totalSteps, (start + indices.shape[0]) / Math.Max(epochClock.Elapsed.TotalSeconds, 1e-9)));
+            if (step % MetricFlushSteps == 0)
+            {
+                context.ReportMetrics(metrics.ToArray());
+                metrics.Clear();
+            }
+        }
+        return new VaeEpoch(lossSum / stepsPerEpoch, mseSum / stepsPerEpoch, klSum / stepsPerEpoch, metrics);
+    }
+
+    /// <summary>The epoch's means, the held-out losses and, with a judge, the prior samples' Punk-FID.</summary>
+    private void ReportEpoch(TrainContext context, VaeData data, PunkVae model, VaeEpoch trained, double testMse, double testKl,
+        int epoch, long step, Stopwatch epochClock, Device device)
+    {
+        var metrics = trained.Pending;
+        metrics.Add(new MetricSample("epoch_train_loss", epoch + 1, step, trained.MeanLoss));
+        metrics.Add(new MetricSample("epoch_train_mse", epoch + 1, step, trained.MeanMse));
+        metrics.Add(new MetricSample("epoch_train_kl", epoch + 1, step, trained.MeanKl));
+        metrics.Add(new MetricSample("test_mse", epoch + 1, step, testMse));
+        metrics.Add(new MetricSample("test_kl", epoch + 1, step, testKl));
+        metrics.Add(new MetricSample("test_loss", epoch + 1, step, testMse + (options.Beta * testKl)));
+        metrics.Add(new MetricSample("epoch_seconds", epoch + 1, step, epochClock.Elapsed.TotalSeconds));
+        if (data.Judge is { } judge)
+        {
+            metrics.Add(new MetricSample("punk_fid", epoch + 1, step, SampleFid(judge, model, data.JudgeReal, device)));
+        }
+        context.ReportMetrics(metrics.ToArray());
+    }
+
+    /// <summary>The final model on the held-out punks, its images, and its samples' and reconstructions' Punk-FID beside the real-punk floor.</summary>
+    private VaeEvaluation EvaluateFinal(TrainContext context, VaeData data, PunkVae model, Stopwatch clock, Device device)
+    {
+        var (finalMse, finalKl) = Evaluate(model, data.Test);
+        SaveImages(context, model, data.Test, device);
+        var judge = data.Judge;
+        double? fidSamples = judge is null ? null : SampleFid(judge, model, data.JudgeReal, device);
+        double? fidReconstructions = judge is null ? null : ReconstructionFid(judge, model, data.JudgeReal, device);
         // The floor for Punk-FID at this sample size: the held-out punks against as many training punks.
-        double? fidReal = judge?.FrechetDistance(judgeReal, train.narrow(0, 0, Math.Min(judgeReal.shape[0], train.shape[0])).cpu());
-        var evaluation = new VaeEvaluation(options.Profile, finalMse, finalMse / (3 * PunkVae.ImageSize * PunkVae.ImageSize), finalKl,
-            finalMse + (options.Beta * finalKl), options.Beta, count, (int)test.shape[0], options.Epochs, options.BatchSize, options.Seed,
+        double? fidReal = judge?.FrechetDistance(data.JudgeReal, data.Train.narrow(0, 0, Math.Min(data.JudgeReal.shape[0], data.Train.shape[0])).cpu());
+        return new VaeEvaluation(options.Profile, finalMse, finalMse / (3 * PunkVae.ImageSize * PunkVae.ImageSize), finalKl,
+            finalMse + (options.Beta * finalKl), options.Beta, data.Count, (int)data.Test.shape[0], options.Epochs, options.BatchSize, options.Seed,
             device.ToString(), Math.Round(clock.Elapsed.TotalSeconds, 3), fidSamples, fidReconstructions, fidReal, judge?.TestAccuracy, judge?.TestRecall, judge?.TestPrecision);
+    }
+
+    private TrainingResult PersistResult(TrainContext context, PunkVae model, VaeEvaluation evaluation)
+    {
         var json = JsonSerializer.Serialize(evaluation, TraitTrainer.JsonOptions);
         context.SaveArtifact("model.bin", "application/x-torchsharp-module", TorchState.Save(model));
         context.SaveArtifact("eval.json", "application/json", System.Text.Encoding.UTF8.GetBytes(json));
         return new TrainingResult(Kind, json, new Dictionary<string, double>
         {
-            ["test_mse"] = finalMse,
-            ["test_kl"] = finalKl,
+            ["test_mse"] = evaluation.TestMse,
+            ["test_kl"] = evaluation.TestKl,
             ["test_loss"] = evaluation.TestLoss,
         });
     }
