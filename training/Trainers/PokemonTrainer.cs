@@ -56,25 +56,96 @@ public sealed partial class PokemonTrainer(PokemonTrainingOptions options, strin
 
     public string Kind => PokemonTrainingOptions.Kind;
 
+    /// <summary>The decoded images, their class labels, the duplicate-aware (or naive) split, and how long decoding took.</summary>
+    private sealed record PokemonData(PokemonDataset Dataset, long[] Labels, PokemonSplit Split,
+        IReadOnlyList<int> TrainIds, IReadOnlyList<int> ValidationIds, IReadOnlyList<int> TestIds, double LoadSeconds);
+
+    /// <summary>
+    /// The network, what the optimizer trains and checkpoints (all of it, or the part after a frozen prefix), and how a batch
+    /// of inputs becomes logits: images, or a frozen prefix's output.
+    /// </summary>
+    private sealed record PokemonNetwork(nn.Module<Tensor, Tensor> Model, ResNet18? ResNet, string FineTune, nn.Module Trainable, Func<Tensor, Tensor> LogitsOf)
+        : IDisposable
+    {
+        public void Dispose() => Model.Dispose();
+    }
+
+    /// <summary>What the trained part sees, per split, on the device; the training images' mirror images' activations (last-stage).</summary>
+    private sealed record PokemonInputs(Tensor TrainX, Tensor TrainY, Tensor ValidationX, Tensor ValidationY, Tensor TestX, Tensor TestY,
+        Tensor? MirroredTrainX, double FrozenPassSeconds);
+
+    /// <summary>The best weights on the validation split so far.</summary>
+    private sealed record BestModel(double Accuracy, int Epoch, byte[]? Weights);
+
+    /// <summary>Load, build, precompute a frozen prefix, resume; then per epoch: train, validate, persist; then the best weights on the test split.</summary>
     public TrainingResult Train(TrainContext context)
     {
         TorchRuntime.EnsureInitialized(context.Logger);
         var clock = Stopwatch.StartNew();
         var device = TorchRuntime.ResolveDevice(context.Device);
-        var data = PokemonDataset.Load(dataDirectory, options.ImageSize, options.ClassLimit);
-        var loadSeconds = clock.Elapsed.TotalSeconds; // decoding, resizing and hashing every image
-        var classIndex = data.Classes.Select((c, i) => (c, i)).ToDictionary(x => x.c, x => x.i);
-        var labels = data.Images.Select(i => (long)classIndex[i.PokedexNumber]).ToArray();
-        var split = PokemonSplit.Create(data.Images.Select(i => i.PokedexNumber).ToList(), data.Hashes, options.Seed);
-        var (trainIds, validationIds, testIds) = options.Split == "naive" ? split.Naive : (split.Train, split.Validation, split.Test);
+        var data = Load(clock);
 
         using var scope = NewDisposeScope();
-        // The network, what the optimizer trains and checkpoints (all of it, or the part after a frozen prefix), and how a
-        // batch of inputs becomes logits: images, or a frozen prefix's output, computed once for every image (the pixels
-        // are then let go: at 224x224 they are 4 GB).
-        using var model = TorchRuntime.CreateSeeded<nn.Module<Tensor, Tensor>>(options.Seed, () => options.Backbone == PokemonTrainingOptions.ResNetImageNet
-            ? new ResNet18(data.Classes.Count)
-            : new MobileNetV3Small(data.Classes.Count));
+        using var network = Build(data, device);
+        var inputs = PrepareInputs(context, data, network, device);
+        var rates = LearningRates(network);
+        using var optimizer = optim.Adam(rates.Select(r => new TorchSharp.Modules.Adam.ParamGroup(r.Parameters, lr: r.Rate)).ToList(), options.LearningRate);
+        using var generator = new Generator((ulong)options.Seed + 1);
+        GeneratorDropout.UseGenerator(network.Model, generator); // dropout masks are checkpointed with the rest
+        var (startEpoch, step, best) = Resume(context, network, optimizer, generator);
+
+        var count = (int)inputs.TrainX.shape[0];
+        var stepsPerEpoch = (count + options.BatchSize - 1) / options.BatchSize;
+        var totalSteps = (long)stepsPerEpoch * options.Epochs;
+        for (var epoch = startEpoch; epoch < options.Epochs; epoch++)
+        {
+            var decay = Math.Pow(options.LearningRateDecay, epoch);
+            foreach (var (group, index) in optimizer.ParamGroups.Select((g, i) => (g, i)))
+            {
+                group.LearningRate = rates[index].Rate * decay;
+            }
+            var epochClock = Stopwatch.StartNew();
+            var metrics = new List<MetricSample>();
+            var meanLoss = TrainEpoch(context, network, inputs, optimizer, generator, metrics, epoch, step, stepsPerEpoch, totalSteps, epochClock);
+            step += stepsPerEpoch;
+            var (validationTop1, _, validationLoss, _) = Evaluate(network.Trainable, network.LogitsOf, inputs.ValidationX, inputs.ValidationY, data.Dataset.Classes.Count);
+            if (validationTop1 > best.Accuracy)
+            {
+                best = new BestModel(validationTop1, epoch + 1, TorchState.Save(network.Trainable));
+            }
+            metrics.Add(new MetricSample("epoch_train_loss", epoch + 1, step, meanLoss));
+            metrics.Add(new MetricSample("validation_accuracy", epoch + 1, step, validationTop1));
+            metrics.Add(new MetricSample("validation_loss", epoch + 1, step, validationLoss));
+            metrics.Add(new MetricSample("learning_rate", epoch + 1, step, options.LearningRate * decay));
+            metrics.Add(new MetricSample("epoch_seconds", epoch + 1, step, epochClock.Elapsed.TotalSeconds));
+            context.ReportMetrics(metrics);
+            SaveCheckpoint(context, network, optimizer, generator, best, epoch, step, validationTop1);
+            LogEpoch(context.Logger, epoch + 1, options.Epochs, meanLoss, validationTop1);
+        }
+
+        TorchState.Load(network.Trainable, best.Weights!);
+        var names = data.Dataset.Classes.Select(c => data.Dataset.Images.First(i => i.PokedexNumber == c).ClassName).ToList();
+        var evaluation = EvaluateFinal(data, network, inputs, best, names, count, clock, device);
+        return PersistResult(context, network, evaluation, best, names);
+    }
+
+    private PokemonData Load(Stopwatch clock)
+    {
+        var dataset = PokemonDataset.Load(dataDirectory, options.ImageSize, options.ClassLimit);
+        var loadSeconds = clock.Elapsed.TotalSeconds; // decoding, resizing and hashing every image
+        var classIndex = dataset.Classes.Select((c, i) => (c, i)).ToDictionary(x => x.c, x => x.i);
+        var labels = dataset.Images.Select(i => (long)classIndex[i.PokedexNumber]).ToArray();
+        var split = PokemonSplit.Create(dataset.Images.Select(i => i.PokedexNumber).ToList(), dataset.Hashes, options.Seed);
+        var (trainIds, validationIds, testIds) = options.Split == "naive" ? split.Naive : (split.Train, split.Validation, split.Test);
+        return new PokemonData(dataset, labels, split, trainIds, validationIds, testIds, loadSeconds);
+    }
+
+    private PokemonNetwork Build(PokemonData data, Device device)
+    {
+        var classes = data.Dataset.Classes.Count;
+        var model = TorchRuntime.CreateSeeded<nn.Module<Tensor, Tensor>>(options.Seed, () => options.Backbone == PokemonTrainingOptions.ResNetImageNet
+            ? new ResNet18(classes)
+            : new MobileNetV3Small(classes));
         var resnet = model as ResNet18;
         if (resnet is not null)
         {
@@ -94,123 +165,127 @@ public sealed partial class PokemonTrainer(PokemonTrainingOptions options, strin
             PokemonTrainingOptions.FineTuneLastStage => resnet!.Head.forward,
             _ => model.forward,
         };
-        var inputs = data.Pixels;
+        return new PokemonNetwork(model, resnet, fineTune, trainable, logitsOf);
+    }
+
+    /// <summary>
+    /// The splits' inputs: the images, or a frozen prefix's output computed once for every image (the pixels are then let
+    /// go: at 224x224 they are 4 GB), and with last-stage augmentation the training images' mirror images' too.
+    /// </summary>
+    private PokemonInputs PrepareInputs(TrainContext context, PokemonData data, PokemonNetwork network, Device device)
+    {
+        var inputs = data.Dataset.Pixels;
         var frozenPassSeconds = 0.0;
-        Tensor? mirroredTrainX = null; // the frozen prefix's output of each training image's mirror image (last-stage)
+        Tensor? mirroredTrainX = null;
         if (!options.TrainsOnPixels)
         {
             var prefixClock = Stopwatch.StartNew();
-            Func<Tensor, Tensor> prefix = fineTune == PokemonTrainingOptions.FineTuneNone ? resnet!.Features : resnet!.BeforeLastStage;
-            inputs = Precompute(resnet!, prefix, data.Pixels, null, device, context);
-            if (fineTune == PokemonTrainingOptions.FineTuneLastStage && options.Augment)
+            var resnet = network.ResNet!;
+            Func<Tensor, Tensor> prefix = network.FineTune == PokemonTrainingOptions.FineTuneNone ? resnet.Features : resnet.BeforeLastStage;
+            inputs = Precompute(resnet, prefix, data.Dataset.Pixels, null, device, context);
+            if (network.FineTune == PokemonTrainingOptions.FineTuneLastStage && options.Augment)
             {
-                mirroredTrainX = Precompute(resnet!, prefix, data.Pixels, trainIds, device, context, mirror: true);
+                mirroredTrainX = Precompute(resnet, prefix, data.Dataset.Pixels, data.TrainIds, device, context, mirror: true);
             }
-            data.Pixels.Dispose();
+            data.Dataset.Pixels.Dispose();
             frozenPassSeconds = prefixClock.Elapsed.TotalSeconds;
             LogFrozenPass(context.Logger, string.Join(", ", inputs.shape.Skip(1)), inputs.shape[0],
-                mirroredTrainX is null ? "" : " and the training images' mirror images", prefixClock.Elapsed.TotalSeconds, fineTune);
+                mirroredTrainX is null ? "" : " and the training images' mirror images", prefixClock.Elapsed.TotalSeconds, network.FineTune);
         }
         Tensor Select(IReadOnlyList<int> ids) => inputs.index_select(0, tensor(ids.Select(i => (long)i).ToArray())).to(device);
-        Tensor Labels(IReadOnlyList<int> ids) => tensor(ids.Select(i => labels[i]).ToArray()).to(device);
-        var (trainX, trainY) = (Select(trainIds), Labels(trainIds));
-        var (validationX, validationY) = (Select(validationIds), Labels(validationIds));
-        var (testX, testY) = (Select(testIds), Labels(testIds));
+        Tensor Labels(IReadOnlyList<int> ids) => tensor(ids.Select(i => data.Labels[i]).ToArray()).to(device);
+        var prepared = new PokemonInputs(Select(data.TrainIds), Labels(data.TrainIds), Select(data.ValidationIds), Labels(data.ValidationIds),
+            Select(data.TestIds), Labels(data.TestIds), mirroredTrainX, frozenPassSeconds);
         if (!options.TrainsOnPixels)
         {
             inputs.Dispose();
         }
+        return prepared;
+    }
 
-        // Pretrained layers learn at their own rate, the new classifier at the profile's.
+    /// <summary>Pretrained layers learn at their own rate, the new classifier at the profile's: the optimizer's groups and their base rates.</summary>
+    private (IEnumerable<TorchSharp.Modules.Parameter> Parameters, double Rate)[] LearningRates(PokemonNetwork network)
+    {
         static bool OfClassifier(string name) => name.Split('.') is [.., "classifier", _];
-        var named = trainable.named_parameters().ToList();
-        (IEnumerable<TorchSharp.Modules.Parameter> Parameters, double Rate)[] rates = resnet is null || fineTune == PokemonTrainingOptions.FineTuneNone
-            ? [(trainable.parameters(), options.LearningRate)]
+        var named = network.Trainable.named_parameters().ToList();
+        return network.ResNet is null || network.FineTune == PokemonTrainingOptions.FineTuneNone
+            ? [(network.Trainable.parameters(), options.LearningRate)]
             : [(named.Where(p => OfClassifier(p.name)).Select(p => p.parameter), options.LearningRate),
                (named.Where(p => !OfClassifier(p.name)).Select(p => p.parameter), options.BackboneLearningRate)];
-        var groups = rates.Select(r => new TorchSharp.Modules.Adam.ParamGroup(r.Parameters, lr: r.Rate)).ToList();
-        using var optimizer = optim.Adam(groups, options.LearningRate);
-        using var generator = new Generator((ulong)options.Seed + 1);
-        GeneratorDropout.UseGenerator(model, generator); // dropout masks are checkpointed with the rest
-        var startEpoch = 0;
-        long step = 0;
-        var (bestAccuracy, bestEpoch) = (-1.0, 0);
-        byte[]? bestWeights = null;
-        if (context.LatestCheckpoint is { } checkpoint)
-        {
-            (startEpoch, step) = TorchState.Restore(checkpoint, Kind, options.CheckpointIdentity(), trainable, optimizer, generator);
-            bestWeights = checkpoint.Section(BestModelSection);
-            bestAccuracy = double.Parse(checkpoint.Metadata["best_validation_accuracy"], System.Globalization.CultureInfo.InvariantCulture);
-            bestEpoch = int.Parse(checkpoint.Metadata["best_epoch"], System.Globalization.CultureInfo.InvariantCulture);
-        }
+    }
 
-        var count = (int)trainX.shape[0];
-        var stepsPerEpoch = (count + options.BatchSize - 1) / options.BatchSize;
-        var totalSteps = (long)stepsPerEpoch * options.Epochs;
-        for (var epoch = startEpoch; epoch < options.Epochs; epoch++)
+    /// <summary>The trained part, optimiser, generator and best weights as the latest checkpoint left them.</summary>
+    private (int Epoch, long Step, BestModel Best) Resume(TrainContext context, PokemonNetwork network, TorchSharp.Modules.Adam optimizer, Generator generator)
+    {
+        if (context.LatestCheckpoint is not { } checkpoint)
         {
-            var decay = Math.Pow(options.LearningRateDecay, epoch);
-            var learningRate = options.LearningRate * decay;
-            foreach (var (group, index) in optimizer.ParamGroups.Select((g, i) => (g, i)))
-            {
-                group.LearningRate = rates[index].Rate * decay;
-            }
-            var epochClock = Stopwatch.StartNew();
-            var metrics = new List<MetricSample>();
-            using var order = randperm(count, generator: generator);
-            double lossSum = 0;
-            for (var batch = 0; batch < stepsPerEpoch; batch++)
-            {
-                context.Cancellation.ThrowIfCancellationRequested();
-                using var stepScope = NewDisposeScope();
-                var start = batch * options.BatchSize;
-                var indices = order.narrow(0, start, Math.Min(options.BatchSize, count - start)).to(device);
-                var x = trainX.index_select(0, indices);
-                if (options.Augment && options.TrainsOnPixels)
-                {
-                    x = RandomCrop(EitherPerImage(x, x.flip(3), generator, device), generator);
-                }
-                else if (mirroredTrainX is not null)
-                {
-                    // The mirror image's activations for half the batch, then a shift of up to one activation cell.
-                    x = RandomCrop(EitherPerImage(x, mirroredTrainX.index_select(0, indices), generator, device), generator);
-                }
-                trainable.train();
-                optimizer.zero_grad();
-                var loss = nn.functional.cross_entropy(logitsOf(x), trainY.index_select(0, indices), label_smoothing: options.LabelSmoothing);
-                loss.backward();
-                optimizer.step();
-                step++;
-                var value = loss.item<float>();
-                lossSum += value;
-                metrics.Add(new MetricSample("train_loss", epoch + 1, step, value));
-                context.ReportProgress(new TrainingProgress(epoch, options.Epochs, step, totalSteps, (start + indices.shape[0]) / Math.Max(epochClock.Elapsed.TotalSeconds, 1e-9)));
-            }
-            var (validationTop1, _, validationLoss, _) = Evaluate(trainable, logitsOf, validationX, validationY, data.Classes.Count);
-            if (validationTop1 > bestAccuracy)
-            {
-                (bestAccuracy, bestEpoch, bestWeights) = (validationTop1, epoch + 1, TorchState.Save(trainable));
-            }
-            metrics.Add(new MetricSample("epoch_train_loss", epoch + 1, step, lossSum / stepsPerEpoch));
-            metrics.Add(new MetricSample("validation_accuracy", epoch + 1, step, validationTop1));
-            metrics.Add(new MetricSample("validation_loss", epoch + 1, step, validationLoss));
-            metrics.Add(new MetricSample("learning_rate", epoch + 1, step, learningRate));
-            metrics.Add(new MetricSample("epoch_seconds", epoch + 1, step, epochClock.Elapsed.TotalSeconds));
-            context.ReportMetrics(metrics);
-            var identity = new Dictionary<string, string>(options.CheckpointIdentity())
-            {
-                ["best_validation_accuracy"] = bestAccuracy.ToString("R", System.Globalization.CultureInfo.InvariantCulture),
-                ["best_epoch"] = bestEpoch.ToString(System.Globalization.CultureInfo.InvariantCulture),
-            };
-            var sections = TorchState.Sections(trainable, optimizer, generator);
-            sections[BestModelSection] = bestWeights!;
-            context.SaveCheckpoint(new TrainingCheckpoint(Kind, epoch + 1, step, validationTop1, identity, sections));
-            LogEpoch(context.Logger, epoch + 1, options.Epochs, lossSum / stepsPerEpoch, validationTop1);
+            return (0, 0, new BestModel(-1.0, 0, null));
         }
+        var (epoch, step) = TorchState.Restore(checkpoint, Kind, options.CheckpointIdentity(), network.Trainable, optimizer, generator);
+        return (epoch, step, new BestModel(
+            double.Parse(checkpoint.Metadata["best_validation_accuracy"], System.Globalization.CultureInfo.InvariantCulture),
+            int.Parse(checkpoint.Metadata["best_epoch"], System.Globalization.CultureInfo.InvariantCulture),
+            checkpoint.Section(BestModelSection)));
+    }
 
-        TorchState.Load(trainable, bestWeights!);
-        var (top1, top5, _, confusion) = Evaluate(trainable, logitsOf, testX, testY, data.Classes.Count);
-        var names = data.Classes.Select(c => data.Images.First(i => i.PokedexNumber == c).ClassName).ToList();
+    /// <summary>One pass over the training split with augmentation; returns the mean loss.</summary>
+    private double TrainEpoch(TrainContext context, PokemonNetwork network, PokemonInputs inputs, TorchSharp.Modules.Adam optimizer, Generator generator,
+        List<MetricSample> metrics, int epoch, long step, int stepsPerEpoch, long totalSteps, Stopwatch epochClock)
+    {
+        var count = (int)inputs.TrainX.shape[0];
+        var device = inputs.TrainX.device;
+        using var order = randperm(count, generator: generator);
+        double lossSum = 0;
+        for (var batch = 0; batch < stepsPerEpoch; batch++)
+        {
+            context.Cancellation.ThrowIfCancellationRequested();
+            using var stepScope = NewDisposeScope();
+            var start = batch * options.BatchSize;
+            var indices = order.narrow(0, start, Math.Min(options.BatchSize, count - start)).to(device);
+            var x = inputs.TrainX.index_select(0, indices);
+            if (options.Augment && options.TrainsOnPixels)
+            {
+                x = RandomCrop(EitherPerImage(x, x.flip(3), generator, device), generator);
+            }
+            else if (inputs.MirroredTrainX is not null)
+            {
+                // The mirror image's activations for half the batch, then a shift of up to one activation cell.
+                x = RandomCrop(EitherPerImage(x, inputs.MirroredTrainX.index_select(0, indices), generator, device), generator);
+            }
+            network.Trainable.train();
+            optimizer.zero_grad();
+            var loss = nn.functional.cross_entropy(network.LogitsOf(x), inputs.TrainY.index_select(0, indices), label_smoothing: options.LabelSmoothing);
+            loss.backward();
+            optimizer.step();
+            step++;
+            var value = loss.item<float>();
+            lossSum += value;
+            metrics.Add(new MetricSample("train_loss", epoch + 1, step, value));
+            context.ReportProgress(new TrainingProgress(epoch, options.Epochs, step, totalSteps, (start + indices.shape[0]) / Math.Max(epochClock.Elapsed.TotalSeconds, 1e-9)));
+        }
+        return lossSum / stepsPerEpoch;
+    }
+
+    /// <summary>The trained part, optimiser and generator, with the best weights so far and their validation accuracy.</summary>
+    private void SaveCheckpoint(TrainContext context, PokemonNetwork network, TorchSharp.Modules.Adam optimizer, Generator generator,
+        BestModel best, int epoch, long step, double validationTop1)
+    {
+        var identity = new Dictionary<string, string>(options.CheckpointIdentity())
+        {
+            ["best_validation_accuracy"] = best.Accuracy.ToString("R", System.Globalization.CultureInfo.InvariantCulture),
+            ["best_epoch"] = best.Epoch.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        };
+        var sections = TorchState.Sections(network.Trainable, optimizer, generator);
+        sections[BestModelSection] = best.Weights!;
+        context.SaveCheckpoint(new TrainingCheckpoint(Kind, epoch + 1, step, validationTop1, identity, sections));
+    }
+
+    /// <summary>The best weights on the test split: top-1, top-5, per-class accuracy, the most confused pairs, and the split's duplicates.</summary>
+    private PokemonEvaluation EvaluateFinal(PokemonData data, PokemonNetwork network, PokemonInputs inputs, BestModel best, List<string> names,
+        int count, Stopwatch clock, Device device)
+    {
+        var dataset = data.Dataset;
+        var (top1, top5, _, confusion) = Evaluate(network.Trainable, network.LogitsOf, inputs.TestX, inputs.TestY, dataset.Classes.Count);
         var perClass = new Dictionary<string, double>();
         var confused = new List<ConfusedPair>();
         for (var actual = 0; actual < names.Count; actual++)
@@ -228,23 +303,29 @@ public sealed partial class PokemonTrainer(PokemonTrainingOptions options, strin
                 }
             }
         }
-        var duplicates = new DuplicateReport(data.Images.Count, data.Skipped.Count, split.NearDuplicatePairs, split.DuplicateGroups,
+        var split = data.Split;
+        var duplicates = new DuplicateReport(dataset.Images.Count, dataset.Skipped.Count, split.NearDuplicatePairs, split.DuplicateGroups,
             split.NaiveCrossSplitPairs, options.Split == "naive" ? split.NaiveCrossSplitPairs : split.CrossSplitPairs, options.Split);
-        var evaluation = new PokemonEvaluation(options.Profile, top1, top5, bestAccuracy, bestEpoch, names.Count, count, validationIds.Count, testIds.Count,
+        return new PokemonEvaluation(options.Profile, top1, top5, best.Accuracy, best.Epoch, names.Count, count, data.ValidationIds.Count, data.TestIds.Count,
             perClass, confused.OrderByDescending(c => c.Count).Take(10).ToList(), duplicates, options.Epochs, options.ImageSize, options.Seed,
-            device.ToString(), Math.Round(clock.Elapsed.TotalSeconds, 3), options.Backbone, fineTune, options.LearningRate,
-            fineTune switch
+            device.ToString(), Math.Round(clock.Elapsed.TotalSeconds, 3), options.Backbone, network.FineTune, options.LearningRate,
+            network.FineTune switch
             {
-                _ when resnet is null => options.LearningRate, // trained from scratch, every layer at lr
+                _ when network.ResNet is null => options.LearningRate, // trained from scratch, every layer at lr
                 PokemonTrainingOptions.FineTuneNone => 0, // frozen
                 _ => options.BackboneLearningRate,
-            }, options.LabelSmoothing, Math.Round(loadSeconds, 3), Math.Round(frozenPassSeconds, 3));
+            }, options.LabelSmoothing, Math.Round(data.LoadSeconds, 3), Math.Round(inputs.FrozenPassSeconds, 3));
+    }
+
+    /// <summary><c>model.bin</c> (the whole network with the best weights), <c>classes.json</c> and <c>eval.json</c>.</summary>
+    private TrainingResult PersistResult(TrainContext context, PokemonNetwork network, PokemonEvaluation evaluation, BestModel best, List<string> names)
+    {
         var json = JsonSerializer.Serialize(evaluation, TraitTrainer.JsonOptions);
         // The whole network with the best weights (a frozen backbone's included), as predict loads it.
-        context.SaveArtifact("model.bin", "application/x-torchsharp-module", trainable == model ? bestWeights! : TorchState.Save(model));
+        context.SaveArtifact("model.bin", "application/x-torchsharp-module", network.Trainable == network.Model ? best.Weights! : TorchState.Save(network.Model));
         context.SaveArtifact("classes.json", "application/json", JsonSerializer.SerializeToUtf8Bytes(names));
         context.SaveArtifact("eval.json", "application/json", System.Text.Encoding.UTF8.GetBytes(json));
-        return new TrainingResult(Kind, json, new Dictionary<string, double> { ["top1"] = top1, ["top5"] = top5 });
+        return new TrainingResult(Kind, json, new Dictionary<string, double> { ["top1"] = evaluation.Top1, ["top5"] = evaluation.Top5 });
     }
 
     /// <summary>Each image (or activation map) or, with probability 1/2, its counterpart in <paramref name="mirrored"/>: a random horizontal flip.</summary>
