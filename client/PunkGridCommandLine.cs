@@ -61,7 +61,7 @@ public static partial class PunkGridCommandLine
         root.Subcommands.Add(MetricsCommand(io));
         root.Subcommands.Add(ArtifactsCommand(io));
         root.Subcommands.Add(Listing("workers", "Worker silos: device, slots in use, last heartbeat.", [], WorkersAsync, io));
-        root.Subcommands.Add(WithId("results", "RUN", "The per-trait accuracy/precision/recall/F1 table of a sweep.", ResultsAsync, io));
+        root.Subcommands.Add(ResultsCommand(io));
         root.Subcommands.Add(GenerateCommand(io));
         root.Subcommands.Add(PredictCommand(io));
         root.Subcommands.Add(ScheduleCommand(io));

@@ -103,19 +103,47 @@ public static partial class PunkGridCommandLine
         return 0;
     }
 
-    private static async Task<int> ResultsAsync(IClusterClient client, string id, ParseResult parse, Io io)
+    private static Command ResultsCommand(Io io)
     {
-        if (await client.GetGrain<IRunGrain>(id).GetSummary() is null)
+        var command = new Command("results", "The per-trait accuracy/precision/recall/F1 table of a sweep; several runs side by side with --format md.");
+        var runs = new Argument<string[]>("runs") { Description = "RUN [RUN...]: the sweep(s).", Arity = ArgumentArity.OneOrMore };
+        var format = new Option<string>("--format") { Description = "table (default) or md: Markdown, as docs/RESULTS.md holds it (runs side by side, a summary line each).", DefaultValueFactory = _ => "table" };
+        format.AcceptOnlyFromAmong("table", "md");
+        var threshold = new Option<double>("--threshold") { Description = "With --format md: count the traits at F1 of at least this (default 0.95).", DefaultValueFactory = _ => 0.95 };
+        command.Arguments.Add(runs);
+        command.Options.Add(format);
+        command.Options.Add(threshold);
+        command.Options.Add(JsonOption);
+        command.SetAction((parse, cancellation) => Execute(parse, io, cancellation, async client =>
         {
-            throw UnknownRun(id);
-        }
-        var rows = await client.GetGrain<IRunGrain>(id).GetResults();
-        if (parse.GetValue(JsonOption))
-        {
-            return await PrintJson(io, rows, CliJson.Default.IReadOnlyListTraitResultRow);
-        }
-        RenderResults(io, id, rows);
-        return 0;
+            var ids = parse.GetValue(runs)!;
+            var results = new List<(string Run, IReadOnlyList<TraitResultRow> Rows)>();
+            foreach (var id in ids)
+            {
+                if (await client.GetGrain<IRunGrain>(id).GetSummary() is null)
+                {
+                    throw UnknownRun(id);
+                }
+                results.Add((id, await client.GetGrain<IRunGrain>(id).GetResults()));
+            }
+            if (parse.GetValue(JsonOption))
+            {
+                return results.Count == 1
+                    ? await PrintJson(io, results[0].Rows, CliJson.Default.IReadOnlyListTraitResultRow)
+                    : await PrintJson(io, results.ToDictionary(r => r.Run, r => r.Rows, StringComparer.Ordinal), CliJson.Default.DictionaryStringIReadOnlyListTraitResultRow);
+            }
+            if (parse.GetValue(format) == "md")
+            {
+                await io.Out.WriteAsync(ResultsMarkdown.Render(results, parse.GetValue(threshold)));
+                return 0;
+            }
+            foreach (var (run, rows) in results)
+            {
+                RenderResults(io, run, rows);
+            }
+            return 0;
+        }));
+        return command;
     }
 
     private static void RenderResults(Io io, string runId, IReadOnlyList<TraitResultRow> rows)

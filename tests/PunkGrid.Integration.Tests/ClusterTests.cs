@@ -34,6 +34,14 @@ public sealed class ClusterTests(ClusterFixture cluster)
         var rows = JsonDocument.Parse(results.Out).RootElement.EnumerateArray().ToList();
         Assert.Equal(["Earring", "Hoodie", "Male"], rows.Select(r => r.GetProperty("trait").GetString()));
         Assert.All(rows, r => Assert.InRange(r.GetProperty("f1").GetDouble(), 0, 1));
+        var markdown = await cluster.Cli("results", "sweep-1", "--format", "md", "--threshold", "0.5");
+        Assert.True(markdown.Exit == 0, markdown.Error);
+        var lines = markdown.Out.Split('\n');
+        Assert.Equal("| trait | accuracy | precision | recall | F1 | test positives | seconds |", lines[0]);
+        Assert.Equal(["Earring", "Hoodie", "Male"], lines.Skip(2).Take(3).Select(l => l.Split(" | ")[0].TrimStart('|', ' ')));
+        Assert.StartsWith("- `sweep-1`: 3 traits, mean F1 ", lines.Single(l => l.StartsWith("- ", StringComparison.Ordinal)));
+        var badFormat = await cluster.Cli("results", "sweep-1", "--format", "html");
+        Assert.Equal(PunkGridCommandLine.BadInput, badFormat.Exit);
 
         var metrics = await cluster.Cli("metrics", "sweep-1.male", "--csv");
         Assert.StartsWith("attempt,epoch,step,name,value", metrics.Out);
