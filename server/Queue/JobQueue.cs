@@ -3,6 +3,7 @@ using Microsoft.Extensions.Options;
 using Npgsql;
 using NpgsqlTypes;
 using PunkGrid.Contracts;
+using PunkGrid.Server.Storage;
 using PunkGrid.Server.Worker;
 
 namespace PunkGrid.Server.Queue;
@@ -37,21 +38,13 @@ public sealed class JobQueue(NpgsqlDataSource dataSource, IOptions<SchedulingOpt
             returning j.job_id, j.run_id, j.attempt, j.kind, j.target, j.profile, j.parameters, j.priority, j.created_at),
             events as (insert into job_events (job_id, attempt, from_state, to_state, worker_id, detail)
             select job_id, attempt, 'Queued', 'Running', @worker, 'leased' from started)
-            select job_id, run_id, attempt, kind, target, profile, parameters::text from started order by priority desc, created_at, job_id
+            select job_id, run_id, attempt, kind, target, profile, parameters::text as parameters from started order by priority desc, created_at, job_id
             """);
         command.Parameters.AddWithValue("devices", DeviceClasses(worker.Device));
         command.Parameters.AddWithValue("count", count);
         command.Parameters.AddWithValue("worker", worker.WorkerId);
         command.Parameters.AddWithValue("lease", Settings.LeaseTimeout);
-        var leases = new List<JobLease>();
-        await using var reader = await command.ExecuteReaderAsync(cancellation);
-        while (await reader.ReadAsync(cancellation))
-        {
-            var spec = new JobSpec(reader.GetString(3), reader.IsDBNull(4) ? null : reader.GetString(4), reader.GetString(5),
-                JsonSerializer.Deserialize<Dictionary<string, string>>(reader.GetString(6))!);
-            leases.Add(new JobLease(reader.GetString(0), reader.GetString(1), reader.GetInt32(2), spec));
-        }
-        return leases;
+        return await ReadLeasesAsync(command, cancellation);
     }
 
     /// <summary>What a heartbeat learned: the reported jobs this worker no longer holds, and jobs the database says it holds that it did not report (orphans).</summary>
@@ -295,21 +288,13 @@ public sealed class JobQueue(NpgsqlDataSource dataSource, IOptions<SchedulingOpt
             """
             update jobs j set lease_expires_at = now() + @lease, updated_at = now() from unnest(@jobs::text[], @attempts::int[]) as o(job_id, attempt)
             where j.job_id = o.job_id and j.attempt = o.attempt and j.state = 'Running' and j.worker_id = @worker
-            returning j.job_id, j.run_id, j.attempt, j.kind, j.target, j.profile, j.parameters::text
+            returning j.job_id, j.run_id, j.attempt, j.kind, j.target, j.profile, j.parameters::text as parameters
             """);
         command.Parameters.AddWithValue("jobs", orphans.Select(o => o.JobId).ToArray());
         command.Parameters.AddWithValue("attempts", orphans.Select(o => o.Attempt).ToArray());
         command.Parameters.AddWithValue("worker", worker.WorkerId);
         command.Parameters.AddWithValue("lease", Settings.LeaseTimeout);
-        var leases = new List<JobLease>();
-        await using var reader = await command.ExecuteReaderAsync(cancellation);
-        while (await reader.ReadAsync(cancellation))
-        {
-            var spec = new JobSpec(reader.GetString(3), reader.IsDBNull(4) ? null : reader.GetString(4), reader.GetString(5),
-                JsonSerializer.Deserialize<Dictionary<string, string>>(reader.GetString(6))!);
-            leases.Add(new JobLease(reader.GetString(0), reader.GetString(1), reader.GetInt32(2), spec));
-        }
-        return leases;
+        return await ReadLeasesAsync(command, cancellation);
     }
 
     /// <summary>
@@ -355,5 +340,19 @@ public sealed class JobQueue(NpgsqlDataSource dataSource, IOptions<SchedulingOpt
     {
         await using var command = dataSource.CreateCommand("select count(*) from jobs where state = 'Queued'");
         return (long)(await command.ExecuteScalarAsync(cancellation))!;
+    }
+
+    /// <summary>Leases from a statement returning job_id, run_id, attempt, kind, target, profile and parameters (as text).</summary>
+    private static async Task<List<JobLease>> ReadLeasesAsync(NpgsqlCommand command, CancellationToken cancellation)
+    {
+        var leases = new List<JobLease>();
+        await using var reader = await command.ExecuteReaderAsync(cancellation);
+        while (await reader.ReadAsync(cancellation))
+        {
+            var spec = new JobSpec(reader.Text("kind"), reader.TextOrNull("target"), reader.Text("profile"),
+                JsonSerializer.Deserialize<Dictionary<string, string>>(reader.Text("parameters"))!);
+            leases.Add(new JobLease(reader.Text("job_id"), reader.Text("run_id"), reader.Int("attempt"), spec));
+        }
+        return leases;
     }
 }
