@@ -44,8 +44,10 @@ public static class ClusterHosting
     public static ISiloBuilder AddPunkGrid(this ISiloBuilder silo, IConfiguration configuration)
     {
         var section = configuration.GetSection("PunkGrid");
-        silo.Services.AddOptions<SchedulingOptions>().Bind(section.GetSection("Scheduling")).ValidateOnStart();
-        silo.Services.AddSingleton<IValidateOptions<SchedulingOptions>, SchedulingOptions.Validator>();
+        silo.Services.AddOptions<JobQueueOptions>().Bind(configuration.GetSection(JobQueueOptions.Section)).ValidateOnStart();
+        silo.Services.AddSingleton<IValidateOptions<JobQueueOptions>, JobQueueOptions.Validator>();
+        silo.Services.AddOptions<RetrainingScheduleOptions>().Bind(configuration.GetSection(RetrainingScheduleOptions.Section)).ValidateOnStart();
+        silo.Services.AddSingleton<IValidateOptions<RetrainingScheduleOptions>, RetrainingScheduleOptions.Validator>();
         silo.Services.AddOptions<WorkerOptions>().Bind(section.GetSection("Worker")).ValidateOnStart();
         silo.Services.AddSingleton<IValidateOptions<WorkerOptions>, WorkerOptions.Validator>();
         silo.Services.Configure<ClusterMembershipOptions>(section.GetSection("Membership"));
@@ -53,8 +55,8 @@ public static class ClusterHosting
         silo.Services.AddSingleton<IMembershipTable, PostgresMembershipTable>();
         silo.Services.AddSingleton<IReminderTable, PostgresReminderTable>();
         silo.AddReminders();
-        silo.Services.AddOptions<ReminderOptions>().Configure<IOptions<SchedulingOptions>>((o, scheduling) =>
-            o.MinimumReminderPeriod = scheduling.Value.ScheduleTick < o.MinimumReminderPeriod ? scheduling.Value.ScheduleTick : o.MinimumReminderPeriod);
+        silo.Services.AddOptions<ReminderOptions>().Configure<IOptions<RetrainingScheduleOptions>>((o, schedules) =>
+            o.MinimumReminderPeriod = schedules.Value.Tick < o.MinimumReminderPeriod ? schedules.Value.Tick : o.MinimumReminderPeriod);
         silo.Services.AddSingleton<TraitCatalog>();
         silo.Services.AddSingleton<RunPlanner>();
         silo.Services.AddHostedService<Telemetry.JobStateSampler>();

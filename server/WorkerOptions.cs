@@ -31,7 +31,7 @@ public sealed class WorkerOptions
 
     public int EffectiveSlots => Slots > 0 ? Slots : Math.Max(1, Environment.ProcessorCount / 2);
 
-    public sealed class Validator(IOptions<SchedulingOptions> scheduling) : IValidateOptions<WorkerOptions>
+    public sealed class Validator(IOptions<JobQueueOptions> scheduling) : IValidateOptions<WorkerOptions>
     {
         public ValidateOptionsResult Validate(string? name, WorkerOptions o)
         {

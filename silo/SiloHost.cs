@@ -33,7 +33,7 @@ public static partial class SiloHost
         return builder;
     }
 
-    private static void ApplySettings(IHostApplicationBuilder builder, Overrides overrides)
+    private static List<string> ApplySettings(IHostApplicationBuilder builder, Overrides overrides)
     {
         var settings = new Dictionary<string, string?>();
         void Set(string key, object? value)
@@ -51,11 +51,14 @@ public static partial class SiloHost
         Set("PunkGrid:SiloName", overrides.Name);
         Set("PunkGrid:Dashboard:Urls", overrides.Dashboard);
         builder.Configuration.AddInMemoryCollection(settings);
+        var (renamed, warnings) = DeprecatedSettings.Map(builder.Configuration);
+        builder.Configuration.AddInMemoryCollection(renamed);
         builder.Logging.AddSimpleConsole(o =>
         {
             o.SingleLine = true;
             o.TimestampFormat = "HH:mm:ss ";
         });
+        return warnings;
     }
 
     private static string? NullIfEmpty(string? value) => string.IsNullOrWhiteSpace(value) ? null : value;
@@ -104,7 +107,8 @@ public static partial class SiloHost
 
     private static void ConfigureSilo(IHostApplicationBuilder builder, Overrides overrides, bool prometheus)
     {
-        ApplySettings(builder, overrides);
+        var deprecated = ApplySettings(builder, overrides);
+        builder.Services.AddHostedService(sp => new DeprecatedSettings.Announcement(deprecated, sp.GetRequiredService<ILogger<DeprecatedSettings.Announcement>>()));
         var configuration = builder.Configuration;
         // Validated before anything starts: a bad setting or missing certificates are bad input (exit 2), named.
         var host = ClusterHostOptions.Load(configuration);

@@ -35,7 +35,7 @@ using var api = new BenchApi(cluster.Silos[0].DashboardPort, Token);
 // The benchmark's own connections are pooled (the cluster's default source is not, for the chaos soak's restarts): 200
 // simulated workers must not open a connection per heartbeat, which would measure PostgreSQL's fork, not its work.
 await using var db = NpgsqlDataSource.Create(new NpgsqlConnectionStringBuilder(cluster.Postgres) { MaxPoolSize = 40, Timeout = 30, CommandTimeout = 120 }.ConnectionString);
-var options = Options.Create(new SchedulingOptions { LeaseTimeout = TimeSpan.FromMinutes(5) });
+var options = Options.Create(new JobQueueOptions { LeaseTimeout = TimeSpan.FromMinutes(5) });
 var queue = new JobQueue(db, options);
 var metrics = new MetricStore(db);
 const string Noop = "\"duration_ms\": 0, \"checkpoint_bytes\": 0, \"metrics_per_second\": 0";

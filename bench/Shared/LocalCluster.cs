@@ -117,8 +117,8 @@ public sealed class LocalCluster(string repository, string siloDll, int siloCoun
 
     public IReadOnlyDictionary<string, string> Environment => new Dictionary<string, string>(extraEnvironment ?? new Dictionary<string, string>())
     {
-        ["PUNKGRID__Scheduling__LeaseTimeout"] = leaseTimeout.ToString("c"),
-        ["PUNKGRID__Scheduling__AllowFaultInjection"] = "true",
+        ["PUNKGRID__Queue__LeaseTimeout"] = leaseTimeout.ToString("c"),
+        ["PUNKGRID__Queue__AllowFaultInjection"] = "true",
         ["PUNKGRID__Dashboard__Token"] = token,
         ["PUNKGRID__Worker__ThreadsPerJob"] = "1",
         ["PUNKGRID__Tls__Directory"] = Path.Combine(folder, "tls"),

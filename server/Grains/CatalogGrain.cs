@@ -7,7 +7,7 @@ namespace PunkGrid.Server.Grains;
 
 /// <summary>Read-only listings, served by any silo.</summary>
 [StatelessWorker]
-public sealed class CatalogGrain(JobStore store, JobQueue queue, TraitCatalog traits, IOptions<SchedulingOptions> scheduling) : Grain, ICatalogGrain
+public sealed class CatalogGrain(JobStore store, JobQueue queue, TraitCatalog traits, IOptions<JobQueueOptions> scheduling) : Grain, ICatalogGrain
 {
     public Task<Page<RunSummary>> ListRuns(int limit, string? after = null) => store.ListRunsAsync(Math.Clamp(limit, 1, 1000), after);
 

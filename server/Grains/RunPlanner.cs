@@ -7,7 +7,7 @@ using PunkGrid.Training.Trainers;
 namespace PunkGrid.Server.Grains;
 
 /// <summary>Turns a run spec into its jobs, validating kind, targets, profile, device and every override (throws <see cref="ArgumentException"/>).</summary>
-public sealed class RunPlanner(TraitCatalog traits, IOptions<SchedulingOptions> scheduling, JobStore? store = null)
+public sealed class RunPlanner(TraitCatalog traits, IOptions<JobQueueOptions> scheduling, JobStore? store = null)
 {
     /// <summary>
     /// <see cref="Plan"/> with the memory check against the largest live worker (from <c>workers</c>), or this machine when no

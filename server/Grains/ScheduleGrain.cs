@@ -9,9 +9,9 @@ namespace PunkGrid.Server.Grains;
 
 /// <summary>
 /// One retraining schedule (see <see cref="IScheduleGrain"/> for the firing policy). Its reminder wakes it every
-/// <see cref="SchedulingOptions.ScheduleTick"/>; the row in <c>schedules</c> says whether a firing is due.
+/// <see cref="RetrainingScheduleOptions.Tick"/>; the row in <c>schedules</c> says whether a firing is due.
 /// </summary>
-public sealed partial class ScheduleGrain(ScheduleStore store, RunPlanner planner, IOptions<SchedulingOptions> options, ILogger<ScheduleGrain> logger)
+public sealed partial class ScheduleGrain(ScheduleStore store, RunPlanner planner, IOptions<RetrainingScheduleOptions> options, ILogger<ScheduleGrain> logger)
     : Grain, IScheduleGrain, IRemindable
 {
     public const string ReminderName = "fire";
@@ -21,7 +21,7 @@ public sealed partial class ScheduleGrain(ScheduleStore store, RunPlanner planne
 
     private string Name => this.GetPrimaryKeyString();
 
-    private TimeSpan Tick => options.Value.ScheduleTick;
+    private TimeSpan Tick => options.Value.Tick;
 
     public async Task<CommandResult> Add(ScheduleSpec spec)
     {

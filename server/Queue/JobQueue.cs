@@ -15,9 +15,9 @@ namespace PunkGrid.Server.Queue;
 /// Every statement is conditional on the job's state and attempt (the fencing token) and appends to <c>job_events</c>,
 /// so each one is safe to retry after an ambiguous failure.
 /// </summary>
-public sealed class JobQueue(NpgsqlDataSource dataSource, IOptions<SchedulingOptions> options)
+public sealed class JobQueue(NpgsqlDataSource dataSource, IOptions<JobQueueOptions> options)
 {
-    private SchedulingOptions Settings => options.Value;
+    private JobQueueOptions Settings => options.Value;
 
     /// <summary>The job classes a worker with <paramref name="device"/> (<c>cpu</c>, <c>cuda:0</c>) may run: <c>any</c> and its own.</summary>
     public static string[] DeviceClasses(string device) => ["any", device.StartsWith("cuda", StringComparison.Ordinal) ? "cuda" : device];

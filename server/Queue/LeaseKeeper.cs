@@ -11,7 +11,7 @@ namespace PunkGrid.Server.Queue;
 /// the clock not ticked for longer than the outage gap (the database was down or paused, or every silo was) extends
 /// every lease by a full timeout instead, so an outage costs no running job its attempt.
 /// </summary>
-public sealed partial class LeaseKeeper(JobQueue queue, IOptions<SchedulingOptions> options, ILogger<LeaseKeeper> logger) : PeriodicPass(logger)
+public sealed partial class LeaseKeeper(JobQueue queue, IOptions<JobQueueOptions> options, ILogger<LeaseKeeper> logger) : PeriodicPass(logger)
 {
     protected override TimeSpan Interval => options.Value.ExpiryScanInterval;
 

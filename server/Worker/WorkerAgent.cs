@@ -31,7 +31,7 @@ public sealed partial class WorkerAgent(
     ILocalSiloDetails silo,
     ISiloStatusOracle membership,
     IOptions<WorkerOptions> options,
-    IOptions<SchedulingOptions> scheduling,
+    IOptions<JobQueueOptions> scheduling,
     ILogger<WorkerAgent> logger) : BackgroundService
 {
     private sealed record RunningJob(JobLease Lease, PostgresTrainingSink Sink, CancellationTokenSource Cancel, Thread Thread);

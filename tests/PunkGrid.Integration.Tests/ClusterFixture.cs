@@ -30,7 +30,7 @@ public class ClusterFixture : IAsyncLifetime
     public Dictionary<string, string> Environment => new()
     {
         ["PUNKGRID__Dashboard__Token"] = ApiToken,
-        ["PUNKGRID__Scheduling__ScheduleTick"] = "00:00:01",
+        ["PUNKGRID__Schedules__Tick"] = "00:00:01",
         ["OTEL_EXPORTER_OTLP_ENDPOINT"] = Otlp.Endpoint.ToString().TrimEnd('/'),
         ["OTEL_EXPORTER_OTLP_PROTOCOL"] = "http/protobuf",
         ["OTEL_BSP_SCHEDULE_DELAY"] = "500",

@@ -26,9 +26,9 @@ public sealed class FaultFixture : IAsyncLifetime
 
     public Dictionary<string, string> Environment => new()
     {
-        ["PUNKGRID__Scheduling__LeaseTimeout"] = "00:00:06",
-        ["PUNKGRID__Scheduling__AllowFaultInjection"] = "true",
-        ["PUNKGRID__Scheduling__QuarantineAfterCrashes"] = $"{QuarantineAfterCrashes}",
+        ["PUNKGRID__Queue__LeaseTimeout"] = "00:00:06",
+        ["PUNKGRID__Queue__AllowFaultInjection"] = "true",
+        ["PUNKGRID__Queue__QuarantineAfterCrashes"] = $"{QuarantineAfterCrashes}",
         ["PUNKGRID__Worker__HeartbeatInterval"] = "00:00:01",
         ["PUNKGRID__Worker__PollInterval"] = "00:00:01",
         ["PUNKGRID__Dashboard__Token"] = ClusterFixture.ApiToken,

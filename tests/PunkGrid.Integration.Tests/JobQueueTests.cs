@@ -30,7 +30,7 @@ public sealed class JobQueueTests(PostgresServer server) : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        database = await MigratedDatabase.CreateAsync(server, "queue", new SchedulingOptions { LeaseTimeout = Lease, QuarantineAfterCrashes = 2 });
+        database = await MigratedDatabase.CreateAsync(server, "queue", new JobQueueOptions { LeaseTimeout = Lease, QuarantineAfterCrashes = 2 });
         (dataSource, jobs, queue) = (database.DataSource, database.Jobs, database.Queue);
         (checkpoints, metrics) = (database.Checkpoints, database.Metrics);
     }

@@ -13,7 +13,7 @@ namespace PunkGrid.Integration.Tests;
 /// </summary>
 public sealed class MigratedDatabase : IAsyncDisposable
 {
-    private MigratedDatabase(NpgsqlDataSource dataSource, SchedulingOptions scheduling)
+    private MigratedDatabase(NpgsqlDataSource dataSource, JobQueueOptions scheduling)
     {
         DataSource = dataSource;
         Jobs = new JobStore(dataSource);
@@ -36,11 +36,11 @@ public sealed class MigratedDatabase : IAsyncDisposable
     public ArtifactStore Artifacts { get; }
 
     /// <summary>A new database named after <paramref name="name"/>; leases last a minute unless <paramref name="scheduling"/> says otherwise.</summary>
-    public static async Task<MigratedDatabase> CreateAsync(PostgresServer server, string name, SchedulingOptions? scheduling = null)
+    public static async Task<MigratedDatabase> CreateAsync(PostgresServer server, string name, JobQueueOptions? scheduling = null)
     {
         var dataSource = NpgsqlDataSource.Create(await server.CreateDatabaseAsync(name));
         await new SchemaMigrator(dataSource, NullLogger<SchemaMigrator>.Instance).MigrateAsync();
-        return new MigratedDatabase(dataSource, scheduling ?? new SchedulingOptions { LeaseTimeout = TimeSpan.FromMinutes(1) });
+        return new MigratedDatabase(dataSource, scheduling ?? new JobQueueOptions { LeaseTimeout = TimeSpan.FromMinutes(1) });
     }
 
     public ValueTask DisposeAsync() => DataSource.DisposeAsync();

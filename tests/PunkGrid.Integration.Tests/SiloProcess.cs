@@ -67,7 +67,7 @@ public sealed class SiloProcess : IAsyncDisposable
         }
         start.Environment["PUNKGRID_PG"] = postgres; // a secret: through the environment, not the command line
         start.Environment["PUNKGRID__Tls__Directory"] = TestCertificates.Directory; // mutual TLS, as in production
-        start.Environment["PUNKGRID__Scheduling__LeaseTimeout"] = "00:00:06";
+        start.Environment["PUNKGRID__Queue__LeaseTimeout"] = "00:00:06";
         start.Environment["PUNKGRID__Worker__HeartbeatInterval"] = "00:00:01";
         start.Environment["PUNKGRID__Worker__ThreadsPerJob"] = "1";
         foreach (var (key, value) in environment ?? new Dictionary<string, string>())

@@ -100,20 +100,20 @@ public class OperatorSettingsTests
     }
 }
 
-/// <summary>Scheduling and worker settings are validated when the silo starts, naming the setting and what is allowed.</summary>
+/// <summary>Queue, schedule and worker settings are validated when the silo starts, naming the setting and what is allowed.</summary>
 [Collection(SiloCommandLineCollection.Name)]
-public class SchedulingSettingsTests
+public class QueueSettingsTests
 {
-    private static IReadOnlyList<string> Failures(PunkGrid.Server.SchedulingOptions options) =>
-        new PunkGrid.Server.SchedulingOptions.Validator().Validate(null, options).Failures?.ToList() ?? [];
+    private static IReadOnlyList<string> Failures(PunkGrid.Server.JobQueueOptions options) =>
+        new PunkGrid.Server.JobQueueOptions.Validator().Validate(null, options).Failures?.ToList() ?? [];
 
     [Fact]
     public void The_defaults_are_valid_and_the_outage_gap_follows_the_lease()
     {
-        var defaults = new PunkGrid.Server.SchedulingOptions();
+        var defaults = new PunkGrid.Server.JobQueueOptions();
         Assert.Empty(Failures(defaults));
         Assert.Equal(TimeSpan.FromSeconds(5), defaults.EffectiveOutageGap); // a quarter of 20 s
-        Assert.Equal(TimeSpan.FromSeconds(3), new PunkGrid.Server.SchedulingOptions { LeaseTimeout = TimeSpan.FromSeconds(6) }.EffectiveOutageGap);
+        Assert.Equal(TimeSpan.FromSeconds(3), new PunkGrid.Server.JobQueueOptions { LeaseTimeout = TimeSpan.FromSeconds(6) }.EffectiveOutageGap);
     }
 
     [Theory]
@@ -121,9 +121,9 @@ public class SchedulingSettingsTests
     [InlineData("00:00:20", 0, 3, "00:00:01", "MaxFailures 0 is not allowed: at least 1")]
     [InlineData("00:00:20", 3, 0, "00:00:01", "QuarantineAfterCrashes 0 is not allowed")]
     [InlineData("00:00:20", 3, 3, "00:00:30", "ExpiryScanInterval 00:00:30 is not allowed")]
-    public void Bad_scheduling_settings_are_named(string lease, int failures, int quarantine, string scan, string expected)
+    public void Bad_queue_settings_are_named(string lease, int failures, int quarantine, string scan, string expected)
     {
-        var options = new PunkGrid.Server.SchedulingOptions
+        var options = new PunkGrid.Server.JobQueueOptions
         {
             LeaseTimeout = TimeSpan.Parse(lease, System.Globalization.CultureInfo.InvariantCulture),
             MaxFailures = failures,
@@ -136,7 +136,7 @@ public class SchedulingSettingsTests
     [Fact]
     public void A_simultaneous_death_window_past_half_the_lease_is_refused()
     {
-        var options = new PunkGrid.Server.SchedulingOptions { SimultaneousDeathWindow = TimeSpan.FromSeconds(11) };
+        var options = new PunkGrid.Server.JobQueueOptions { SimultaneousDeathWindow = TimeSpan.FromSeconds(11) };
         Assert.Contains(Failures(options), f => f.Contains(
             "SimultaneousDeathWindow 00:00:11 is not allowed: at least zero and at most half the LeaseTimeout (00:00:20)", StringComparison.Ordinal));
     }
@@ -144,7 +144,7 @@ public class SchedulingSettingsTests
     [Fact]
     public void A_heartbeat_slower_than_a_third_of_the_lease_is_refused()
     {
-        var validator = new PunkGrid.Server.WorkerOptions.Validator(Microsoft.Extensions.Options.Options.Create(new PunkGrid.Server.SchedulingOptions()));
+        var validator = new PunkGrid.Server.WorkerOptions.Validator(Microsoft.Extensions.Options.Options.Create(new PunkGrid.Server.JobQueueOptions()));
         var result = validator.Validate(null, new PunkGrid.Server.WorkerOptions { HeartbeatInterval = TimeSpan.FromSeconds(10), Device = "tpu" });
         Assert.Contains(result.Failures!, f => f.Contains("HeartbeatInterval 00:00:10 is not allowed: above zero and at most a third of the lease timeout", StringComparison.Ordinal));
         Assert.Contains(result.Failures!, f => f.Contains("Device 'tpu' is not allowed", StringComparison.Ordinal));
@@ -201,11 +201,13 @@ public class SchedulingSettingsTests
         Assert.Contains(expected, stderr.ToString());
     }
 
-    [Fact]
-    public async Task Serve_stops_at_start_with_exit_code_2_naming_a_bad_setting()
+    [Theory]
+    [InlineData("PUNKGRID__Queue__MaxFailures")]
+    [InlineData("PUNKGRID__Scheduling__MaxFailures")] // the name before PunkGrid:Queue: still read, under its new name
+    public async Task Serve_stops_at_start_with_exit_code_2_naming_a_bad_setting(string variable)
     {
         var stderr = new StringWriter();
-        Environment.SetEnvironmentVariable("PUNKGRID__Scheduling__MaxFailures", "0");
+        Environment.SetEnvironmentVariable(variable, "0");
         Environment.SetEnvironmentVariable("PUNKGRID__Tls__Insecure", "true");
         try
         {
@@ -214,10 +216,30 @@ public class SchedulingSettingsTests
         }
         finally
         {
-            Environment.SetEnvironmentVariable("PUNKGRID__Scheduling__MaxFailures", null);
+            Environment.SetEnvironmentVariable(variable, null);
             Environment.SetEnvironmentVariable("PUNKGRID__Tls__Insecure", null);
         }
-        Assert.Contains("PunkGrid:Scheduling:MaxFailures 0 is not allowed", stderr.ToString());
+        Assert.Contains("PunkGrid:Queue:MaxFailures 0 is not allowed", stderr.ToString());
+    }
+
+    [Fact]
+    public void Settings_under_their_old_names_are_read_under_the_new_ones_with_a_warning()
+    {
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["PunkGrid:Scheduling:LeaseTimeout"] = "00:00:30",
+            ["PunkGrid:Scheduling:ScheduleTick"] = "00:00:05",
+            ["PunkGrid:Scheduling:MaxFailures"] = "7",
+            ["PunkGrid:Queue:MaxFailures"] = "5", // the new name wins
+        }).Build();
+        var (values, warnings) = DeprecatedSettings.Map(configuration);
+        Assert.Equal("00:00:30", values["PunkGrid:Queue:LeaseTimeout"]);
+        Assert.Equal("00:00:05", values["PunkGrid:Schedules:Tick"]);
+        Assert.False(values.ContainsKey("PunkGrid:Queue:MaxFailures"));
+        Assert.Contains("PunkGrid:Scheduling:LeaseTimeout is deprecated and read as PunkGrid:Queue:LeaseTimeout: rename it (env PUNKGRID__Queue__LeaseTimeout)", warnings);
+        Assert.Contains("PunkGrid:Scheduling:ScheduleTick is deprecated and read as PunkGrid:Schedules:Tick: rename it (env PUNKGRID__Schedules__Tick)", warnings);
+        Assert.Contains("PunkGrid:Scheduling:MaxFailures is deprecated and ignored: PunkGrid:Queue:MaxFailures is set (env PUNKGRID__Queue__MaxFailures)", warnings);
+        Assert.Empty(DeprecatedSettings.Map(new ConfigurationBuilder().AddJsonFile(Path.Combine(AppContext.BaseDirectory, "appsettings.json"), optional: false).Build()).Warnings);
     }
 }
 

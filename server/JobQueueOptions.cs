@@ -2,9 +2,14 @@ using Microsoft.Extensions.Options;
 
 namespace PunkGrid.Server;
 
-/// <summary>Scheduling settings, bound from configuration section <c>PunkGrid:Scheduling</c> (env <c>PUNKGRID__Scheduling__…</c>).</summary>
-public sealed class SchedulingOptions
+/// <summary>
+/// The job queue's settings — leases, failure budgets, quarantine — bound from <c>PunkGrid:Queue</c> (env
+/// <c>PUNKGRID__Queue__…</c>; the keys read from <c>PunkGrid:Scheduling</c> before keep working for a release, with a warning).
+/// </summary>
+public sealed class JobQueueOptions
 {
+    public const string Section = "PunkGrid:Queue";
+
     /// <summary>A lease not renewed by a heartbeat within this time is lost and its job requeued (attempt + 1 on its next lease).</summary>
     public TimeSpan LeaseTimeout { get; set; } = TimeSpan.FromSeconds(20);
 
@@ -38,45 +43,38 @@ public sealed class SchedulingOptions
         ? OutageGap
         : TimeSpan.FromTicks(Math.Max(ExpiryScanInterval.Ticks * 3, LeaseTimeout.Ticks / 4));
 
-    /// <summary>How often each schedule's reminder wakes it to check whether a firing is due (the cron's resolution).</summary>
-    public TimeSpan ScheduleTick { get; set; } = TimeSpan.FromMinutes(1);
-
     /// <summary>Whether noop jobs may kill their worker (<c>fault=exit-process</c>). Only for the fault-injection tests and the chaos soak.</summary>
     public bool AllowFaultInjection { get; set; }
 
     /// <summary>Checked when the silo starts (<c>ValidateOnStart</c>): every failure names the setting and what is allowed.</summary>
-    public sealed class Validator : IValidateOptions<SchedulingOptions>
+    public sealed class Validator : IValidateOptions<JobQueueOptions>
     {
-        public ValidateOptionsResult Validate(string? name, SchedulingOptions o)
+        public ValidateOptionsResult Validate(string? name, JobQueueOptions o)
         {
             var errors = new List<string>();
             if (o.LeaseTimeout < TimeSpan.FromSeconds(1))
             {
-                errors.Add($"PunkGrid:Scheduling:LeaseTimeout {o.LeaseTimeout} is too short: at least 00:00:01");
+                errors.Add($"PunkGrid:Queue:LeaseTimeout {o.LeaseTimeout} is too short: at least 00:00:01");
             }
             if (o.MaxFailures < 1)
             {
-                errors.Add($"PunkGrid:Scheduling:MaxFailures {o.MaxFailures} is not allowed: at least 1");
+                errors.Add($"PunkGrid:Queue:MaxFailures {o.MaxFailures} is not allowed: at least 1");
             }
             if (o.QuarantineAfterCrashes < 1)
             {
-                errors.Add($"PunkGrid:Scheduling:QuarantineAfterCrashes {o.QuarantineAfterCrashes} is not allowed: at least 1");
+                errors.Add($"PunkGrid:Queue:QuarantineAfterCrashes {o.QuarantineAfterCrashes} is not allowed: at least 1");
             }
             if (o.SimultaneousDeathWindow < TimeSpan.Zero || o.SimultaneousDeathWindow * 2 > o.LeaseTimeout)
             {
-                errors.Add($"PunkGrid:Scheduling:SimultaneousDeathWindow {o.SimultaneousDeathWindow} is not allowed: at least zero and at most half the LeaseTimeout ({o.LeaseTimeout})");
+                errors.Add($"PunkGrid:Queue:SimultaneousDeathWindow {o.SimultaneousDeathWindow} is not allowed: at least zero and at most half the LeaseTimeout ({o.LeaseTimeout})");
             }
             if (o.ExpiryScanInterval <= TimeSpan.Zero || o.ExpiryScanInterval >= o.LeaseTimeout)
             {
-                errors.Add($"PunkGrid:Scheduling:ExpiryScanInterval {o.ExpiryScanInterval} is not allowed: above zero and below LeaseTimeout ({o.LeaseTimeout})");
+                errors.Add($"PunkGrid:Queue:ExpiryScanInterval {o.ExpiryScanInterval} is not allowed: above zero and below LeaseTimeout ({o.LeaseTimeout})");
             }
             if (o.OutageGap < TimeSpan.Zero || o.EffectiveOutageGap >= o.LeaseTimeout)
             {
-                errors.Add($"PunkGrid:Scheduling:OutageGap {o.EffectiveOutageGap} is not allowed: at least zero and below LeaseTimeout ({o.LeaseTimeout})");
-            }
-            if (o.ScheduleTick < TimeSpan.FromSeconds(1))
-            {
-                errors.Add($"PunkGrid:Scheduling:ScheduleTick {o.ScheduleTick} is too short: at least 00:00:01");
+                errors.Add($"PunkGrid:Queue:OutageGap {o.EffectiveOutageGap} is not allowed: at least zero and below LeaseTimeout ({o.LeaseTimeout})");
             }
             return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
         }
