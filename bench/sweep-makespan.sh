@@ -1,16 +1,16 @@
 #!/usr/bin/env bash
 # Trait sweep makespan vs the ideal sum(job time) / slots, read from PostgreSQL for a finished run.
-# Usage: bench/sweep-makespan.sh RUN_ID [SLOTS]    (PUNKGRID_PG or the demo's .punkgrid/cluster.env; needs psql)
+# Usage: bench/sweep-makespan.sh RUN_ID [SLOTS]    (PUNKGRID__Postgres or the demo's .punkgrid/cluster.env; needs psql)
 # "job time" is each job's last attempt from leased to finished; overhead = makespan / ideal - 1 covers leasing,
 # heartbeats, data loading and the tail where fewer jobs than slots remain.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 run=${1:?usage: sweep-makespan.sh RUN_ID [SLOTS]}
-if [[ -z ${PUNKGRID_PG:-} && -f $root/.punkgrid/cluster.env ]]; then
+if [[ -z ${PUNKGRID__Postgres:-} && -f $root/.punkgrid/cluster.env ]]; then
   set -a; . "$root/.punkgrid/cluster.env"; set +a
 fi
-: "${PUNKGRID_PG:?set PUNKGRID_PG (Host=…;Port=…;Username=…;Database=…)}"
-field() { tr ';' '\n' <<<"$PUNKGRID_PG" | grep -i "^$1=" | cut -d= -f2; }
+: "${PUNKGRID__Postgres:?set PUNKGRID__Postgres (Host=…;Port=…;Username=…;Database=…)}"
+field() { tr ';' '\n' <<<"$PUNKGRID__Postgres" | grep -i "^$1=" | cut -d= -f2; }
 export PGHOST=$(field Host) PGPORT=$(field Port) PGUSER=$(field Username) PGDATABASE=$(field Database)
 pw=$(field Password); [[ -n $pw ]] && export PGPASSWORD=$pw
 slots=${2:-$(psql -tAc "select coalesce(sum(slots), 1) from workers where last_heartbeat > now() - interval '1 minute'")}

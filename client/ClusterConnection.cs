@@ -15,8 +15,8 @@ namespace PunkGrid.Client;
 /// <summary>
 /// A connected Orleans client. Where it looks for the cluster, in order: <c>--gateway</c> (exactly those gateways); else
 /// the live gateways in the cluster's membership table when a PostgreSQL connection string is known (<c>--postgres</c>,
-/// else <c>$PUNKGRID_PG</c>, as the demo's <c>.punkgrid/cluster.env</c> sets it), falling back to the list below when the
-/// database cannot be reached; else <c>$PUNKGRID_GATEWAYS</c>; else 127.0.0.1:30000. Every candidate gateway is probed
+/// else <c>PUNKGRID__Postgres</c>, as the demo's <c>.punkgrid/cluster.env</c> sets it), falling back to the list below when
+/// the database cannot be reached; else <c>PUNKGRID__Gateways</c>; else 127.0.0.1:30000 (<see cref="CliSettings"/>). Every candidate gateway is probed
 /// first and only those that accept a connection are used, so a dead silo in the list costs one short probe, not the
 /// command.
 /// </summary>
@@ -40,15 +40,10 @@ public sealed class ClusterConnection : IAsyncDisposable
 
     public IClusterClient Client => host.Services.GetRequiredService<IClusterClient>();
 
-    private static string ClusterId => Environment.GetEnvironmentVariable("PUNKGRID_CLUSTER") ?? "punkgrid";
-
+    /// <summary>host:port[,host:port]; blank: <see cref="DefaultGateway"/>.</summary>
     public static IReadOnlyList<IPEndPoint> ParseGateways(string? value)
     {
-        var text = string.IsNullOrWhiteSpace(value) ? Environment.GetEnvironmentVariable("PUNKGRID_GATEWAYS") : value;
-        if (string.IsNullOrWhiteSpace(text))
-        {
-            text = DefaultGateway;
-        }
+        var text = string.IsNullOrWhiteSpace(value) ? DefaultGateway : value;
         return text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(Resolve).ToList();
     }
 
@@ -82,7 +77,7 @@ public sealed class ClusterConnection : IAsyncDisposable
     /// The gateways of the silos the membership table lists as Active, most recently alive first, as the clustering
     /// library's <see cref="PostgresGatewayListProvider"/> gives them. Null when the database cannot be read in time.
     /// </summary>
-    public static async Task<IReadOnlyList<IPEndPoint>?> MembershipGatewaysAsync(string postgres, CancellationToken cancellation)
+    public static async Task<IReadOnlyList<IPEndPoint>?> MembershipGatewaysAsync(string postgres, string clusterId, CancellationToken cancellation)
     {
         try
         {
@@ -90,7 +85,7 @@ public sealed class ClusterConnection : IAsyncDisposable
             timeout.CancelAfter(MembershipTimeout);
             var builder = new NpgsqlConnectionStringBuilder(postgres) { Timeout = (int)MembershipTimeout.TotalSeconds, CommandTimeout = (int)MembershipTimeout.TotalSeconds, Pooling = false };
             await using var dataSource = NpgsqlDataSource.Create(builder);
-            var provider = new PostgresGatewayListProvider(dataSource, Options.Create(new ClusterOptions { ClusterId = ClusterId }), Options.Create(new GatewayOptions()));
+            var provider = new PostgresGatewayListProvider(dataSource, Options.Create(new ClusterOptions { ClusterId = clusterId }), Options.Create(new GatewayOptions()));
             var gateways = await provider.GetGateways().WaitAsync(timeout.Token);
             return gateways.Select(uri => uri.ToIPEndPoint()).OfType<IPEndPoint>().Distinct().ToList();
         }
@@ -123,13 +118,12 @@ public sealed class ClusterConnection : IAsyncDisposable
     }
 
     /// <summary>
-    /// The operator's TLS credentials from <paramref name="directory"/> (else <c>$PUNKGRID_TLS_DIR</c>): the cluster's authority
-    /// and <c>client.pfx</c>. Null when neither names a folder: the client then speaks plain TCP, which only a silo run with
-    /// <c>PunkGrid:Tls:Insecure</c> accepts.
+    /// The operator's TLS credentials from <paramref name="directory"/> (<c>--tls-dir</c>, else <c>PUNKGRID__Tls__Directory</c>): the
+    /// cluster's authority and <c>client.pfx</c>. Null when no folder is named: the client then speaks plain TCP, which only a
+    /// silo run with <c>PunkGrid:Tls:Insecure</c> accepts.
     /// </summary>
     public static (X509Certificate2 Client, X509Certificate2 Authority)? TlsCredentials(string? directory)
     {
-        directory = string.IsNullOrWhiteSpace(directory) ? Environment.GetEnvironmentVariable("PUNKGRID_TLS_DIR") : directory;
         if (string.IsNullOrWhiteSpace(directory))
         {
             return null;
@@ -138,16 +132,17 @@ public sealed class ClusterConnection : IAsyncDisposable
             ClusterCertificates.LoadAuthority(Path.Combine(directory, ClusterCertificates.AuthorityFile)));
     }
 
-    public static async Task<ClusterConnection> ConnectAsync(string? gateways, CancellationToken cancellation, string? postgres = null, string? tlsDirectory = null)
+    /// <summary>Connects through <paramref name="gateways"/> (<c>--gateway</c>) or, without them, the gateways the settings lead to.</summary>
+    public static async Task<ClusterConnection> ConnectAsync(string? gateways, CliSettings settings, CancellationToken cancellation)
     {
-        var tls = TlsCredentials(tlsDirectory);
-        var (candidates, source) = await CandidatesAsync(gateways, postgres, cancellation);
+        var tls = TlsCredentials(settings.TlsDirectory);
+        var (candidates, source) = await CandidatesAsync(gateways, settings, cancellation);
         var reachable = await ReachableAsync(candidates, cancellation);
         if (reachable.Count == 0)
         {
             throw new ClusterUnreachableException(
                 $"no PunkGrid silo reachable ({source}: {(candidates.Count == 0 ? "none listed" : string.Join(", ", candidates))}); " +
-                "start one with `./punkgrid demo` or `./punkgrid silo serve`, or point --gateway / PUNKGRID_GATEWAYS (or --postgres / PUNKGRID_PG) at the cluster", null);
+                "start one with `./punkgrid demo` or `./punkgrid silo serve`, or point --gateway / PUNKGRID__Gateways (or --postgres / PUNKGRID__Postgres) at the cluster", null);
         }
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
         builder.Logging.ClearProviders();
@@ -166,8 +161,8 @@ public sealed class ClusterConnection : IAsyncDisposable
             }
             client.Configure<ClusterOptions>(o =>
             {
-                o.ClusterId = ClusterId;
-                o.ServiceId = Environment.GetEnvironmentVariable("PUNKGRID_SERVICE") ?? "punkgrid";
+                o.ClusterId = settings.ClusterId;
+                o.ServiceId = settings.ServiceId;
             });
             client.Configure<ClientMessagingOptions>(o => o.ResponseTimeout = TimeSpan.FromSeconds(30));
             client.UseConnectionRetryFilter((_, _) => Task.FromResult(false));
@@ -183,26 +178,25 @@ public sealed class ClusterConnection : IAsyncDisposable
             throw new ClusterUnreachableException(
                 $"no PunkGrid silo answered at {string.Join(", ", reachable)} ({source}; {ex.GetBaseException().Message}); " +
                 (tls is null
-                    ? "the cluster's gateways take TLS clients only: give this client the cluster's certificates with --tls-dir DIR or PUNKGRID_TLS_DIR"
-                    : "check that --tls-dir / PUNKGRID_TLS_DIR holds this cluster's certificates, or start a silo with `./punkgrid demo`"), ex);
+                    ? "the cluster's gateways take TLS clients only: give this client the cluster's certificates with --tls-dir DIR or PUNKGRID__Tls__Directory"
+                    : "check that --tls-dir / PUNKGRID__Tls__Directory holds this cluster's certificates, or start a silo with `./punkgrid demo`"), ex);
         }
         return new ClusterConnection(host, reachable);
     }
 
-    private static async Task<(IReadOnlyList<IPEndPoint> Candidates, string Source)> CandidatesAsync(string? gateways, string? postgres, CancellationToken cancellation)
+    private static async Task<(IReadOnlyList<IPEndPoint> Candidates, string Source)> CandidatesAsync(string? gateways, CliSettings settings, CancellationToken cancellation)
     {
         if (!string.IsNullOrWhiteSpace(gateways))
         {
             return (ParseGateways(gateways), "--gateway");
         }
-        var listed = ParseGateways(null);
-        var listSource = string.IsNullOrWhiteSpace(Environment.GetEnvironmentVariable("PUNKGRID_GATEWAYS")) ? "the default gateway" : "PUNKGRID_GATEWAYS";
-        postgres = string.IsNullOrWhiteSpace(postgres) ? Environment.GetEnvironmentVariable("PUNKGRID_PG") : postgres;
-        if (string.IsNullOrWhiteSpace(postgres))
+        var listed = ParseGateways(settings.Gateways);
+        var listSource = settings.Gateways is null ? "the default gateway" : CliSettings.EnvironmentName(CliSettings.GatewaysKey);
+        if (settings.Postgres is not { } postgres)
         {
             return (listed, listSource);
         }
-        var members = await MembershipGatewaysAsync(postgres, cancellation);
+        var members = await MembershipGatewaysAsync(postgres, settings.ClusterId, cancellation);
         if (members is null)
         {
             return (listed, $"{listSource} (the membership table could not be read)");

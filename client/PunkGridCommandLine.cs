@@ -21,19 +21,19 @@ public static partial class PunkGridCommandLine
 
     private static readonly Option<string?> GatewayOption = new("--gateway")
     {
-        Description = $"Silo gateway(s), host:port[,host:port]: exactly these (default: the live gateways of the membership table when --postgres/$PUNKGRID_PG is known, then $PUNKGRID_GATEWAYS, then {ClusterConnection.DefaultGateway}).",
+        Description = $"Silo gateway(s), host:port[,host:port]: exactly these (default: the live gateways of the membership table when --postgres/$PUNKGRID__Postgres is known, then $PUNKGRID__Gateways, then {ClusterConnection.DefaultGateway}).",
         Recursive = true,
     };
 
     private static readonly Option<string?> TlsOption = new("--tls-dir")
     {
-        Description = "The folder with the cluster's certificate authority (ca.crt) and this operator's certificate (client.pfx) (default: $PUNKGRID_TLS_DIR).",
+        Description = "The folder with the cluster's certificate authority (ca.crt) and this operator's certificate (client.pfx) (default: $PUNKGRID__Tls__Directory).",
         Recursive = true,
     };
 
     private static readonly Option<string?> PostgresOption = new("--postgres")
     {
-        Description = "The cluster's PostgreSQL connection string, to find the live gateways in its membership table (default: $PUNKGRID_PG).",
+        Description = "The cluster's PostgreSQL connection string, to find the live gateways in its membership table (default: $PUNKGRID__Postgres).",
         Recursive = true,
     };
     private static readonly Option<bool> JsonOption = new("--json") { Description = "Print JSON instead of a table." };
@@ -118,11 +118,21 @@ public static partial class PunkGridCommandLine
     /// </summary>
     private static async Task<int> Execute(ParseResult parse, Io io, CancellationToken cancellation, Func<IClusterClient, Task<int>> action)
     {
+        var settings = CliSettings.FromEnvironment();
+        foreach (var warning in settings.Warnings)
+        {
+            await io.Error.WriteLineAsync($"warning: {warning}");
+        }
+        settings = settings with
+        {
+            Postgres = NullIfBlank(parse.GetValue(PostgresOption)) ?? settings.Postgres,
+            TlsDirectory = NullIfBlank(parse.GetValue(TlsOption)) ?? settings.TlsDirectory,
+        };
         for (var attempt = 1; ; attempt++)
         {
             try
             {
-                await using var connection = await ClusterConnection.ConnectAsync(parse.GetValue(GatewayOption), cancellation, parse.GetValue(PostgresOption), parse.GetValue(TlsOption));
+                await using var connection = await ClusterConnection.ConnectAsync(parse.GetValue(GatewayOption), settings, cancellation);
                 return await action(connection.Client);
             }
             catch (ClusterUnreachableException ex)
@@ -176,6 +186,8 @@ public static partial class PunkGridCommandLine
         await io.Out.WriteLineAsync(JsonSerializer.Serialize(value, type));
         return 0;
     }
+
+    private static string? NullIfBlank(string? value) => string.IsNullOrWhiteSpace(value) ? null : value;
 
     private static UsageException UnknownRun(string id) => new($"unknown run '{id}' (see `punkgrid runs`)");
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The main job, end to end (called by `./punkgrid demo`; `./punkgrid down` stops what it started):
-#  1. PostgreSQL: $PUNKGRID_PG if set, else a local server under .punkgrid/pg on a free loopback port;
+#  1. PostgreSQL: $PUNKGRID__Postgres if set, else a local server under .punkgrid/pg on a free loopback port;
 #  2. the datasets, fetched if missing;
 #  3. a silo with a worker (reused if already running), logging to .punkgrid/silo-1.log;
 #  4. a sweep of all 92 traits with the demo profile (rgb, Adam, thresholds chosen on a validation split; minutes on
@@ -48,9 +48,14 @@ done
 port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 # 1. PostgreSQL
-if [[ -n ${PUNKGRID_PG:-} && ! -f $state/cluster.env ]]; then
-  pg=$PUNKGRID_PG
-  echo "demo: using PostgreSQL from PUNKGRID_PG"
+if [[ -z ${PUNKGRID__Postgres:-} && -n ${PUNKGRID_PG:-} ]]; then
+  echo "demo: PUNKGRID_PG is deprecated: set PUNKGRID__Postgres instead (read this time)" >&2
+  PUNKGRID__Postgres=$PUNKGRID_PG
+fi
+unset PUNKGRID_PG PUNKGRID_GATEWAYS PUNKGRID_TLS_DIR # the names from before; cluster.env below uses today's
+if [[ -n ${PUNKGRID__Postgres:-} && ! -f $state/cluster.env ]]; then
+  pg=$PUNKGRID__Postgres
+  echo "demo: using PostgreSQL from PUNKGRID__Postgres"
 else
   pg=$("$root/infra/local-postgres.sh" start "$state/pg")
   echo "demo: PostgreSQL at ${pg%%;Username*} (data in .punkgrid/pg)"
@@ -63,7 +68,7 @@ if ! dotnet "$silo_dll" data check >/dev/null 2>"$state/data-check.log"; then
 fi
 rm -f "$state/data-check.log"
 
-# 3. Silo. The cluster's secrets (the database's password inside PUNKGRID_PG, the API token) go to the silo through its
+# 3. Silo. The cluster's secrets (the database's password inside PUNKGRID__Postgres, the API token) go to the silo through its
 # environment and to later commands through .punkgrid/cluster.env (mode 0600), never on a command line.
 pidfile=$state/silo-1.pid
 tls=$state/tls
@@ -74,7 +79,7 @@ fi
 token=$( [[ -f $state/cluster.env ]] && . "$state/cluster.env" && echo "${PUNKGRID__Dashboard__Token-}" || true)
 [[ -n $token ]] || token=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
 if alive "$pidfile" && [[ -f $state/cluster.env ]]; then
-  gateway=$(. "$state/cluster.env" && echo "$PUNKGRID_GATEWAYS")
+  gateway=$(. "$state/cluster.env" && echo "${PUNKGRID__Gateways:-${PUNKGRID_GATEWAYS-}}")
   dashboard=$(. "$state/cluster.env" && echo "${PUNKGRID_DASHBOARD-}")
   echo "demo: reusing silo-1 (pid $(cat "$pidfile")), gateway $gateway"
 else
@@ -85,14 +90,14 @@ else
   gateway=127.0.0.1:$gateway_port
   dashboard=http://127.0.0.1:$dashboard_port
   echo "demo: starting silo-1 (silo port $silo_port, gateway $gateway, dashboard $dashboard, $slots slot(s)); log in .punkgrid/silo-1.log"
-  PUNKGRID_PG=$pg PUNKGRID__Dashboard__Token=$token PUNKGRID__Tls__Directory=$tls setsid nohup dotnet "$silo_dll" serve --silo-port "$silo_port" --gateway-port "$gateway_port" \
+  PUNKGRID__Postgres=$pg PUNKGRID__Dashboard__Token=$token PUNKGRID__Tls__Directory=$tls setsid nohup dotnet "$silo_dll" serve --silo-port "$silo_port" --gateway-port "$gateway_port" \
     --dashboard "$dashboard" --name silo-1 --slots "$slots" > "$state/silo-1.log" 2>&1 < /dev/null &
   echo $! > "$pidfile"
 fi
-(umask 077; printf 'PUNKGRID_PG=%q\nPUNKGRID_GATEWAYS=%q\nPUNKGRID_DASHBOARD=%q\nPUNKGRID__Dashboard__Token=%q\nPUNKGRID__Tls__Directory=%q\nPUNKGRID_TLS_DIR=%q\n' \
-  "$pg" "$gateway" "$dashboard" "$token" "$tls" "$tls" > "$state/cluster.env.new" && mv "$state/cluster.env.new" "$state/cluster.env")
+(umask 077; printf 'PUNKGRID__Postgres=%q\nPUNKGRID__Gateways=%q\nPUNKGRID_DASHBOARD=%q\nPUNKGRID__Dashboard__Token=%q\nPUNKGRID__Tls__Directory=%q\n' \
+  "$pg" "$gateway" "$dashboard" "$token" "$tls" > "$state/cluster.env.new" && mv "$state/cluster.env.new" "$state/cluster.env")
 chmod 600 "$state/cluster.env"
-export PUNKGRID_GATEWAYS=$gateway PUNKGRID_TLS_DIR=$tls
+export PUNKGRID__Postgres=$pg PUNKGRID__Gateways=$gateway PUNKGRID__Tls__Directory=$tls
 
 for i in $(seq 1 90); do
   if dotnet "$client_dll" workers --json >/dev/null 2>&1; then break; fi

@@ -37,7 +37,7 @@ bindir=$(find_bindir) || {
     (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql) >&2
     bindir=$(find_bindir)
   else
-    echo "local-postgres: no PostgreSQL server binaries found (install postgresql, or set PUNKGRID_PG)" >&2
+    echo "local-postgres: no PostgreSQL server binaries found (install postgresql, or set PUNKGRID__Postgres)" >&2
     exit 1
   fi
 }

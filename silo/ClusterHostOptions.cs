@@ -13,10 +13,10 @@ public sealed class ClusterHostOptions
 {
     public const string Section = "PunkGrid";
 
-    public const string MissingPostgres = "no PostgreSQL connection string: pass --postgres, set PUNKGRID_PG or PUNKGRID__Postgres " +
+    public const string MissingPostgres = "no PostgreSQL connection string: pass --postgres or set PUNKGRID__Postgres " +
         "(e.g. Host=127.0.0.1;Port=5432;Username=postgres;Database=punkgrid)";
 
-    /// <summary>The PostgreSQL connection string (<c>--postgres</c>, <c>PUNKGRID_PG</c> or <c>PunkGrid:Postgres</c>).</summary>
+    /// <summary>The PostgreSQL connection string (<c>--postgres</c>, else <c>PunkGrid:Postgres</c>: env <c>PUNKGRID__Postgres</c>).</summary>
     public string? Postgres { get; set; }
 
     public string ClusterId { get; set; } = "punkgrid";

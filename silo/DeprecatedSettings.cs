@@ -6,8 +6,10 @@ namespace PunkGrid.Silo;
 
 /// <summary>
 /// Settings under names from before: <c>PunkGrid:Scheduling</c> named both the job queue's lease settings and the
-/// retraining schedules' tick. They keep working for a release — each is read into its new place (<c>PunkGrid:Queue</c>,
-/// <c>PunkGrid:Schedules:Tick</c>) unless that is set too — and the silo logs a warning naming the new key once at start.
+/// retraining schedules' tick, and <c>PUNKGRID_PG</c> was the database outside the one environment convention
+/// (<c>PUNKGRID__Postgres</c>). They keep working for a release — each is read into its new place (<c>PunkGrid:Queue</c>,
+/// <c>PunkGrid:Schedules:Tick</c>, <c>PunkGrid:Postgres</c>) unless that is set too — and the silo logs a warning naming
+/// the new key once at start.
 /// </summary>
 public static partial class DeprecatedSettings
 {
@@ -19,22 +21,34 @@ public static partial class DeprecatedSettings
         : $"PunkGrid:Queue:{legacyKey}";
 
     /// <summary>The legacy values to add under their new keys, and a warning for each.</summary>
-    public static (Dictionary<string, string?> Values, List<string> Warnings) Map(IConfiguration configuration)
+    public static (Dictionary<string, string?> Values, List<string> Warnings) Map(IConfiguration configuration, Func<string, string?>? environment = null)
     {
         var values = new Dictionary<string, string?>(StringComparer.OrdinalIgnoreCase);
         var warnings = new List<string>();
-        foreach (var setting in configuration.GetSection(LegacySection).GetChildren().Where(c => c.Value is not null))
+        if ((environment ?? Environment.GetEnvironmentVariable)("PUNKGRID_PG") is { Length: > 0 } postgres)
         {
-            var key = NewKey(setting.Key);
-            var environment = "PUNKGRID__" + key["PunkGrid:".Length..].Replace(":", "__", StringComparison.Ordinal);
-            if (configuration[key] is null)
+            if (string.IsNullOrWhiteSpace(configuration["PunkGrid:Postgres"]))
             {
-                values[key] = setting.Value;
-                warnings.Add($"{LegacySection}:{setting.Key} is deprecated and read as {key}: rename it (env {environment})");
+                values["PunkGrid:Postgres"] = postgres;
+                warnings.Add("PUNKGRID_PG is deprecated and read as PunkGrid:Postgres: set PUNKGRID__Postgres instead");
             }
             else
             {
-                warnings.Add($"{LegacySection}:{setting.Key} is deprecated and ignored: {key} is set (env {environment})");
+                warnings.Add("PUNKGRID_PG is deprecated and ignored: PunkGrid:Postgres is set (--postgres or PUNKGRID__Postgres)");
+            }
+        }
+        foreach (var setting in configuration.GetSection(LegacySection).GetChildren().Where(c => c.Value is not null))
+        {
+            var key = NewKey(setting.Key);
+            var variable = "PUNKGRID__" + key["PunkGrid:".Length..].Replace(":", "__", StringComparison.Ordinal);
+            if (configuration[key] is null)
+            {
+                values[key] = setting.Value;
+                warnings.Add($"{LegacySection}:{setting.Key} is deprecated and read as {key}: rename it (env {variable})");
+            }
+            else
+            {
+                warnings.Add($"{LegacySection}:{setting.Key} is deprecated and ignored: {key} is set (env {variable})");
             }
         }
         return (values, warnings);

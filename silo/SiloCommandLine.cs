@@ -38,5 +38,5 @@ public static partial class SiloCommandLine
             o.TimestampFormat = "HH:mm:ss ";
         }));
 
-    private static readonly Option<string?> PostgresOption = new("--postgres") { Description = "PostgreSQL connection string (default: PunkGrid:Postgres, $PUNKGRID_PG)." };
+    private static readonly Option<string?> PostgresOption = new("--postgres") { Description = "PostgreSQL connection string (default: PunkGrid:Postgres, PUNKGRID__Postgres)." };
 }

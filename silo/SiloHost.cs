@@ -43,7 +43,7 @@ public static partial class SiloHost
                 settings[key] = Convert.ToString(value, System.Globalization.CultureInfo.InvariantCulture);
             }
         }
-        Set("PunkGrid:Postgres", overrides.Postgres ?? NullIfEmpty(builder.Configuration["PunkGrid:Postgres"]) ?? Environment.GetEnvironmentVariable("PUNKGRID_PG"));
+        Set("PunkGrid:Postgres", overrides.Postgres);
         Set("PunkGrid:SiloPort", overrides.SiloPort);
         Set("PunkGrid:GatewayPort", overrides.GatewayPort);
         Set("PunkGrid:Worker:Enabled", overrides.Worker);

@@ -40,7 +40,7 @@ public sealed class LocalSilo(string name, int siloPort, int gatewayPort, int da
         {
             start.Environment[key] = value;
         }
-        start.Environment["PUNKGRID_PG"] = postgres; // the database's password stays off the command line
+        start.Environment["PUNKGRID__Postgres"] = postgres; // the database's password stays off the command line
         process = Process.Start(start)!;
         var log = new StreamWriter(LogPath, append: true) { AutoFlush = true };
         process.OutputDataReceived += (_, e) => { lock (log) { log.WriteLine(e.Data); } };

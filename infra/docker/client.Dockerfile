@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1
 # The thin `punkgrid` CLI (references only the contracts). Build from the repository root:
 #   docker build -f infra/docker/client.Dockerfile -t punkgrid-cli .
-#   docker run --rm --network punkgrid_default -e PUNKGRID_GATEWAYS=silo-1:30000 punkgrid-cli runs
+#   docker run --rm --network punkgrid_default -e PUNKGRID__Gateways=silo-1:30000 punkgrid-cli runs
 FROM mcr.microsoft.com/dotnet/sdk:10.0 AS build
 WORKDIR /src
 COPY global.json Directory.Build.props Directory.Packages.props ./

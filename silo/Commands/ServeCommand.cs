@@ -50,12 +50,12 @@ public static partial class SiloCommandLine
                 }
                 catch (Npgsql.NpgsqlException ex)
                 {
-                    await stderr.WriteLineAsync($"error: cannot use PostgreSQL ({ex.Message}); check --postgres / PUNKGRID_PG");
+                    await stderr.WriteLineAsync($"error: cannot use PostgreSQL ({ex.Message}); check --postgres / PUNKGRID__Postgres");
                     return 1;
                 }
                 catch (TimeoutException ex)
                 {
-                    await stderr.WriteLineAsync($"error: {ex.Message}; check --postgres / PUNKGRID_PG");
+                    await stderr.WriteLineAsync($"error: {ex.Message}; check --postgres / PUNKGRID__Postgres");
                     return 1;
                 }
                 catch (IOException ex) when (ex.InnerException is System.Net.Sockets.SocketException || ex.Message.Contains("address", StringComparison.OrdinalIgnoreCase))

@@ -262,7 +262,8 @@ public sealed class ClusterTests(ClusterFixture cluster)
     [Fact]
     public async Task A_client_cannot_call_a_grains_internal_interface()
     {
-        await using var connection = await ClusterConnection.ConnectAsync(cluster.Gateways, CancellationToken.None, tlsDirectory: TestCertificates.Directory);
+        await using var connection = await ClusterConnection.ConnectAsync(cluster.Gateways,
+            new CliSettings(null, TestCertificates.Directory, null, "punkgrid", "punkgrid", []), CancellationToken.None);
         var schedule = connection.Client.GetGrain<IScheduleGrain>("forged-tick");
         var reminder = connection.Client.GetGrain<IRemindable>(schedule.GetGrainId());
         var refused = await Assert.ThrowsAnyAsync<Exception>(() => reminder.ReceiveReminder("fire", default));

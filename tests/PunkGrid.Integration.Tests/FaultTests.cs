@@ -263,7 +263,8 @@ public sealed class FaultTests(FaultFixture cluster)
 
     /// <summary>
     /// With the silo a client was told about dead, the CLI still finds the cluster: through the membership table
-    /// (<c>--postgres</c>, or <c>$PUNKGRID_PG</c> as the demo's cluster.env sets it), with no gateway flag at all.
+    /// (<c>--postgres</c>, or <c>PUNKGRID__Postgres</c> as the demo's cluster.env sets it), with no gateway flag at all. The
+    /// short name from before, <c>PUNKGRID_PG</c>, still works, with a warning.
     /// </summary>
     [Fact]
     public async Task The_cli_finds_the_live_silos_when_the_gateway_it_knows_is_dead()
@@ -271,32 +272,41 @@ public sealed class FaultTests(FaultFixture cluster)
         await cluster.EnsureSilosAsync();
         var dead = cluster.Silos[0];
         dead.Kill();
-        var (oldPg, oldGateways, oldTls) = (Environment.GetEnvironmentVariable("PUNKGRID_PG"), Environment.GetEnvironmentVariable("PUNKGRID_GATEWAYS"),
-            Environment.GetEnvironmentVariable("PUNKGRID_TLS_DIR"));
+        string[] variables = ["PUNKGRID__Postgres", "PUNKGRID__Gateways", "PUNKGRID__Tls__Directory", "PUNKGRID_PG"];
+        var saved = variables.ToDictionary(v => v, Environment.GetEnvironmentVariable);
         try
         {
-            Environment.SetEnvironmentVariable("PUNKGRID_TLS_DIR", TestCertificates.Directory); // as the demo's cluster.env sets it
-            Environment.SetEnvironmentVariable("PUNKGRID_GATEWAYS", dead.Gateway);
+            Environment.SetEnvironmentVariable("PUNKGRID__Tls__Directory", TestCertificates.Directory); // as the demo's cluster.env sets it
+            Environment.SetEnvironmentVariable("PUNKGRID__Gateways", dead.Gateway);
+            Environment.SetEnvironmentVariable("PUNKGRID__Postgres", null);
             Environment.SetEnvironmentVariable("PUNKGRID_PG", null);
             var stderr = new StringWriter();
             Assert.Equal(PunkGridCommandLine.Unreachable, await PunkGridCommandLine.RunAsync(["runs"], new StringWriter(), stderr));
-            Assert.Contains($"PUNKGRID_GATEWAYS: {dead.Gateway}", stderr.ToString());
+            Assert.Contains($"PUNKGRID__Gateways: {dead.Gateway}", stderr.ToString());
 
             var explicitly = new StringWriter();
             var explicitError = new StringWriter();
             Assert.True(await PunkGridCommandLine.RunAsync(["--postgres", cluster.Postgres, "runs", "--json"], explicitly, explicitError) == 0, explicitError.ToString());
             Assert.Equal(System.Text.Json.JsonValueKind.Array, System.Text.Json.JsonDocument.Parse(explicitly.ToString()).RootElement.ValueKind);
 
-            Environment.SetEnvironmentVariable("PUNKGRID_PG", cluster.Postgres);
+            Environment.SetEnvironmentVariable("PUNKGRID__Postgres", cluster.Postgres);
             var noFlags = new StringWriter();
             var error = new StringWriter();
             Assert.True(await PunkGridCommandLine.RunAsync(["runs"], noFlags, error) == 0, error.ToString());
+            Assert.DoesNotContain("warning", error.ToString());
+
+            Environment.SetEnvironmentVariable("PUNKGRID__Postgres", null);
+            Environment.SetEnvironmentVariable("PUNKGRID_PG", cluster.Postgres);
+            var legacy = new StringWriter();
+            Assert.True(await PunkGridCommandLine.RunAsync(["runs"], new StringWriter(), legacy) == 0, legacy.ToString());
+            Assert.Contains("warning: PUNKGRID_PG is deprecated: set PUNKGRID__Postgres instead", legacy.ToString());
         }
         finally
         {
-            Environment.SetEnvironmentVariable("PUNKGRID_PG", oldPg);
-            Environment.SetEnvironmentVariable("PUNKGRID_GATEWAYS", oldGateways);
-            Environment.SetEnvironmentVariable("PUNKGRID_TLS_DIR", oldTls);
+            foreach (var (variable, value) in saved)
+            {
+                Environment.SetEnvironmentVariable(variable, value);
+            }
         }
         await cluster.EnsureSilosAsync();
     }

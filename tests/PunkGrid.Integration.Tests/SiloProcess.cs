@@ -65,7 +65,7 @@ public sealed class SiloProcess : IAsyncDisposable
         {
             start.ArgumentList.Add(arg);
         }
-        start.Environment["PUNKGRID_PG"] = postgres; // a secret: through the environment, not the command line
+        start.Environment["PUNKGRID__Postgres"] = postgres; // a secret: through the environment, not the command line
         start.Environment["PUNKGRID__Tls__Directory"] = TestCertificates.Directory; // mutual TLS, as in production
         start.Environment["PUNKGRID__Queue__LeaseTimeout"] = "00:00:06";
         start.Environment["PUNKGRID__Worker__HeartbeatInterval"] = "00:00:01";

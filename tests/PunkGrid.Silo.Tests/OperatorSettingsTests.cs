@@ -232,14 +232,23 @@ public class QueueSettingsTests
             ["PunkGrid:Scheduling:MaxFailures"] = "7",
             ["PunkGrid:Queue:MaxFailures"] = "5", // the new name wins
         }).Build();
-        var (values, warnings) = DeprecatedSettings.Map(configuration);
+        var (values, warnings) = DeprecatedSettings.Map(configuration, _ => null);
         Assert.Equal("00:00:30", values["PunkGrid:Queue:LeaseTimeout"]);
         Assert.Equal("00:00:05", values["PunkGrid:Schedules:Tick"]);
         Assert.False(values.ContainsKey("PunkGrid:Queue:MaxFailures"));
         Assert.Contains("PunkGrid:Scheduling:LeaseTimeout is deprecated and read as PunkGrid:Queue:LeaseTimeout: rename it (env PUNKGRID__Queue__LeaseTimeout)", warnings);
         Assert.Contains("PunkGrid:Scheduling:ScheduleTick is deprecated and read as PunkGrid:Schedules:Tick: rename it (env PUNKGRID__Schedules__Tick)", warnings);
         Assert.Contains("PunkGrid:Scheduling:MaxFailures is deprecated and ignored: PunkGrid:Queue:MaxFailures is set (env PUNKGRID__Queue__MaxFailures)", warnings);
-        Assert.Empty(DeprecatedSettings.Map(new ConfigurationBuilder().AddJsonFile(Path.Combine(AppContext.BaseDirectory, "appsettings.json"), optional: false).Build()).Warnings);
+        Assert.Empty(DeprecatedSettings.Map(new ConfigurationBuilder().AddJsonFile(Path.Combine(AppContext.BaseDirectory, "appsettings.json"), optional: false).Build(),
+            _ => null).Warnings);
+
+        // The database's short variable from before: read as PunkGrid:Postgres unless that is set.
+        var empty = new ConfigurationBuilder().Build();
+        var (database, said) = DeprecatedSettings.Map(empty, name => name == "PUNKGRID_PG" ? "Host=old" : null);
+        Assert.Equal("Host=old", database["PunkGrid:Postgres"]);
+        Assert.Contains("PUNKGRID_PG is deprecated and read as PunkGrid:Postgres: set PUNKGRID__Postgres instead", said);
+        var configured = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?> { ["PunkGrid:Postgres"] = "Host=new" }).Build();
+        Assert.False(DeprecatedSettings.Map(configured, name => name == "PUNKGRID_PG" ? "Host=old" : null).Values.ContainsKey("PunkGrid:Postgres"));
     }
 }
 
