@@ -66,7 +66,8 @@ public sealed class PostgresMembershipTable(NpgsqlDataSource dataSource, IOption
             await using var reader = await versionCommand.ExecuteReaderAsync();
             if (await reader.ReadAsync())
             {
-                version = new TableVersion(reader.GetInt32(0), reader.GetInt64(1).ToString(CultureInfo.InvariantCulture));
+                version = new TableVersion(reader.GetInt32(reader.GetOrdinal("version")),
+                    reader.GetInt64(reader.GetOrdinal("etag")).ToString(CultureInfo.InvariantCulture));
             }
         }
         var entries = new List<Tuple<MembershipEntry, string>>();
@@ -83,18 +84,21 @@ public sealed class PostgresMembershipTable(NpgsqlDataSource dataSource, IOption
             await using var reader = await members.ExecuteReaderAsync();
             while (await reader.ReadAsync())
             {
+                int Column(string name) => reader.GetOrdinal(name);
+                var suspects = Column("suspect_times");
                 var entry = new MembershipEntry
                 {
-                    SiloAddress = SiloAddress.New(new IPEndPoint(IPAddress.Parse(reader.GetString(0)), reader.GetInt32(1)), reader.GetInt32(2)),
-                    SiloName = reader.GetString(3),
-                    HostName = reader.GetString(4),
-                    Status = (SiloStatus)reader.GetInt32(5),
-                    ProxyPort = reader.GetInt32(6),
-                    SuspectTimes = ParseSuspectTimes(reader.IsDBNull(7) ? null : reader.GetString(7)),
-                    StartTime = DateTime.SpecifyKind(reader.GetDateTime(8), DateTimeKind.Utc),
-                    IAmAliveTime = DateTime.SpecifyKind(reader.GetDateTime(9), DateTimeKind.Utc),
+                    SiloAddress = SiloAddress.New(new IPEndPoint(IPAddress.Parse(reader.GetString(Column("address"))), reader.GetInt32(Column("port"))),
+                        reader.GetInt32(Column("generation"))),
+                    SiloName = reader.GetString(Column("silo_name")),
+                    HostName = reader.GetString(Column("host_name")),
+                    Status = (SiloStatus)reader.GetInt32(Column("status")),
+                    ProxyPort = reader.GetInt32(Column("proxy_port")),
+                    SuspectTimes = ParseSuspectTimes(reader.IsDBNull(suspects) ? null : reader.GetString(suspects)),
+                    StartTime = DateTime.SpecifyKind(reader.GetDateTime(Column("start_time")), DateTimeKind.Utc),
+                    IAmAliveTime = DateTime.SpecifyKind(reader.GetDateTime(Column("i_am_alive_time")), DateTimeKind.Utc),
                 };
-                entries.Add(Tuple.Create(entry, reader.GetInt64(10).ToString(CultureInfo.InvariantCulture)));
+                entries.Add(Tuple.Create(entry, reader.GetInt64(Column("etag")).ToString(CultureInfo.InvariantCulture)));
             }
         }
         await transaction.CommitAsync();
@@ -168,9 +172,9 @@ public sealed class PostgresMembershipTable(NpgsqlDataSource dataSource, IOption
         await using var reader = await command.ExecuteReaderAsync(cancellation);
         while (await reader.ReadAsync(cancellation))
         {
-            if (IPAddress.TryParse(reader.GetString(0), out var address))
+            if (IPAddress.TryParse(reader.GetString(reader.GetOrdinal("address")), out var address))
             {
-                gateways.Add(new IPEndPoint(address, reader.GetInt32(1)));
+                gateways.Add(new IPEndPoint(address, reader.GetInt32(reader.GetOrdinal("proxy_port"))));
             }
         }
         return gateways.Distinct().ToList();

@@ -84,7 +84,7 @@ public sealed class JobQueue(NpgsqlDataSource dataSource, IOptions<JobQueueOptio
             and e.worker_id = @w and e.counted_crash and r.job_id not in (select job_id from renewed) returning e.job_id),
             refunded as (update jobs j set crash_streak = greatest(j.crash_streak - c.crashes, 0)
             from (select job_id, count(*)::int as crashes from refund group by job_id) c where j.job_id = c.job_id and j.state in ('Queued', 'Running'))
-            select r.job_id, r.attempt, false from reported r where r.job_id not in (select job_id from renewed)
+            select r.job_id, r.attempt, false as orphan from reported r where r.job_id not in (select job_id from renewed)
             union all select job_id, attempt, true from jobs where state = 'Running' and worker_id = @w and job_id <> all(@jobs)
             """);
         renew.Parameters.AddWithValue("jobs", reports.Select(r => r.JobId).ToArray());
@@ -102,13 +102,13 @@ public sealed class JobQueue(NpgsqlDataSource dataSource, IOptions<JobQueueOptio
         await using var reader = await batch.ExecuteReaderAsync(cancellation);
         while (await reader.ReadAsync(cancellation))
         {
-            if (reader.GetBoolean(2))
+            if (reader.Bool("orphan"))
             {
-                orphans.Add((reader.GetString(0), reader.GetInt32(1)));
+                orphans.Add((reader.Text("job_id"), reader.Int("attempt")));
             }
             else
             {
-                lost.Add(reader.GetString(0));
+                lost.Add(reader.Text("job_id"));
             }
         }
         return new HeartbeatResult(lost, orphans);
@@ -251,7 +251,8 @@ public sealed class JobQueue(NpgsqlDataSource dataSource, IOptions<JobQueueOptio
             and (select outage from tick) returning job_id),
             doomed as ({Doomed} where j.state = 'Running' and j.lease_expires_at < now() and not (select outage from tick) for update of j skip locked),
             {LoseLeases}
-            select t.outage, extract(epoch from t.since)::float8, (select count(*) from extended), l.job_id, l.attempt, l.state, l.worker_id, l.error
+            select t.outage, extract(epoch from t.since)::float8 as since_seconds, (select count(*) from extended) as extended,
+                   l.job_id, l.attempt, l.state, l.worker_id, l.error
             from tick t left join lost l on true
             """);
         command.Parameters.AddWithValue("gap", Settings.EffectiveOutageGap);
@@ -265,10 +266,10 @@ public sealed class JobQueue(NpgsqlDataSource dataSource, IOptions<JobQueueOptio
         while (await reader.ReadAsync(cancellation))
         {
             ticked = true;
-            (outage, since, extended) = (reader.GetBoolean(0), TimeSpan.FromSeconds(reader.GetDouble(1)), (int)reader.GetInt64(2));
-            if (!reader.IsDBNull(3))
+            (outage, since, extended) = (reader.Bool("outage"), TimeSpan.FromSeconds(reader.Double("since_seconds")), (int)reader.Long("extended"));
+            if (reader.TextOrNull("job_id") is not null)
             {
-                expired.Add(ReadLost(reader, 3));
+                expired.Add(ReadLost(reader));
             }
         }
         return new ExpiryResult(outage, since, extended, expired, Skipped: !ticked);
@@ -326,14 +327,14 @@ public sealed class JobQueue(NpgsqlDataSource dataSource, IOptions<JobQueueOptio
         await using var reader = await batch.ExecuteReaderAsync(cancellation);
         while (await reader.ReadAsync(cancellation))
         {
-            lost.Add(ReadLost(reader, 0));
+            lost.Add(ReadLost(reader));
         }
         return lost;
     }
 
-    private static LostLease ReadLost(NpgsqlDataReader reader, int at) =>
-        new(reader.GetString(at), reader.GetInt32(at + 1), reader.IsDBNull(at + 3) ? null : reader.GetString(at + 3),
-            Enum.Parse<JobState>(reader.GetString(at + 2)), reader.GetString(at + 4));
+    /// <summary>A lost lease from a row with job_id, attempt, state, worker_id and error.</summary>
+    private static LostLease ReadLost(NpgsqlDataReader reader) =>
+        new(reader.Text("job_id"), reader.Int("attempt"), reader.TextOrNull("worker_id"), Enum.Parse<JobState>(reader.Text("state")), reader.Text("error"));
 
     /// <summary>How many jobs are Queued: the queue's depth.</summary>
     public async Task<long> DepthAsync(CancellationToken cancellation = default)

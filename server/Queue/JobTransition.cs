@@ -1,6 +1,7 @@
 using Npgsql;
 using NpgsqlTypes;
 using PunkGrid.Contracts;
+using PunkGrid.Server.Storage;
 
 namespace PunkGrid.Server.Queue;
 
@@ -26,7 +27,8 @@ internal static class JobTransition
             returning j.job_id, j.attempt, j.state, old.state as from_state),
             events as (insert into job_events (job_id, attempt, from_state, to_state, worker_id, detail)
             select job_id, attempt, from_state, state, @worker, @detail from changed)
-            select coalesce(c.state, o.state), coalesce(c.attempt, o.attempt), c.job_id is not null from old o left join changed c on true
+            select coalesce(c.state, o.state) as state, coalesce(c.attempt, o.attempt) as attempt, c.job_id is not null as applied
+            from old o left join changed c on true
             """);
         command.Parameters.AddWithValue("job", jobId);
         command.Parameters.AddWithValue("worker", NpgsqlDbType.Text, (object?)workerId ?? DBNull.Value);
@@ -37,6 +39,6 @@ internal static class JobTransition
         {
             return null;
         }
-        return new Outcome(reader.GetBoolean(2), Enum.Parse<JobState>(reader.GetString(0)), reader.GetInt32(1));
+        return new Outcome(reader.Bool("applied"), Enum.Parse<JobState>(reader.Text("state")), reader.Int("attempt"));
     }
 }

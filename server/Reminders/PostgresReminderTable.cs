@@ -2,6 +2,7 @@ using System.Globalization;
 using Microsoft.Extensions.Options;
 using Npgsql;
 using Orleans.Configuration;
+using PunkGrid.Server.Storage;
 
 namespace PunkGrid.Server.Reminders;
 
@@ -90,11 +91,11 @@ public sealed class PostgresReminderTable(NpgsqlDataSource dataSource, IOptions<
         {
             result.Add(new ReminderEntry
             {
-                GrainId = GrainId.Parse(reader.GetString(0)),
-                ReminderName = reader.GetString(1),
-                StartAt = DateTime.SpecifyKind(reader.GetDateTime(2), DateTimeKind.Utc),
-                Period = TimeSpan.FromMilliseconds(reader.GetInt64(3)),
-                ETag = reader.GetInt64(4).ToString(CultureInfo.InvariantCulture),
+                GrainId = GrainId.Parse(reader.Text("grain_id")),
+                ReminderName = reader.Text("reminder_name"),
+                StartAt = DateTime.SpecifyKind(reader.GetDateTime(reader.GetOrdinal("start_time")), DateTimeKind.Utc),
+                Period = TimeSpan.FromMilliseconds(reader.Long("period_ms")),
+                ETag = reader.Long("etag").ToString(CultureInfo.InvariantCulture),
             });
         }
         return result;

@@ -55,7 +55,7 @@ public sealed partial class CheckpointStore(NpgsqlDataSource dataSource, ILogger
             await using var reader = await list.ExecuteReaderAsync(cancellation);
             while (await reader.ReadAsync(cancellation))
             {
-                entries.Add(new(reader.GetInt64(0), reader.GetInt32(1), reader.IsDBNull(2) ? null : reader.GetDouble(2)));
+                entries.Add(new(reader.Long("id"), reader.Int("epoch"), reader.DoubleOrNull("score")));
             }
         }
         var doomed = CheckpointRetention.ToDelete(entries);
@@ -82,7 +82,8 @@ public sealed partial class CheckpointStore(NpgsqlDataSource dataSource, ILogger
         await using var reader = await command.ExecuteReaderAsync(cancellation);
         while (await reader.ReadAsync(cancellation))
         {
-            var (id, size, sha, data) = (reader.GetInt64(0), reader.GetInt64(1), reader.GetFieldValue<byte[]>(2), reader.GetFieldValue<byte[]>(3));
+            var (id, size, sha, data) = (reader.Long("id"), reader.Long("size_bytes"), reader.GetFieldValue<byte[]>(reader.GetOrdinal("sha256")),
+                reader.GetFieldValue<byte[]>(reader.GetOrdinal("data")));
             if (data.LongLength != size || !SHA256.HashData(data).AsSpan().SequenceEqual(sha))
             {
                 LogChecksumMismatch(logger, id, jobId);

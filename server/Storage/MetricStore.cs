@@ -109,14 +109,14 @@ public sealed class MetricStore(NpgsqlDataSource dataSource)
         return new MetricPage(page, page[^1].Step);
     }
 
-    /// <summary>Points from a query whose columns are attempt, epoch, step, name, value, in that order.</summary>
+    /// <summary>Points from a query with the columns attempt, epoch, step, name and value.</summary>
     private static async Task<List<MetricPoint>> ReadPointsAsync(NpgsqlCommand command, CancellationToken cancellation)
     {
         var points = new List<MetricPoint>();
         await using var reader = await command.ExecuteReaderAsync(cancellation);
         while (await reader.ReadAsync(cancellation))
         {
-            points.Add(new MetricPoint(reader.GetInt32(0), reader.GetInt32(1), reader.GetInt64(2), reader.GetString(3), reader.GetDouble(4)));
+            points.Add(new MetricPoint(reader.Int("attempt"), reader.Int("epoch"), reader.Long("step"), reader.Text("name"), reader.Double("value")));
         }
         return points;
     }
@@ -131,7 +131,7 @@ public sealed class MetricStore(NpgsqlDataSource dataSource)
         var firstWholeBlock = MetricDownsampling.FirstWholeBlock(after);
         var spans = new List<(string Name, long Count, long First, long Last)>();
         await using (var stats = dataSource.CreateCommand("""
-            select name, sum(n)::bigint, min(lo), max(hi) from (
+            select name, sum(n)::bigint as points, min(lo) as first_step, max(hi) as last_step from (
                 select name, count(*) as n, min(step) as lo, max(step) as hi from metrics
                 where job_id = @job and (@name::text is null or name = @name) and step > @after and step < @whole << 6
                 group by name
@@ -149,7 +149,7 @@ public sealed class MetricStore(NpgsqlDataSource dataSource)
             await using var reader = await stats.ExecuteReaderAsync(cancellation);
             while (await reader.ReadAsync(cancellation))
             {
-                spans.Add((reader.GetString(0), reader.GetInt64(1), reader.GetInt64(2), reader.GetInt64(3)));
+                spans.Add((reader.Text("name"), reader.Long("points"), reader.Long("first_step"), reader.Long("last_step")));
             }
         }
         var result = new List<MetricPoint>();
@@ -162,12 +162,12 @@ public sealed class MetricStore(NpgsqlDataSource dataSource)
                     select attempt, epoch, step, name, value from metrics where job_id = @job and name = @name and step > @after
                     """,
                 MetricDownsampling.Source.PointRanges => """
-                    select max(attempt), max(epoch), max(step), name, avg(value) from metrics
+                    select max(attempt) as attempt, max(epoch) as epoch, max(step) as step, name, avg(value) as value from metrics
                     where job_id = @job and name = @name and step > @after
                     group by name, (step - @base) / @width
                     """,
                 _ => """
-                    select max(attempt), max(epoch), max(step), name, sum(total) / sum(points) from (
+                    select max(attempt) as attempt, max(epoch) as epoch, max(step) as step, name, sum(total) / sum(points) as value from (
                         select name, (step - @base) / @width as range, 1::bigint as points, value as total, step, attempt, epoch from metrics
                         where job_id = @job and name = @name and step > @after and step < @whole << 6
                         union all

@@ -10,7 +10,7 @@ public sealed class ScheduleStore(NpgsqlDataSource dataSource)
     public sealed record Row(string Name, string Cron, string TimeZone, RunSpec Run, bool Paused, DateTimeOffset CreatedAt,
         DateTimeOffset? LastFiredAt, string? LastRunId, string? LastOutcome);
 
-    private const string Columns = "name, cron, time_zone, spec::text, paused, created_at, last_fired_at, last_run_id, last_outcome";
+    private const string Columns = "name, cron, time_zone, spec::text as spec, paused, created_at, last_fired_at, last_run_id, last_outcome";
 
     /// <returns>False when a schedule of that name exists (nothing changes).</returns>
     public async Task<bool> InsertAsync(string name, ScheduleSpec spec, CancellationToken cancellation = default)
@@ -72,13 +72,13 @@ public sealed class ScheduleStore(NpgsqlDataSource dataSource)
         var rows = new List<Row>();
         while (await reader.ReadAsync(cancellation))
         {
+            var lastFired = reader.GetOrdinal("last_fired_at");
             rows.Add(new Row(
-                reader.GetString(0), reader.GetString(1), reader.GetString(2),
-                JsonSerializer.Deserialize<RunSpec>(reader.GetString(3))!,
-                reader.GetBoolean(4), reader.GetFieldValue<DateTimeOffset>(5),
-                reader.IsDBNull(6) ? null : reader.GetFieldValue<DateTimeOffset>(6),
-                reader.IsDBNull(7) ? null : reader.GetString(7),
-                reader.IsDBNull(8) ? null : reader.GetString(8)));
+                reader.Text("name"), reader.Text("cron"), reader.Text("time_zone"),
+                JsonSerializer.Deserialize<RunSpec>(reader.Text("spec"))!,
+                reader.Bool("paused"), reader.Time("created_at"),
+                reader.IsDBNull(lastFired) ? null : reader.GetFieldValue<DateTimeOffset>(lastFired),
+                reader.TextOrNull("last_run_id"), reader.TextOrNull("last_outcome")));
         }
         return rows;
     }
