@@ -25,6 +25,7 @@ public static partial class SiloCommandLine
         root.Subcommands.Add(TrainCommand(stdout, stderr));
         root.Subcommands.Add(DataCommand(stdout, stderr));
         root.Subcommands.Add(TlsCommand(stdout, stderr));
+        root.Subcommands.Add(ReportCommand(stdout, stderr));
         var parsed = root.Parse(args);
         return await parsed.InvokeAsync(new InvocationConfiguration { Output = stdout, Error = stderr }, cancellation);
     }

@@ -22,16 +22,4 @@ for split in $splits; do
     --set backbone="$backbone" --set image_size="$size" ${fine_tune:+--set fine_tune="$fine_tune"} --json --out ".punkgrid/results/runs/pokemon-$profile-$backbone-$split" 2>/dev/null >> "$out"
   echo "done: $backbone $split" >&2
 done
-python3 - "$out" <<'PY'
-import json, sys
-print("| backbone | split | input | test top-1 | test top-5 | best validation top-1 (epoch) | near-duplicate pairs across splits | classes | train / val / test | seconds |")
-print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |")
-for line in open(sys.argv[1]):
-    r = json.loads(line); d = r["duplicates"]
-    backbone = r.get("backbone", "mobilenetv3-small")
-    if backbone != "mobilenetv3-small":
-        backbone += f", fine_tune={r.get('fine_tune', 'none')}"
-    backbone += f" ({r['profile']})"
-    print(f"| {backbone} | {d['split_used']} | {r['image_size']} | {r['top1']:.4f} | {r['top5']:.4f} | {r['best_validation_accuracy']:.4f} ({r['best_epoch']}) | "
-          f"{d['cross_split_pairs']} of {d['near_duplicate_pairs']} | {r['classes']} | {r['train_count']} / {r['validation_count']} / {r['test_count']} | {r['seconds']:.0f} |")
-PY
+dotnet silo/bin/Release/net10.0/PunkGrid.Silo.dll report pokemon "$out"   # the Markdown table

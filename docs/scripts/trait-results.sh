@@ -20,16 +20,4 @@ for trait in "${traits[@]}"; do
     echo "done: $trait $color" >&2
   done
 done
-python3 - "$out" <<'PY'
-import json, sys
-rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
-by = {}
-for r in rows:
-    by.setdefault(r["trait"], {})[r["color"]] = r
-print("| trait | test positives | gray acc | gray P | gray R | gray F1 | rgb acc | rgb P | rgb R | rgb F1 | ΔF1 |")
-print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
-for trait, c in by.items():
-    g, r = c["gray"], c["rgb"]
-    print(f"| {trait} | {g['test_positives']} | {g['accuracy']:.4f} | {g['precision']:.4f} | {g['recall']:.4f} | {g['f1']:.4f} "
-          f"| {r['accuracy']:.4f} | {r['precision']:.4f} | {r['recall']:.4f} | {r['f1']:.4f} | {r['f1'] - g['f1']:+.4f} |")
-PY
+dotnet silo/bin/Release/net10.0/PunkGrid.Silo.dll report traits "$out"   # the Markdown table
