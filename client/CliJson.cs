@@ -1,5 +1,4 @@
 using System.Text.Json.Serialization;
-using PunkGrid.Contracts;
 
 namespace PunkGrid.Client;
 

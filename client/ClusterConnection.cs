@@ -8,7 +8,6 @@ using Microsoft.Extensions.Options;
 using Npgsql;
 using Orleans.Configuration;
 using PunkGrid.Clustering;
-using PunkGrid.Contracts;
 
 namespace PunkGrid.Client;
 

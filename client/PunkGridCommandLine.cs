@@ -1,7 +1,5 @@
-using System.CommandLine;
 using System.Text.Json;
 using System.Text.Json.Serialization.Metadata;
-using Spectre.Console;
 
 namespace PunkGrid.Client;
 

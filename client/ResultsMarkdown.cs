@@ -1,6 +1,4 @@
-using System.Globalization;
 using System.Text;
-using PunkGrid.Contracts;
 
 namespace PunkGrid.Client;
 

@@ -1,8 +1,3 @@
-using System.CommandLine;
-using System.Globalization;
-using PunkGrid.Contracts;
-using Spectre.Console;
-
 namespace PunkGrid.Client;
 
 /// <summary><c>punkgrid generate|predict</c>: inference with a run's trained models, on a worker silo.</summary>

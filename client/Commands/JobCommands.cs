@@ -1,6 +1,3 @@
-using System.CommandLine;
-using PunkGrid.Contracts;
-
 namespace PunkGrid.Client;
 
 /// <summary><c>punkgrid cancel|retry</c>: commands on a run's jobs.</summary>

@@ -1,8 +1,3 @@
-using System.CommandLine;
-using System.Globalization;
-using PunkGrid.Contracts;
-using Spectre.Console;
-
 namespace PunkGrid.Client;
 
 /// <summary><c>punkgrid metrics|artifacts</c>: what a job stored while it trained.</summary>

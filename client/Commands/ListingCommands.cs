@@ -1,8 +1,3 @@
-using System.CommandLine;
-using System.Globalization;
-using PunkGrid.Contracts;
-using Spectre.Console;
-
 namespace PunkGrid.Client;
 
 /// <summary><c>punkgrid runs|status|jobs|workers|results</c>: what the cluster holds, as tables or <c>--json</c>.</summary>

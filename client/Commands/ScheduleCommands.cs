@@ -1,8 +1,3 @@
-using System.CommandLine;
-using System.Globalization;
-using PunkGrid.Contracts;
-using Spectre.Console;
-
 namespace PunkGrid.Client;
 
 /// <summary><c>punkgrid schedule add|list|pause|resume|remove</c>: scheduled retraining, fired by the cluster's reminders.</summary>

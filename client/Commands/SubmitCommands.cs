@@ -1,7 +1,3 @@
-using System.CommandLine;
-using PunkGrid.Contracts;
-using Spectre.Console;
-
 namespace PunkGrid.Client;
 
 /// <summary><c>punkgrid submit traits|vae|gan|pokemon|noop</c>: one run, created in one transaction and queued; <c>--watch</c> follows it.</summary>

@@ -1,7 +1,3 @@
-using System.CommandLine;
-using PunkGrid.Contracts;
-using Spectre.Console;
-
 namespace PunkGrid.Client;
 
 /// <summary><c>punkgrid watch RUN</c>: live progress bars until the run finishes (one line per change when output is redirected).</summary>

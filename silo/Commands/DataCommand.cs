@@ -1,6 +1,4 @@
-using System.CommandLine;
 using PunkGrid.Training.Data;
-using Spectre.Console;
 
 namespace PunkGrid.Silo;
 

@@ -1,4 +1,3 @@
-using System.CommandLine;
 using Microsoft.Extensions.DependencyInjection;
 using PunkGrid.Server;
 using PunkGrid.Server.Storage;

@@ -1,4 +1,3 @@
-using System.CommandLine;
 using PunkGrid.Silo.Reports;
 
 namespace PunkGrid.Silo;

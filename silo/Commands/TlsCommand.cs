@@ -1,5 +1,3 @@
-using System.CommandLine;
-
 namespace PunkGrid.Silo;
 
 /// <summary><c>silo tls create|issue</c>: the certificates the cluster's mutual TLS needs (see <see cref="ClusterTls"/>).</summary>

@@ -1,11 +1,9 @@
-using System.CommandLine;
 using Microsoft.Extensions.Logging;
 using PunkGrid.Contracts;
 using PunkGrid.Server.Worker;
 using PunkGrid.Training.Checkpoints;
 using PunkGrid.Training.Data;
 using PunkGrid.Training.Trainers;
-using Spectre.Console;
 
 namespace PunkGrid.Silo;
 
