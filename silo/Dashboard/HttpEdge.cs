@@ -40,8 +40,8 @@ public static class HttpEdge
             options.AllowedHosts = [.. settings.AllowedHosts];
             options.IncludeFailureMessage = false; // the status-code page writes the problem
         });
-        // Outermost, so that host filtering's bodiless 400 (it runs first) becomes a problem too.
-        services.Insert(0, ServiceDescriptor.Transient<IStartupFilter, StatusCodeProblems>());
+        // Outermost, so that host filtering's bodiless 400 (it runs first) gets the headers and becomes a problem too.
+        services.Insert(0, ServiceDescriptor.Transient<IStartupFilter, OuterEdge>());
         services.AddAuthentication(ClusterTokenAuthenticationHandler.SchemeName)
             .AddScheme<ClusterTokenAuthenticationOptions, ClusterTokenAuthenticationHandler>(ClusterTokenAuthenticationHandler.SchemeName, o => o.Token = settings.Token);
         services.AddAuthorizationBuilder().AddPolicy(ClusterTokenAuthenticationHandler.OperatorPolicy, policy => policy
@@ -57,28 +57,26 @@ public static class HttpEdge
         builder.WebHost.ConfigureKestrel(kestrel => kestrel.Limits.MaxRequestBodySize = ApiRequests.MaxBodyBytes);
     }
 
-    public static void UseDashboardEdge(this WebApplication app)
-    {
-        app.Use((context, next) =>
-        {
-            context.Response.OnStarting(() =>
-            {
-                var headers = context.Response.Headers;
-                headers.XContentTypeOptions = "nosniff";
-                headers.XFrameOptions = "DENY";
-                headers["Referrer-Policy"] = "no-referrer";
-                headers.ContentSecurityPolicy = "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'";
-                return Task.CompletedTask;
-            });
-            return next(context);
-        });
-        app.UseExceptionHandler();
-    }
+    public static void UseDashboardEdge(this WebApplication app) => app.UseExceptionHandler();
 
-    private sealed class StatusCodeProblems : IStartupFilter
+    /// <summary>Before everything else, host filtering included: the security headers on every response, and problems for bodiless errors.</summary>
+    private sealed class OuterEdge : IStartupFilter
     {
         public Action<IApplicationBuilder> Configure(Action<IApplicationBuilder> next) => app =>
         {
+            app.Use((context, next) =>
+            {
+                context.Response.OnStarting(() =>
+                {
+                    var headers = context.Response.Headers;
+                    headers.XContentTypeOptions = "nosniff";
+                    headers.XFrameOptions = "DENY";
+                    headers["Referrer-Policy"] = "no-referrer";
+                    headers.ContentSecurityPolicy = "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'";
+                    return Task.CompletedTask;
+                });
+                return next(context);
+            });
             app.UseStatusCodePages();
             next(app);
         };

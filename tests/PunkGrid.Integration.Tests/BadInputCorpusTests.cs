@@ -135,6 +135,7 @@ public sealed class BadInputCorpusTests(ClusterFixture cluster)
             Assert.False(string.IsNullOrEmpty(problem.GetProperty("title").GetString()));
             Assert.Contains(message, problem.GetProperty("detail").GetString());
             Assert.Equal(problem.GetProperty("detail").GetString(), problem.GetProperty("error").GetString());
+            Assert.Equal("nosniff", response.Headers.GetValues("X-Content-Type-Options").Single());
             if (status == 401)
             {
                 Assert.Equal("Bearer", response.Headers.WwwAuthenticate.Single().Scheme);
