@@ -2,7 +2,7 @@ using Microsoft.Extensions.Logging;
 
 namespace PunkGrid.Silo;
 
-/// <summary>The silo executable's command line: the root command and its verbs, one file each in <c>Commands/</c> (serve, migrate, train, data, tls).</summary>
+/// <summary>The silo executable's command line: the root command and its verbs, one file each in <c>Commands/</c> (`silo --help` lists them).</summary>
 public static partial class SiloCommandLine
 {
     /// <summary>Exit code for bad input (unknown trait, bad option value, corrupt checkpoint, bad data).</summary>
