@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# What a batch of metric points costs PostgreSQL, the way TrainingOutputStore writes it (the fence on the job's row, then
+# What a batch of metric points costs PostgreSQL, the way MetricStore writes it (the fence on the job's row, then
 # the points), before and after migration 0009 — measured with pgbench on a durable local PostgreSQL, the two sides
 # alternating ROUNDS times so both see the same machine:
 #   before: the foreign key metrics → jobs (checked per point) and `on conflict do nothing` (a speculative insertion
