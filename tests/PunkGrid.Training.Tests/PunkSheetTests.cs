@@ -8,6 +8,27 @@ namespace PunkGrid.Training.Tests;
 public class PunkSheetTests
 {
     [Fact]
+    public void A_dataset_first_loaded_inside_a_jobs_dispose_scope_outlives_it()
+    {
+        // The dataset is cached for the process: the first job to load it must not take its tensors down with its scope.
+        PunkGrid.Training.Native.TorchRuntime.EnsureInitialized();
+        var folder = TestData.NewTemporaryDirectory();
+        foreach (var path in new[] { DataDirectory.PunkSheetPath(TestData.Directory), DataDirectory.ClassicTraitsPath(TestData.Directory) })
+        {
+            var copy = Path.Combine(folder, Path.GetRelativePath(TestData.Directory, path));
+            Directory.CreateDirectory(Path.GetDirectoryName(copy)!);
+            File.Copy(path, copy);
+        }
+        using (NewDisposeScope())
+        {
+            Assert.Equal(10_000L, PunkDataset.Load(folder).Tiles.shape[0]);
+        }
+        var again = PunkDataset.Load(folder);
+        Assert.False(again.Tiles.IsInvalid);
+        Assert.Equal(10_000L, again.Tiles.shape[0]);
+    }
+
+    [Fact]
     public void The_sheet_is_cut_into_10000_tiles_with_id_row_times_100_plus_col()
     {
         var tiles = TestData.Punks.Tiles;

@@ -53,7 +53,8 @@ public sealed class PunkDataset
     private static PunkDataset LoadUncached(string directory)
     {
         var traits = PunkTraitTable.Load(DataDirectory.ClassicTraitsPath(directory));
-        var tiles = PunkSheet.LoadTiles(DataDirectory.PunkSheetPath(directory));
+        // Shared by every job of the process: never part of the caller's dispose scope, wherever the first load happens.
+        var tiles = PunkSheet.LoadTiles(DataDirectory.PunkSheetPath(directory)).DetachFromDisposeScope();
         return new PunkDataset(directory, traits, tiles);
     }
 }

@@ -101,10 +101,10 @@ public sealed partial class TraitTrainer(TraitTrainingOptions options, string da
         var clock = Stopwatch.StartNew();
         var phases = new PhaseClock();
         var device = TorchRuntime.ResolveDevice(context.Device);
-        using var scope = NewDisposeScope();
-
         phases.Start("data");
-        using var data = Load(device);
+        var punks = PunkDataset.Load(dataDirectory); // cached for the process: loaded outside this job's dispose scope
+        using var scope = NewDisposeScope();
+        using var data = Load(punks, device);
         phases.Stop();
 
         using var model = TorchRuntime.CreateSeeded(options.Seed, () => new TraitCnn(PunkImageTensors.Channels(options.Color), options.Architecture));
@@ -143,9 +143,8 @@ public sealed partial class TraitTrainer(TraitTrainingOptions options, string da
         return PersistResult(context, data, model, final, device, clock, phases);
     }
 
-    private TraitData Load(Device device)
+    private TraitData Load(PunkDataset punks, Device device)
     {
-        var punks = PunkDataset.Load(dataDirectory);
         var traitIndex = punks.Traits.IndexOf(options.Trait);
         var trait = punks.Traits.TraitNames[traitIndex];
         var split = PunkSplit.Create(punks.Traits, options.Seed);
