@@ -1,6 +1,5 @@
 using System.Net;
 using Microsoft.Extensions.Configuration;
-using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 
 namespace PunkGrid.Silo;
@@ -46,14 +45,12 @@ public sealed class ClusterHostOptions
         return result.Failed ? throw new OptionsValidationException(Options.DefaultName, typeof(ClusterHostOptions), result.Failures) : options;
     }
 
-    /// <summary>The same options for the services that read them (<c>IOptions&lt;ClusterHostOptions&gt;</c>), validated at start.</summary>
-    public static void Register(IServiceCollection services, IConfiguration configuration)
-    {
-        services.AddOptions<ClusterHostOptions>().Bind(configuration.GetSection(Section)).ValidateOnStart();
-        services.AddSingleton<IValidateOptions<ClusterHostOptions>, Validator>();
-    }
+    private IPAddress? advertised;
 
-    public IPAddress ResolveAdvertisedAddress()
+    /// <summary>The advertised address as an IP: parsed, or the host name resolved (once; validation and the endpoints share it).</summary>
+    public IPAddress ResolveAdvertisedAddress() => advertised ??= Resolve();
+
+    private IPAddress Resolve()
     {
         var text = string.IsNullOrWhiteSpace(AdvertisedAddress) ? "127.0.0.1" : AdvertisedAddress.Trim();
         if (IPAddress.TryParse(text, out var address))

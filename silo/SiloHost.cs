@@ -113,7 +113,6 @@ public static partial class SiloHost
         // Validated before anything starts: a bad setting or missing certificates are bad input (exit 2), named.
         var host = ClusterHostOptions.Load(configuration);
         var tls = ClusterTlsOptions.Load(configuration);
-        ClusterHostOptions.Register(builder.Services, configuration);
         builder.Services.AddPunkGridStorage(host.Postgres!, $"punkgrid {host.EffectiveSiloName}");
         builder.UseOrleans(silo =>
         {
