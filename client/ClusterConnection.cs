@@ -85,8 +85,7 @@ public sealed class ClusterConnection : IAsyncDisposable
             var builder = new NpgsqlConnectionStringBuilder(postgres) { Timeout = (int)MembershipTimeout.TotalSeconds, CommandTimeout = (int)MembershipTimeout.TotalSeconds, Pooling = false };
             await using var dataSource = NpgsqlDataSource.Create(builder);
             var provider = new PostgresGatewayListProvider(dataSource, Options.Create(new ClusterOptions { ClusterId = clusterId }), Options.Create(new GatewayOptions()));
-            var gateways = await provider.GetGateways().WaitAsync(timeout.Token);
-            return gateways.Select(uri => uri.ToIPEndPoint()).OfType<IPEndPoint>().Distinct().ToList();
+            return await provider.GetGatewayEndpointsAsync(timeout.Token);
         }
         catch (Exception ex) when (ex is NpgsqlException or OperationCanceledException or TimeoutException or SocketException or ArgumentException)
         {

@@ -1,3 +1,4 @@
+using System.Net;
 using Microsoft.Extensions.Options;
 using Npgsql;
 using Orleans.Configuration;
@@ -19,7 +20,9 @@ public sealed class PostgresGatewayListProvider(NpgsqlDataSource dataSource, IOp
     public Task InitializeGatewayListProvider() => Task.CompletedTask;
 
     public async Task<IList<Uri>> GetGateways() =>
-        (await PostgresMembershipTable.ReadActiveGatewaysAsync(dataSource, clusterOptions.Value.ClusterId, CancellationToken.None))
-            .Select(endpoint => SiloAddress.New(endpoint, 0).ToGatewayUri())
-            .ToList();
+        (await GetGatewayEndpointsAsync(CancellationToken.None)).Select(endpoint => SiloAddress.New(endpoint, 0).ToGatewayUri()).ToList();
+
+    /// <summary>The same gateways as endpoints, for a caller that probes them itself and bounds the read (the CLI).</summary>
+    public Task<IReadOnlyList<IPEndPoint>> GetGatewayEndpointsAsync(CancellationToken cancellation) =>
+        PostgresMembershipTable.ReadActiveGatewaysAsync(dataSource, clusterOptions.Value.ClusterId, cancellation);
 }

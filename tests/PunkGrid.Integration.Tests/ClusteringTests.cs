@@ -58,6 +58,7 @@ public sealed class ClusteringTests(PostgresServer server) : IAsyncLifetime
         var gateways = await provider.GetGateways();
         Assert.Equal([new IPEndPoint(IPAddress.Loopback, 30001), new IPEndPoint(IPAddress.Loopback, 30000)], gateways.Select(g => g.ToIPEndPoint()));
         Assert.True(provider.IsUpdatable);
+        Assert.Equal(gateways.Select(g => g.ToIPEndPoint()), await provider.GetGatewayEndpointsAsync(CancellationToken.None)); // what the CLI probes
 
         // A silo declared dead drops out of the list at once.
         var rows = await table.ReadAll();
