@@ -22,3 +22,8 @@ namespace PunkGrid.Client;
 [JsonSerializable(typeof(List<MetricPoint>))]
 [JsonSerializable(typeof(Dictionary<string, IReadOnlyList<TraitResultRow>>))]
 internal sealed partial class CliJson : JsonSerializerContext;
+
+/// <summary>What <c>--json</c> prints one object per line (JSON Lines: <c>punkgrid logs --json</c>), unindented.</summary>
+[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower, UseStringEnumConverter = true)]
+[JsonSerializable(typeof(JobLogLine))]
+internal sealed partial class CliJsonLines : JsonSerializerContext;

@@ -1,5 +1,7 @@
 using System.Net;
+using System.Net.Security;
 using System.Net.Sockets;
+using System.Security.Authentication;
 using System.Security.Cryptography.X509Certificates;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -16,8 +18,9 @@ namespace PunkGrid.Client;
 /// the live gateways in the cluster's membership table when a PostgreSQL connection string is known (<c>--postgres</c>,
 /// else <c>PUNKGRID__Postgres</c>, as the demo's <c>.punkgrid/cluster.env</c> sets it), falling back to the list below when
 /// the database cannot be reached; else <c>PUNKGRID__Gateways</c>; else 127.0.0.1:30000 (<see cref="CliSettings"/>). Every candidate gateway is probed
-/// first and only those that accept a connection are used, so a dead silo in the list costs one short probe, not the
-/// command.
+/// first and only those that answer are used, so a dead silo in the list costs one short probe, not the command. With TLS
+/// the probe is a whole handshake with the operator's certificate, closed as TLS closes (so a healthy silo logs nothing):
+/// a gateway that answers is a silo of this cluster.
 /// </summary>
 public sealed class ClusterConnection : IAsyncDisposable
 {
@@ -93,26 +96,67 @@ public sealed class ClusterConnection : IAsyncDisposable
         }
     }
 
-    /// <summary>The candidates that accept a TCP connection within the probe timeout, in their order.</summary>
-    private static async Task<IReadOnlyList<IPEndPoint>> ReachableAsync(IReadOnlyList<IPEndPoint> candidates, CancellationToken cancellation)
+    /// <summary>
+    /// The candidates that answer within the probe timeout, in their order: that accept a TCP connection, and with
+    /// <paramref name="tls"/> complete a TLS handshake as this operator with a server of the cluster's authority.
+    /// </summary>
+    private static async Task<(IReadOnlyList<IPEndPoint> Reachable, IReadOnlyList<string> Refused)> ReachableAsync(
+        IReadOnlyList<IPEndPoint> candidates, (X509Certificate2 Client, X509Certificate2 Authority)? tls, CancellationToken cancellation)
     {
         var probes = candidates.Select(async endpoint =>
         {
+            string? refused = null;
             using var client = new TcpClient(endpoint.AddressFamily);
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
             timeout.CancelAfter(ProbeTimeout);
             try
             {
                 await client.ConnectAsync(endpoint, timeout.Token);
-                return true;
+                refused = $"{endpoint}: no TLS handshake";
+                if (tls is { } credentials)
+                {
+                    // A bare connect that closes makes the silo's TLS layer log a failed handshake with its stack; a whole
+                    // handshake closed with close_notify is a client that came and went.
+                    await using var stream = new SslStream(client.GetStream(), leaveInnerStreamOpen: false);
+                    await stream.AuthenticateAsClientAsync(new SslClientAuthenticationOptions
+                    {
+                        TargetHost = endpoint.Address.ToString(),
+                        ClientCertificates = [credentials.Client],
+                        RemoteCertificateValidationCallback = (_, certificate, _, _) => certificate is X509Certificate2 server
+                            && ClusterCertificates.IssuedBy(server, credentials.Authority, ClusterCertificates.ServerAuthentication),
+                    }, timeout.Token);
+                    // Close as TLS closes, then wait for the silo to close its side: hanging up first would cut off the end
+                    // of its handshake, which it logs as a timed-out authentication.
+                    await stream.ShutdownAsync();
+                    await DrainUntilClosedAsync(stream, timeout.Token);
+                }
+                return (Ok: true, Refused: (string?)null);
             }
-            catch (Exception ex) when (ex is SocketException or OperationCanceledException && !cancellation.IsCancellationRequested)
+            catch (Exception ex) when (ex is SocketException or IOException or AuthenticationException
+                                       or OperationCanceledException && !cancellation.IsCancellationRequested)
             {
-                return false;
+                // Connected, then the handshake failed: a silo that does not take this operator's certificate (or not a silo).
+                return (Ok: false, Refused: refused is null ? null : $"{endpoint}: {ex.GetBaseException().Message}");
             }
         }).ToList();
         var answers = await Task.WhenAll(probes);
-        return candidates.Where((_, i) => answers[i]).ToList();
+        return (candidates.Where((_, i) => answers[i].Ok).ToList(), answers.Select(a => a.Refused).OfType<string>().ToList());
+    }
+
+    /// <summary>Reads (and drops) what the other side still sends until it closes the connection, or the probe's time is up.</summary>
+    private static async Task DrainUntilClosedAsync(SslStream stream, CancellationToken cancellation)
+    {
+        var buffer = new byte[256];
+        try
+        {
+            while (await stream.ReadAsync(buffer, cancellation) > 0)
+            {
+            }
+        }
+        catch (Exception ex) when (ex is IOException or OperationCanceledException)
+        {
+            // It answered the handshake: reachable, however it hung up.
+        }
     }
 
     /// <summary>
@@ -135,7 +179,13 @@ public sealed class ClusterConnection : IAsyncDisposable
     {
         var tls = TlsCredentials(settings.TlsDirectory);
         var (candidates, source) = await CandidatesAsync(gateways, settings, cancellation);
-        var reachable = await ReachableAsync(candidates, cancellation);
+        var (reachable, refused) = await ReachableAsync(candidates, tls, cancellation);
+        if (reachable.Count == 0 && refused.Count > 0)
+        {
+            throw new ClusterUnreachableException(
+                $"no PunkGrid silo answered ({source}; the TLS handshake failed at {string.Join("; ", refused)}): " +
+                "check that --tls-dir / PUNKGRID__Tls__Directory holds this cluster's certificates", null);
+        }
         if (reachable.Count == 0)
         {
             throw new ClusterUnreachableException(

@@ -57,6 +57,7 @@ public static partial class PunkGridCommandLine
         root.Subcommands.Add(WithId("cancel", "RUN or JOB", "Cancel a run's unfinished jobs, or one job.", CancelAsync, io, json: false));
         root.Subcommands.Add(WithId("retry", "JOB", "Queue a Failed or Cancelled job again.", RetryAsync, io, json: false));
         root.Subcommands.Add(MetricsCommand(io));
+        root.Subcommands.Add(LogsCommand(io));
         root.Subcommands.Add(ArtifactsCommand(io));
         root.Subcommands.Add(Listing("workers", "Worker silos: device, slots in use, last heartbeat.", [], WorkersAsync, io));
         root.Subcommands.Add(ResultsCommand(io));

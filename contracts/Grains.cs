@@ -36,7 +36,7 @@ public interface IRunGrain : IGrainWithStringKey
 }
 
 /// <summary>
-/// One job, as operators see it: its detail, cancel and retry, its metrics and artifacts. Workers lease and report
+/// One job, as operators see it: its detail, cancel and retry, its metrics, log and artifacts. Workers lease and report
 /// through the database directly (the queue is the <c>jobs</c> table), so no client call can start, renew or finish an
 /// attempt.
 /// </summary>
@@ -55,6 +55,10 @@ public interface IJobGrain : IGrainWithStringKey
 
     [Alias("GetMetrics")]
     Task<MetricPage> GetMetrics(MetricQuery query);
+
+    /// <summary>A page of the job's log (every attempt's, or one's); null when no job has this id.</summary>
+    [Alias("GetLogs")]
+    Task<JobLogPage?> GetLogs(JobLogQuery query);
 
     [Alias("GetArtifacts")]
     Task<IReadOnlyList<ArtifactInfo>> GetArtifacts();

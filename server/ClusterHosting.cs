@@ -36,6 +36,7 @@ public static class ClusterHosting
         services.AddSingleton<CheckpointStore>();
         services.AddSingleton<MetricStore>();
         services.AddSingleton<ArtifactStore>();
+        services.AddSingleton<JobLogStore>();
         services.AddSingleton<ScheduleStore>();
         return services;
     }
@@ -50,6 +51,8 @@ public static class ClusterHosting
         silo.Services.AddSingleton<IValidateOptions<RetrainingScheduleOptions>, RetrainingScheduleOptions.Validator>();
         silo.Services.AddOptions<WorkerOptions>().Bind(section.GetSection("Worker")).ValidateOnStart();
         silo.Services.AddSingleton<IValidateOptions<WorkerOptions>, WorkerOptions.Validator>();
+        silo.Services.AddOptions<JobLogOptions>().Bind(configuration.GetSection(JobLogOptions.Section)).ValidateOnStart();
+        silo.Services.AddSingleton<IValidateOptions<JobLogOptions>, JobLogOptions.Validator>();
         silo.Services.Configure<ClusterMembershipOptions>(section.GetSection("Membership"));
         silo.AddIncomingGrainCallFilter<Security.OperatorSurfaceFilter>();
         silo.Services.AddSingleton<IMembershipTable, PostgresMembershipTable>();
@@ -59,6 +62,9 @@ public static class ClusterHosting
             o.MinimumReminderPeriod = schedules.Value.Tick < o.MinimumReminderPeriod ? schedules.Value.Tick : o.MinimumReminderPeriod);
         silo.Services.AddSingleton<TraitCatalog>();
         silo.Services.AddSingleton<RunPlanner>();
+        // Registered before the worker, so it stops after it: the lines of the jobs the worker stops are still written.
+        silo.Services.AddSingleton<JobLogWriter>();
+        silo.Services.AddHostedService(sp => sp.GetRequiredService<JobLogWriter>());
         silo.Services.AddHostedService<Telemetry.JobStateSampler>();
         silo.Services.AddHostedService<LeaseKeeper>();
         silo.Services.AddHostedService<JobCountCompactor>();

@@ -5,11 +5,11 @@ using PunkGrid.Server.Storage;
 namespace PunkGrid.Server.Grains;
 
 /// <summary>
-/// One job as operators see it, over its <c>jobs</c> row: detail and timeline, cancel, retry, metrics, artifacts. Cancel
+/// One job as operators see it, over its <c>jobs</c> row: detail and timeline, cancel, retry, metrics, logs, artifacts. Cancel
 /// and retry are conditional statements; the database notifies the workers (a cancelled job stops at once, a retried one
 /// is leased by the first free worker). Workers never come through here: they lease and report in the database.
 /// </summary>
-public sealed class JobGrain(JobStore store, MetricStore metrics, ArtifactStore artifacts) : Grain, IJobGrain
+public sealed class JobGrain(JobStore store, MetricStore metrics, ArtifactStore artifacts, JobLogStore logs) : Grain, IJobGrain
 {
     private string JobId => this.GetPrimaryKeyString();
 
@@ -44,6 +44,8 @@ public sealed class JobGrain(JobStore store, MetricStore metrics, ArtifactStore 
     }
 
     public Task<MetricPage> GetMetrics(MetricQuery query) => metrics.ReadAsync(JobId, query);
+
+    public Task<JobLogPage?> GetLogs(JobLogQuery query) => logs.ReadAsync(JobId, query);
 
     public Task<IReadOnlyList<ArtifactInfo>> GetArtifacts() => artifacts.ListAsync(JobId);
 

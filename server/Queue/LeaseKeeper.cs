@@ -11,7 +11,7 @@ namespace PunkGrid.Server.Queue;
 /// the clock not ticked for longer than the outage gap (the database was down or paused, or every silo was) extends
 /// every lease by a full timeout instead, so an outage costs no running job its attempt.
 /// </summary>
-public sealed partial class LeaseKeeper(JobQueue queue, IOptions<JobQueueOptions> options, ILogger<LeaseKeeper> logger) : PeriodicPass(logger)
+public sealed partial class LeaseKeeper(JobQueue queue, JobLogWriter jobLogs, IOptions<JobQueueOptions> options, ILogger<LeaseKeeper> logger) : PeriodicPass(logger)
 {
     protected override TimeSpan Interval => options.Value.ExpiryScanInterval;
 
@@ -31,13 +31,15 @@ public sealed partial class LeaseKeeper(JobQueue queue, IOptions<JobQueueOptions
         foreach (var lost in result.Expired)
         {
             WorkerAgent.Telemetry(lost);
+            // Said in the job's log too: the worker that lost the lease may never say anything again.
+            var log = new JobLogger(logger, jobLogs, lost.JobId, lost.Attempt, "queue", saidByAttempt: false);
             if (lost.State == JobState.Failed)
             {
-                LogQuarantined(logger, lost.JobId, lost.Attempt, lost.Reason);
+                LogQuarantined(log, lost.JobId, lost.Attempt, lost.Reason);
             }
             else
             {
-                LogExpired(logger, lost.JobId, lost.Attempt, lost.Reason);
+                LogExpired(log, lost.JobId, lost.Attempt, lost.Reason);
             }
         }
     }

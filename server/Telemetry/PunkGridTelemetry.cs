@@ -38,12 +38,18 @@ public static class PunkGridTelemetry
 
     private static Func<IEnumerable<Measurement<long>>> jobsByState = () => [];
     private static Func<int> runningHere = () => 0;
+    private static Func<(long Lines, long Bytes)> jobLogSize = () => (0, 0);
 
     static PunkGridTelemetry()
     {
         Meter.CreateObservableGauge("punkgrid.jobs", () => jobsByState(), "{job}", "Jobs in the cluster by state (read from PostgreSQL; the same on every silo).");
         Meter.CreateObservableGauge("punkgrid.jobs.running.local", () => runningHere(), "{job}", "Jobs running on this silo's worker.");
+        Meter.CreateObservableGauge("punkgrid.job_logs.lines", () => jobLogSize().Lines, "{line}", "Lines the job logs hold (read from PostgreSQL; the same on every silo).");
+        Meter.CreateObservableGauge("punkgrid.job_logs.size", () => jobLogSize().Bytes, "By", "Bytes the job logs' table takes in PostgreSQL, with its indexes.");
     }
+
+    /// <summary>Where the job-log gauges read from: the latest lines and bytes sampled.</summary>
+    public static void ObserveJobLogs(Func<(long Lines, long Bytes)> size) => jobLogSize = size;
 
     /// <summary>Where the observable gauges read from: the latest counts by state, and this worker's running jobs.</summary>
     public static void Observe(Func<IReadOnlyDictionary<string, long>> countsByState, Func<int> runningOnThisWorker)

@@ -27,6 +27,7 @@ public sealed partial class WorkerAgent(
     CheckpointStore checkpoints,
     MetricStore metrics,
     ArtifactStore artifacts,
+    JobLogWriter jobLogs,
     NpgsqlDataSource dataSource,
     ILocalSiloDetails silo,
     ISiloStatusOracle membership,
@@ -34,7 +35,8 @@ public sealed partial class WorkerAgent(
     IOptions<JobQueueOptions> scheduling,
     ILogger<WorkerAgent> logger) : BackgroundService
 {
-    private sealed record RunningJob(JobLease Lease, PostgresTrainingSink Sink, CancellationTokenSource Cancel, Thread Thread);
+    /// <summary>A job this worker runs; <see cref="Log"/> writes to the silo's log and to the job's own.</summary>
+    private sealed record RunningJob(JobLease Lease, ILogger Log, PostgresTrainingSink Sink, CancellationTokenSource Cancel, Thread Thread);
 
     private readonly ConcurrentDictionary<string, RunningJob> running = new(StringComparer.Ordinal);
     private readonly WakeSignal wake = new();
@@ -61,7 +63,7 @@ public sealed partial class WorkerAgent(
         {
             foreach (var lost in await queue.LoseLeasesOfEarlierIncarnationsAsync(registration.WorkerId, address, c))
             {
-                LogTakenOver(logger, lost.JobId, lost.Attempt, lost.WorkerId ?? "?", lost.State);
+                LogTakenOver(JobLog(lost.JobId, lost.Attempt), lost.JobId, lost.Attempt, lost.WorkerId ?? "?", lost.State);
                 Telemetry(lost);
             }
         }, logger, "taking over from earlier incarnations of this worker", stoppingToken);
@@ -137,7 +139,7 @@ public sealed partial class WorkerAgent(
         {
             if (running.TryGetValue(lost, out var job) && !job.Cancel.IsCancellationRequested)
             {
-                LogLeaseLost(logger, lost, job.Lease.Attempt);
+                LogLeaseLost(job.Log, lost, job.Lease.Attempt);
                 await job.Cancel.CancelAsync();
             }
         }
@@ -148,7 +150,7 @@ public sealed partial class WorkerAgent(
             var claim = result.Orphans.Take(Math.Max(0, free)).ToList();
             foreach (var lease in await queue.ClaimOrphansAsync(worker, claim, timeout.Token))
             {
-                LogClaimed(logger, lease.JobId, lease.Attempt);
+                LogClaimed(JobLog(lease.JobId, lease.Attempt), lease.JobId, lease.Attempt);
                 Start(lease);
             }
             foreach (var (jobId, attempt) in result.Orphans.Skip(claim.Count))
@@ -163,7 +165,7 @@ public sealed partial class WorkerAgent(
     {
         if (running.TryGetValue(jobId, out var job) && !job.Cancel.IsCancellationRequested)
         {
-            LogCancelled(logger, jobId, job.Lease.Attempt);
+            LogCancelled(job.Log, jobId, job.Lease.Attempt);
             job.Cancel.Cancel();
         }
     }
@@ -175,16 +177,23 @@ public sealed partial class WorkerAgent(
             activity?.SetTag("punkgrid.job_id", lease.JobId).SetTag("punkgrid.worker_id", registration!.WorkerId).SetTag("punkgrid.attempt", lease.Attempt);
         }
         PunkGridTelemetry.JobsLeased.Add(1);
-        LogLeased(logger, lease.JobId, lease.Attempt);
+        var log = JobLog(lease.JobId, lease.Attempt);
+        LogLeased(log, lease.JobId, lease.Attempt, registration!.WorkerId);
         var cancel = new CancellationTokenSource();
-        var sink = new PostgresTrainingSink(checkpoints, metrics, artifacts, lease.JobId, lease.Spec.Kind, lease.Attempt, logger, cancel.Token);
-        var thread = new Thread(() => Run(lease, sink, cancel)) { IsBackground = true, Name = $"job {lease.JobId}" };
-        running[lease.JobId] = new RunningJob(lease, sink, cancel, thread);
-        thread.Start();
+        var sink = new PostgresTrainingSink(checkpoints, metrics, artifacts, lease.JobId, lease.Spec.Kind, lease.Attempt, log, cancel.Token);
+        var job = new RunningJob(lease, log, sink, cancel, new Thread(() => Run(lease, log, sink, cancel)) { IsBackground = true, Name = $"job {lease.JobId}" });
+        running[lease.JobId] = job;
+        job.Thread.Start();
     }
 
-    /// <summary>Runs one leased job to its end on the calling (dedicated) thread and reports the outcome, fenced by its attempt.</summary>
-    private void Run(JobLease lease, PostgresTrainingSink sink, CancellationTokenSource cancel)
+    /// <summary>What this worker says about one attempt of a job: to the silo's log and the job's own.</summary>
+    private JobLogger JobLog(string jobId, int attempt, string source = "worker") => new(logger, jobLogs, jobId, attempt, source);
+
+    /// <summary>
+    /// Runs one leased job to its end on the calling (dedicated) thread and reports the outcome, fenced by its attempt. The
+    /// job's log is flushed before the outcome is reported, so its last lines (the exception of a failure) are stored first.
+    /// </summary>
+    private void Run(JobLease lease, ILogger log, PostgresTrainingSink sink, CancellationTokenSource cancel)
     {
         try
         {
@@ -193,40 +202,45 @@ public sealed partial class WorkerAgent(
                 ? settings.ThreadsPerJob
                 : Math.Max(1, Environment.ProcessorCount / settings.EffectiveSlots));
             // A first attempt has nothing to resume from: only a leased attempt writes checkpoints.
-            var checkpoint = lease.Attempt == 1 ? null : DatabaseRetry.RunAsync(c => checkpoints.LatestAsync(lease.JobId, c), logger,
+            var checkpoint = lease.Attempt == 1 ? null : DatabaseRetry.RunAsync(c => checkpoints.LatestAsync(lease.JobId, c), log,
                 $"latest checkpoint of {lease.JobId}", cancel.Token).GetAwaiter().GetResult();
-            LogStarting(logger, lease.JobId, lease.Attempt, checkpoint is null ? "from scratch" : $"from the checkpoint of epoch {checkpoint.Epoch}");
+            LogStarting(log, lease.JobId, lease.Attempt, checkpoint is null
+                ? "from scratch"
+                : $"from the checkpoint of epoch {checkpoint.Epoch} (step {checkpoint.Step})", device);
             var trainer = JobTrainerFactory.Create(lease.Spec, DataDirectory.Resolve(settings.DataDirectory), scheduling.Value.AllowFaultInjection);
-            var result = trainer.Train(new TrainContext(sink, device, checkpoint, logger, cancel.Token));
-            // Retried until the database answers: an outage must not turn a finished job into a lost one.
+            var result = trainer.Train(new TrainContext(sink, device, checkpoint, JobLog(lease.JobId, lease.Attempt, "trainer"), cancel.Token));
             var final = sink.LatestProgress;
+            LogTrained(log, lease.JobId, lease.Attempt, final.Epoch, final.TotalEpochs,
+                string.Join(", ", result.Summary.Select(m => string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{m.Key} {m.Value:G4}"))));
+            FlushLog(lease);
+            // Retried until the database answers: an outage must not turn a finished job into a lost one.
             var outcome = DatabaseRetry.RunAsync(c => queue.SucceedAsync(lease.JobId, lease.Attempt, result.EvaluationJson, result.Summary, final.TotalEpochs, final.TotalSteps, c),
                 logger, $"success of {lease.JobId}", stopping).GetAwaiter().GetResult();
             if (outcome == JobQueue.ReportOutcome.Stale)
             {
-                LogStaleSuccess(logger, lease.JobId, lease.Attempt);
+                LogStaleSuccess(log, lease.JobId, lease.Attempt);
             }
             else
             {
                 PunkGridTelemetry.JobsFinished.Add(1, new KeyValuePair<string, object?>("state", nameof(JobState.Succeeded)));
-                LogSucceeded(logger, lease.JobId, lease.Attempt);
+                LogSucceeded(log, lease.JobId, lease.Attempt);
             }
         }
         catch (OperationCanceledException) when (cancel.IsCancellationRequested || stopping.IsCancellationRequested)
         {
-            LogStopped(logger, lease.JobId, lease.Attempt);
+            LogStopped(log, lease.JobId, lease.Attempt);
         }
         catch (StaleAttemptException ex)
         {
-            LogStale(logger, lease.JobId, ex.Message);
+            LogStale(log, lease.JobId, ex.Message);
         }
         catch (Exception ex) when (ex is ArgumentException or DataFormatException or CheckpointFormatException)
         {
-            Report(lease, $"{ex.GetType().Name}: {ex.Message}", retryable: false);
+            Report(lease, log, ex, retryable: false);
         }
         catch (Exception ex)
         {
-            Report(lease, $"{ex.GetType().Name}: {ex.Message}", retryable: true);
+            Report(lease, log, ex, retryable: true);
         }
         finally
         {
@@ -239,9 +253,20 @@ public sealed partial class WorkerAgent(
         }
     }
 
-    private void Report(JobLease lease, string error, bool retryable)
+    /// <summary>Waits (a few seconds at most) until the job's log lines so far are stored.</summary>
+    private void FlushLog(JobLease lease)
     {
-        LogFailed(logger, lease.JobId, lease.Attempt, retryable ? "retryable" : "final", error);
+        if (!jobLogs.FlushAsync(TimeSpan.FromSeconds(5), stopping).GetAwaiter().GetResult())
+        {
+            LogLogFlushLate(logger, lease.JobId, lease.Attempt);
+        }
+    }
+
+    private void Report(JobLease lease, ILogger log, Exception exception, bool retryable)
+    {
+        var error = $"{exception.GetType().Name}: {exception.Message}";
+        LogFailed(log, lease.JobId, lease.Attempt, retryable ? "retryable" : "final", error, exception);
+        FlushLog(lease);
         try
         {
             using var activity = retryable ? PunkGridTelemetry.Source.StartActivity("requeue") : null;
@@ -256,7 +281,7 @@ public sealed partial class WorkerAgent(
         }
         catch (Exception ex)
         {
-            LogReportLost(logger, lease.JobId, ex.Message);
+            LogReportLost(log, lease.JobId, ex.Message);
         }
     }
 
@@ -292,7 +317,7 @@ public sealed partial class WorkerAgent(
             }
             catch (Exception ex)
             {
-                LogHandBackFailed(logger, job.Lease.JobId, ex.Message);
+                LogHandBackFailed(job.Log, job.Lease.JobId, ex.Message);
             }
         }
         await base.StopAsync(cancellationToken);
@@ -330,11 +355,17 @@ public sealed partial class WorkerAgent(
     [LoggerMessage(Level = LogLevel.Information, Message = "Worker {Worker}: device {Device}, {Slots} slot(s)")]
     private static partial void LogStarted(ILogger logger, string worker, string device, int slots);
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "Leased {Job} (attempt {Attempt})")]
-    private static partial void LogLeased(ILogger logger, string job, int attempt);
+    [LoggerMessage(Level = LogLevel.Information, Message = "Leased {Job} (attempt {Attempt}) to worker {Worker}")]
+    private static partial void LogLeased(ILogger logger, string job, int attempt, string worker);
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "Job {Job} attempt {Attempt}: starting {From}")]
-    private static partial void LogStarting(ILogger logger, string job, int attempt, string from);
+    [LoggerMessage(Level = LogLevel.Information, Message = "Job {Job} attempt {Attempt}: starting {From} on {Device}")]
+    private static partial void LogStarting(ILogger logger, string job, int attempt, string from, string device);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Job {Job} attempt {Attempt}: trained to epoch {Epoch} of {Epochs}; summary {Summary}")]
+    private static partial void LogTrained(ILogger logger, string job, int attempt, int epoch, int epochs, string summary);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Job {Job} attempt {Attempt}: its log lines could not all be stored before its outcome (they follow when the database takes them)")]
+    private static partial void LogLogFlushLate(ILogger logger, string job, int attempt);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Job {Job} attempt {Attempt} succeeded")]
     private static partial void LogSucceeded(ILogger logger, string job, int attempt);
@@ -349,7 +380,7 @@ public sealed partial class WorkerAgent(
     private static partial void LogStale(ILogger logger, string job, string message);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Job {Job} attempt {Attempt} failed ({Kind}): {Error}")]
-    private static partial void LogFailed(ILogger logger, string job, int attempt, string kind, string error);
+    private static partial void LogFailed(ILogger logger, string job, int attempt, string kind, string error, Exception exception);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Could not report the failure of {Job}: {Error} (its lease will expire)")]
     private static partial void LogReportLost(ILogger logger, string job, string error);

@@ -11,6 +11,7 @@ namespace PunkGrid.Silo.Dashboard;
 [JsonSerializable(typeof(RunView))]
 [JsonSerializable(typeof(JobsPage))]
 [JsonSerializable(typeof(MetricsView))]
+[JsonSerializable(typeof(JobLogPage))]
 [JsonSerializable(typeof(JobDetail))]
 [JsonSerializable(typeof(SubmitResult))]
 [JsonSerializable(typeof(CommandResult))]

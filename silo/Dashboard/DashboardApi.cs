@@ -38,6 +38,7 @@ public static class DashboardApi
 
         api.MapGet("/jobs/{id}", JobEndpoints.Get);
         api.MapGet("/jobs/{id}/metrics", JobEndpoints.Metrics);
+        api.MapGet("/jobs/{id}/logs", JobEndpoints.Logs);
         api.MapGet("/jobs/{id}/artifacts", JobEndpoints.Artifacts);
         api.MapGet("/jobs/{id}/artifacts/{name}", JobEndpoints.Artifact);
         changes.MapPost("/jobs/{id}/cancel", JobEndpoints.Cancel);

@@ -4,7 +4,7 @@ using PunkGrid.Contracts;
 
 namespace PunkGrid.Silo.Dashboard;
 
-/// <summary><c>/api/jobs</c>: a job's detail, metrics and artifacts; cancel and retry.</summary>
+/// <summary><c>/api/jobs</c>: a job's detail, metrics, log and artifacts; cancel and retry.</summary>
 public static class JobEndpoints
 {
     public static async Task<Results<Ok<JobDetail>, ProblemHttpResult>> Get(IGrainFactory grains, string id) =>
@@ -25,6 +25,26 @@ public static class JobEndpoints
         }
         var page = await job.GetMetrics(query);
         return TypedResults.Ok(new MetricsView(page.Points, page.NextAfterStep));
+    }
+
+    /// <summary>
+    /// A page of the job's log: lines after the id <c>after</c> (the previous page's <c>next</c>), of one <c>attempt</c> or
+    /// all, at most <c>limit</c>; <c>tail=true</c> gives the newest lines instead of the oldest.
+    /// </summary>
+    public static async Task<Results<Ok<JobLogPage>, ProblemHttpResult>> Logs(
+        IGrainFactory grains, string id, string? after, string? attempt, string? limit, string? tail)
+    {
+        var query = new JobLogQuery(
+            ApiRequests.Cursor(after, "after") is { } cursor ? Math.Max(0, cursor) : 0,
+            ApiRequests.Count(attempt, "attempt", int.MaxValue),
+            ApiRequests.Count(limit, "limit", JobLogQuery.MaxLimit) ?? JobLogQuery.DefaultLimit,
+            tail switch
+            {
+                null or "" or "false" => false,
+                "true" => true,
+                _ => throw new BadRequestException($"tail='{ApiRequests.Printable(tail)}' is not allowed: true or false"),
+            });
+        return await grains.GetGrain<IJobGrain>(ApiRequests.Id(id, "job id")).GetLogs(query) is { } page ? TypedResults.Ok(page) : UnknownJob(id);
     }
 
     public static async Task<Results<Ok<IReadOnlyList<ArtifactInfo>>, ProblemHttpResult>> Artifacts(IGrainFactory grains, string id)

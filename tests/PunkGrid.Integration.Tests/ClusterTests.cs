@@ -258,6 +258,30 @@ public sealed class ClusterTests(ClusterFixture cluster)
         Assert.Equal(0, (await cluster.Cli("runs")).Exit); // the cluster's own client certificate gets in
     }
 
+    /// <summary>
+    /// A healthy cluster's logs are for real trouble: the CLI finds its gateways with a whole TLS handshake, so commands
+    /// leave no "Authentication failed" warning (with its stack) in the silos they probe — a bare TCP probe did.
+    /// </summary>
+    [Fact]
+    public async Task Cli_commands_leave_no_handshake_warnings_in_the_silos_logs()
+    {
+        var before = cluster.Silos.Where(s => !s.HasExited).ToDictionary(s => s, s => new FileInfo(s.LogPath).Length);
+        for (var i = 0; i < 3; i++)
+        {
+            var runs = await cluster.Cli("runs");
+            Assert.True(runs.Exit == 0, runs.Error);
+        }
+        await Task.Delay(TimeSpan.FromSeconds(2));
+        foreach (var (silo, length) in before)
+        {
+            await using var file = new FileStream(silo.LogPath, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+            file.Seek(length, SeekOrigin.Begin);
+            var added = await new StreamReader(file).ReadToEndAsync();
+            Assert.True(!added.Contains("TlsServerConnectionMiddleware", StringComparison.Ordinal), added);
+            Assert.DoesNotContain("Authentication failed", added);
+        }
+    }
+
     /// <summary>Even a client of the cluster reaches only the operator surface: a silo's internal interfaces (reminder ticks) are refused.</summary>
     [Fact]
     public async Task A_client_cannot_call_a_grains_internal_interface()

@@ -54,6 +54,19 @@ public sealed class DashboardTests(ClusterFixture cluster)
         await job.WaitForSelectorAsync("[data-event='Succeeded']"); // the state timeline
         Assert.Equal(0, await job.Locator("[data-command]").CountAsync()); // a succeeded job can be neither cancelled nor retried
         Assert.Equal(0, await job.Locator("#load-error").CountAsync());
+
+        // Its log tab: the worker's and the trainer's lines, epoch by epoch.
+        await job.ClickAsync("nav.tabs a:has-text('Log')");
+        await job.WaitForSelectorAsync("[data-log-line]:has-text('Trait Male epoch 2/2')");
+        await job.WaitForSelectorAsync("[data-log-line]:has-text('attempt 1 succeeded')");
+        Assert.Equal(0, await job.Locator("#load-error").CountAsync());
+        var (logStatus, log) = await cluster.ApiAsync(HttpMethod.Get, "/api/jobs/dash-1.male/logs?tail=true&limit=1");
+        Assert.Equal(200, logStatus);
+        Assert.Contains("succeeded", Assert.Single(log.GetProperty("lines").EnumerateArray()).GetProperty("message").GetString());
+        var (badStatus, bad) = await cluster.ApiAsync(HttpMethod.Get, "/api/jobs/dash-1.male/logs?tail=maybe");
+        Assert.Equal(400, badStatus);
+        Assert.Contains("tail='maybe' is not allowed: true or false", bad.GetProperty("detail").GetString());
+        Assert.Equal(404, (await cluster.ApiAsync(HttpMethod.Get, "/api/jobs/no-such-job/logs")).Status);
     }
 
     [Fact]
@@ -68,6 +81,8 @@ public sealed class DashboardTests(ClusterFixture cluster)
         Assert.Equal(0, await job.Locator("[data-command$='/retry']").CountAsync());
         var run = await chromium.OpenAsync(new Uri(cluster.Silos[0].DashboardUrl, "#/run/dash-cancel"));
         await run.WaitForSelectorAsync("[data-command='/runs/dash-cancel/cancel']");
+        var log = await chromium.OpenAsync(new Uri(cluster.Silos[0].DashboardUrl, "#/job/dash-cancel.noop/log"));
+        await log.WaitForSelectorAsync("[data-log-line]:has-text('starting from scratch')", new PageWaitForSelectorOptions { Timeout = 30_000 });
 
         Assert.Equal(200, (await cluster.ApiAsync(HttpMethod.Post, "/api/runs/dash-cancel/cancel")).Status);
         await cluster.WaitUntilAsync(async () => await cluster.StateOfAsync("dash-cancel.noop") == "Cancelled", JobTimeout, "the cancelled noop job");
@@ -75,6 +90,8 @@ public sealed class DashboardTests(ClusterFixture cluster)
         await job.WaitForSelectorAsync("[data-command='/jobs/dash-cancel.noop/retry']", new PageWaitForSelectorOptions { Timeout = 30_000 });
         Assert.Equal(0, await job.Locator("[data-command$='/cancel']").CountAsync());
         await run.WaitForSelectorAsync("[data-command='/runs/dash-cancel/cancel']", new PageWaitForSelectorOptions { State = WaitForSelectorState.Detached, Timeout = 30_000 });
+        // The open log tab follows too: the worker's lines about the cancellation arrive without a reload.
+        await log.WaitForSelectorAsync("[data-log-line]:has-text('attempt 1 stopped')", new PageWaitForSelectorOptions { Timeout = 30_000 });
     }
 
     [Fact]
@@ -152,6 +169,8 @@ public sealed class DashboardTests(ClusterFixture cluster)
         Assert.Contains("punkgrid_jobs{", scrape);
         Assert.Contains("punkgrid_runs_submitted_total", scrape);
         Assert.Contains("punkgrid_checkpoint_size_bytes", scrape);
+        Assert.Matches("punkgrid_job_logs_lines(\\{[^}]*\\})? [1-9]", scrape); // the job logs' size, sampled from PostgreSQL
+        Assert.Contains("punkgrid_job_logs_size_bytes", scrape);
         Assert.Contains("orleans_", scrape); // Orleans' own meters
 
         await cluster.WaitUntilAsync(() => Task.FromResult(

@@ -259,6 +259,30 @@ public sealed class FaultTests(FaultFixture cluster)
         Assert.Equal(1, report.ByState.GetValueOrDefault("Failed"));
         Assert.Equal((3, 3, 0), (report.MaxAttempt, report.Failures, report.LostLeases));
         Assert.Contains("noop job asked to fail at epoch 1", (await cluster.Cli("status", run + ".noop")).Out);
+
+        // Its log says what happened, attempt by attempt: each start, and the exception that ended it with its stack.
+        const string job = run + ".noop";
+        var log = await cluster.Cli("logs", job);
+        Assert.True(log.Exit == 0, log.Error);
+        foreach (var attempt in new[] { 1, 2, 3 })
+        {
+            Assert.Contains($"#{attempt} Information worker  Job {job} attempt {attempt}: starting from", log.Out);
+            Assert.Contains($"#{attempt} Error       worker  Job {job} attempt {attempt} failed (retryable): InvalidOperationException: noop job asked to fail at epoch 1", log.Out);
+        }
+        Assert.Contains("System.InvalidOperationException: noop job asked to fail at epoch 1 (fault=throw)", log.Out);
+        Assert.Contains("   at PunkGrid.Training.Trainers.NoopTrainer.Train(", log.Out);
+        Assert.DoesNotContain("(superseded)", log.Out);
+
+        var second = await cluster.Cli("logs", job, "--attempt", "2", "--json");
+        var lines = second.Out.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => System.Text.Json.JsonDocument.Parse(l).RootElement).ToList();
+        Assert.NotEmpty(lines);
+        Assert.All(lines, l => Assert.Equal(2, l.GetProperty("attempt").GetInt32()));
+        Assert.Contains(lines, l => l.GetProperty("level").GetString() == "Error" && l.GetProperty("message").GetString()!.Contains("   at ", StringComparison.Ordinal));
+
+        // --follow on an ended job prints what is there and ends.
+        var followed = await cluster.Cli("logs", job, "--follow", "--tail", "2");
+        Assert.True(followed.Exit == 0, followed.Error);
+        Assert.Contains("(job fault-throw.noop is Failed)", followed.Error);
     }
 
     /// <summary>

@@ -55,6 +55,16 @@ public sealed class KillSiloTests(KillFixture cluster)
         Assert.Equal(Enumerable.Range(1, epochs * stepsPerEpoch).Select(i => (long)i), steps.Select(s => s.Step).Distinct().Order());
         Assert.Equal(epochs * stepsPerEpoch, resumed.Max(s => s.Step));
 
+        // The job's log tells the story: attempt 1 from scratch, its lease expiring (said by the queue, since its worker
+        // died), the last attempt resuming from a checkpoint on the survivor, and its epochs.
+        var log = await cluster.Cli("logs", job);
+        Assert.True(log.Exit == 0, log.Error);
+        Assert.Contains($"#1 Information worker  Job {job} attempt 1: starting from scratch", log.Out);
+        Assert.True(System.Text.RegularExpressions.Regex.IsMatch(log.Out, $@"#1 Warning +queue +Job {System.Text.RegularExpressions.Regex.Escape(job)} attempt 1: lease expired"), log.Out);
+        Assert.Matches($@"#{finalAttempt} Information worker  Job {System.Text.RegularExpressions.Regex.Escape(job)} attempt {finalAttempt}: starting from the checkpoint of epoch [1-4] ", log.Out);
+        Assert.Contains($"#{finalAttempt} Information trainer Trait Hoodie epoch {epochs}/{epochs}", log.Out);
+        Assert.Contains($"Leased {job} (attempt {finalAttempt}) to worker {survivor.Name}@", log.Out);
+
         // The lost lease is traced (a requeue span) and counted, exported over OTLP by the surviving silo.
         await cluster.WaitUntilAsync(() => Task.FromResult(cluster.Otlp.SpanNames().Contains("requeue")
             && cluster.Otlp.MetricNames().Contains("punkgrid.lease.expirations")), TimeSpan.FromSeconds(30), "the requeue over OTLP");

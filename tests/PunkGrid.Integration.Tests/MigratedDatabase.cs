@@ -21,6 +21,7 @@ public sealed class MigratedDatabase : IAsyncDisposable
         Checkpoints = new CheckpointStore(dataSource, NullLogger<CheckpointStore>.Instance);
         Metrics = new MetricStore(dataSource);
         Artifacts = new ArtifactStore(dataSource);
+        Logs = new JobLogStore(dataSource);
     }
 
     public NpgsqlDataSource DataSource { get; }
@@ -34,6 +35,8 @@ public sealed class MigratedDatabase : IAsyncDisposable
     public MetricStore Metrics { get; }
 
     public ArtifactStore Artifacts { get; }
+
+    public JobLogStore Logs { get; }
 
     /// <summary>A new database named after <paramref name="name"/>; leases last a minute unless <paramref name="scheduling"/> says otherwise.</summary>
     public static async Task<MigratedDatabase> CreateAsync(PostgresServer server, string name, JobQueueOptions? scheduling = null)

@@ -1,5 +1,6 @@
 // PunkGrid dashboard: a page over /api/, refreshed every 2 s by polling (no reloads). Routes: #/ (cluster and runs),
-// #/run/ID (a run's jobs and per-trait results), #/job/ID (timeline, curves, artifacts), #/schedules.
+// #/run/ID (a run's jobs and per-trait results), #/job/ID (timeline, curves, artifacts), #/job/ID/log (its log, live),
+// #/schedules.
 "use strict";
 const REFRESH_MS = 2000;
 const view = document.getElementById("view");
@@ -199,6 +200,43 @@ async function jobMetrics(id) {
   return metricCache.points;
 }
 
+// A job's log lines: the newest 1000 first, then only the new ones each refresh (by the cursor `next`).
+const LOG_KEEP = 5000;
+let logCache = { job: null, lines: [], next: 0, dropped: 0, more: false };
+async function jobLog(id) {
+  if (logCache.job !== id) {
+    const page = await api(`/jobs/${enc(id)}/logs?tail=true&limit=1000`);
+    logCache = { job: id, lines: page.lines, next: page.next, dropped: page.dropped, more: page.more };
+  } else {
+    const page = await api(`/jobs/${enc(id)}/logs?after=${logCache.next}&limit=5000`);
+    logCache.lines.push(...page.lines);
+    logCache.next = page.next;
+    logCache.dropped = page.dropped;
+    if (logCache.lines.length > LOG_KEEP) {
+      logCache.lines = logCache.lines.slice(-LOG_KEEP);
+      logCache.more = true;
+    }
+  }
+  return logCache;
+}
+
+function jobTabs(j, current) {
+  const tab = (href, label, name) => `<a href="${href}" class="tab${current === name ? " current" : ""}">${label}</a>`;
+  return `<nav class="tabs">${tab(`#/job/${enc(j.job_id)}`, "Overview", "overview")}${tab(`#/job/${enc(j.job_id)}/log`, "Log", "log")}</nav>`;
+}
+
+async function renderJobLog(id) {
+  const [detail, log] = await Promise.all([api(`/jobs/${enc(id)}`), jobLog(id)]);
+  const j = detail.job;
+  const rows = log.lines.map((l) => `<tr data-log-line="${l.id}" data-level="${esc(l.level)}" class="log-${esc(l.level)}${l.superseded ? " superseded" : ""}">
+      <td>${when(l.at)}</td><td class="num">${l.attempt}${l.superseded ? ` <span class="muted" title="written after a newer attempt took the job">superseded</span>` : ""}</td>
+      <td>${esc(l.level)}</td><td>${esc(l.source)}</td><td><pre>${esc(l.message)}</pre></td></tr>`);
+  const earlier = log.more || log.dropped ? `<p class="muted">Showing the newest ${log.lines.length} lines${log.dropped ? `; ${log.dropped} older line(s) were dropped by the log's bound` : ""} (punkgrid logs ${esc(j.job_id)} prints every line kept).</p>` : "";
+  return `<h2>Job ${esc(j.job_id)} ${state(j.state)}</h2>${jobTabs(j, "log")}${earlier}
+    ${table(["at", "attempt", "level", "source", "message"], rows, "No log lines yet.")}
+    <p class="muted">${["Queued", "Running"].includes(j.state) ? "Live: new lines appear as the job writes them." : `The job is ${esc(j.state)}.`}</p>`;
+}
+
 async function renderJob(id) {
   const [detail, metrics, artifacts] = await Promise.all([api(`/jobs/${enc(id)}`), jobMetrics(id), api(`/jobs/${enc(id)}/artifacts`)]);
   const j = detail.job;
@@ -214,7 +252,7 @@ async function renderJob(id) {
   // Cancel while queued or running, retry once failed or cancelled (what the API accepts).
   const command = ["Queued", "Running"].includes(j.state) ? `<button data-command="/jobs/${enc(j.job_id)}/cancel">cancel</button>`
     : ["Failed", "Cancelled"].includes(j.state) ? `<button data-command="/jobs/${enc(j.job_id)}/retry">retry</button>` : "";
-  return `<h2>Job ${esc(j.job_id)} ${state(j.state)} ${command}</h2>
+  return `<h2>Job ${esc(j.job_id)} ${state(j.state)} ${command}</h2>${jobTabs(j, "overview")}
     <p class="counts"><a href="#/run/${enc(j.run_id)}">run ${esc(j.run_id)}</a> <span>${esc(detail.spec.kind)} ${esc(detail.spec.target || "")}, profile ${esc(detail.spec.profile)}</span>
       <span>attempt ${j.attempt} (${j.lost_leases} lost lease(s), ${j.failures} / ${j.max_failures} failures)</span><span>epoch ${j.epoch} / ${j.total_epochs}</span> ${bar(j.progress)}</p>
     ${summary ? `<p class="counts">${summary}</p>` : ""}${j.error ? `<p class="error">${esc(j.error)}</p>` : ""}
@@ -239,7 +277,7 @@ async function refresh() {
   const [route, id] = location.hash.replace(/^#\/?/, "").split("/").map(decodeURIComponent);
   try {
     const second = decodeURIComponent(location.hash.replace(/^#\/?/, "").split("/")[2] || "");
-    const html = route === "run" ? await renderRun(id) : route === "job" ? await renderJob(id) : route === "compare" ? await renderCompare(id, second)
+    const html = route === "run" ? await renderRun(id) : route === "job" ? await (second === "log" ? renderJobLog(id) : renderJob(id)) : route === "compare" ? await renderCompare(id, second)
       : route === "schedules" ? await renderSchedules() : await renderHome();
     view.innerHTML = html;
     statusLine.textContent = `updated ${new Date().toLocaleTimeString()}`;
