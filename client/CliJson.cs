@@ -20,6 +20,7 @@ namespace PunkGrid.Client;
 [JsonSerializable(typeof(IReadOnlyList<TraitPrediction>))]
 [JsonSerializable(typeof(IReadOnlyList<ClassPrediction>))]
 [JsonSerializable(typeof(List<MetricPoint>))]
+[JsonSerializable(typeof(RetentionReport))]
 [JsonSerializable(typeof(Dictionary<string, IReadOnlyList<TraitResultRow>>))]
 internal sealed partial class CliJson : JsonSerializerContext;
 

@@ -64,6 +64,7 @@ public static partial class PunkGridCommandLine
         root.Subcommands.Add(GenerateCommand(io));
         root.Subcommands.Add(PredictCommand(io));
         root.Subcommands.Add(ScheduleCommand(io));
+        root.Subcommands.Add(GcCommand(io));
         var parse = root.Parse(args);
         if (parse.Errors.Count > 0)
         {

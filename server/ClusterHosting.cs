@@ -37,6 +37,7 @@ public static class ClusterHosting
         services.AddSingleton<MetricStore>();
         services.AddSingleton<ArtifactStore>();
         services.AddSingleton<JobLogStore>();
+        services.AddSingleton<RetentionStore>();
         services.AddSingleton<ScheduleStore>();
         return services;
     }
@@ -53,6 +54,8 @@ public static class ClusterHosting
         silo.Services.AddSingleton<IValidateOptions<WorkerOptions>, WorkerOptions.Validator>();
         silo.Services.AddOptions<JobLogOptions>().Bind(configuration.GetSection(JobLogOptions.Section)).ValidateOnStart();
         silo.Services.AddSingleton<IValidateOptions<JobLogOptions>, JobLogOptions.Validator>();
+        silo.Services.AddOptions<RetentionOptions>().Bind(configuration.GetSection(RetentionOptions.Section)).ValidateOnStart();
+        silo.Services.AddSingleton<IValidateOptions<RetentionOptions>, RetentionOptions.Validator>();
         silo.Services.Configure<ClusterMembershipOptions>(section.GetSection("Membership"));
         silo.AddIncomingGrainCallFilter<Security.OperatorSurfaceFilter>();
         silo.Services.AddSingleton<IMembershipTable, PostgresMembershipTable>();
@@ -68,6 +71,7 @@ public static class ClusterHosting
         silo.Services.AddHostedService<Telemetry.JobStateSampler>();
         silo.Services.AddHostedService<LeaseKeeper>();
         silo.Services.AddHostedService<JobCountCompactor>();
+        silo.Services.AddHostedService<RetentionPass>();
         silo.Services.AddSingleton(sp => new PunkGrid.Training.Inference.PunkInferenceEngine(
             PunkGrid.Training.Data.DataDirectory.Resolve(sp.GetRequiredService<IOptions<WorkerOptions>>().Value.DataDirectory)));
         if ((section.GetSection("Worker").Get<WorkerOptions>() ?? new WorkerOptions()).Enabled)

@@ -219,6 +219,10 @@ public sealed class ClusterTests(ClusterFixture cluster)
     [InlineData(new[] { "cancel", "no-such-run" }, "unknown run or job 'no-such-run'")]
     [InlineData(new[] { "retry", "no-such-job" }, "unknown job 'no-such-job'")]
     [InlineData(new[] { "metrics", "no-such-job" }, "unknown job 'no-such-job'")]
+    [InlineData(new[] { "logs", "no-such-job" }, "unknown job 'no-such-job'")]
+    [InlineData(new[] { "logs", "some.job", "--attempt", "0" }, "--attempt 0 is not allowed")]
+    [InlineData(new[] { "gc", "--older-than", "soon" }, "--older-than 'soon' is not allowed: a positive age such as 90s, 45m, 12h, 30d or 2w")]
+    [InlineData(new[] { "gc", "--older-than", "0d" }, "--older-than '0d' is not allowed")]
     [InlineData(new[] { "artifacts", "no-such-job" }, "unknown job 'no-such-job'")]
     [InlineData(new[] { "generate", "vae", "--run", "no-such-run", "--out", "/tmp/x.png" }, "unknown run 'no-such-run'")]
     [InlineData(new[] { "generate", "gan", "--run", "no-such-run", "--count", "0", "--out", "/tmp/x.png" }, "count 0 is not allowed: 1..256")]
@@ -256,6 +260,23 @@ public sealed class ClusterTests(ClusterFixture cluster)
         Assert.Contains("no PunkGrid silo answered", foreign.ToString());
 
         Assert.Equal(0, (await cluster.Cli("runs")).Exit); // the cluster's own client certificate gets in
+    }
+
+    /// <summary>Retention from the CLI: a dry run says what would go; runs younger than the age are not touched.</summary>
+    [Fact]
+    public async Task Gc_collects_only_runs_older_than_asked_and_a_dry_run_removes_nothing()
+    {
+        var dry = await cluster.Cli("gc", "--older-than", "1s", "--dry-run", "--json");
+        Assert.True(dry.Exit == 0, dry.Error);
+        var report = System.Text.Json.JsonDocument.Parse(dry.Out).RootElement;
+        Assert.True(report.GetProperty("dry_run").GetBoolean());
+        var checkpoints = await cluster.CountAsync("select count(*) from checkpoints where job_id <> @id", "");
+        Assert.Equal(checkpoints, await cluster.CountAsync("select count(*) from checkpoints where job_id <> @id", "")); // nothing removed
+
+        var none = await cluster.Cli("gc", "--older-than", "3650d");
+        Assert.True(none.Exit == 0, none.Error);
+        Assert.Contains("0 run(s) ended before", none.Out);
+        Assert.Contains("removed 0 log line(s), 0 metric point(s) between epoch ends, 0 checkpoint(s)", none.Out);
     }
 
     /// <summary>
