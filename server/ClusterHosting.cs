@@ -38,6 +38,7 @@ public static class ClusterHosting
         services.AddSingleton<ArtifactStore>();
         services.AddSingleton<JobLogStore>();
         services.AddSingleton<RetentionStore>();
+        services.AddSingleton<ClusterHealthStore>();
         services.AddSingleton<ScheduleStore>();
         return services;
     }
@@ -68,7 +69,7 @@ public static class ClusterHosting
         // Registered before the worker, so it stops after it: the lines of the jobs the worker stops are still written.
         silo.Services.AddSingleton<JobLogWriter>();
         silo.Services.AddHostedService(sp => sp.GetRequiredService<JobLogWriter>());
-        silo.Services.AddHostedService<Telemetry.JobStateSampler>();
+        silo.Services.AddHostedService<Telemetry.ClusterStateSampler>();
         silo.Services.AddHostedService<LeaseKeeper>();
         silo.Services.AddHostedService<JobCountCompactor>();
         silo.Services.AddHostedService<RetentionPass>();

@@ -41,6 +41,31 @@ public static class ScheduleCron
     public static DateTimeOffset? NextDue(ScheduleStore.Row row) =>
         Parse(row.Cron).GetNextOccurrence(row.LastFiredAt ?? row.CreatedAt, Zone(row.TimeZone));
 
+    /// <summary>The health states of a schedule, as the <c>punkgrid.schedules</c> gauge counts them.</summary>
+    public static readonly string[] HealthStates = ["ok", "paused", "overdue", "skipped", "refused"];
+
+    /// <summary>
+    /// How a schedule's last firing went: <c>refused</c> (its run was refused), <c>skipped</c> (the previous run was still
+    /// going), <c>overdue</c> (a firing is due for longer than three ticks and a minute: no silo fired it), <c>paused</c>, else <c>ok</c>.
+    /// </summary>
+    public static string Health(ScheduleStore.Row row, DateTimeOffset now, TimeSpan tick)
+    {
+        if (row.Paused)
+        {
+            return "paused";
+        }
+        if (NextDue(row) is { } due && now - due > tick * 3 + TimeSpan.FromMinutes(1))
+        {
+            return "overdue";
+        }
+        return row.LastOutcome switch
+        {
+            { } o when o.Contains(" refused: ", StringComparison.Ordinal) => "refused",
+            { } o when o.StartsWith("firing due ", StringComparison.Ordinal) && o.Contains(" skipped: ", StringComparison.Ordinal) => "skipped",
+            _ => "ok",
+        };
+    }
+
     public static ScheduleView View(ScheduleStore.Row row) => new(
         row.Name, row.Cron, row.TimeZone, row.Paused, row.Run, row.CreatedAt, row.LastFiredAt, row.LastRunId,
         row.Paused ? null : NextDue(row), row.LastOutcome);

@@ -34,7 +34,7 @@ public sealed class JobQueue(NpgsqlDataSource dataSource, IOptions<JobQueueOptio
             with picked as (select job_id from jobs where state = 'Queued' and device = any(@devices)
             order by priority desc, created_at, job_id limit @count for update skip locked),
             started as (update jobs j set state = 'Running', attempt = j.attempt + 1, worker_id = @worker, lease_expires_at = now() + @lease,
-            started_at = coalesce(j.started_at, now()), error = null, updated_at = now() from picked p where j.job_id = p.job_id
+            started_at = coalesce(j.started_at, now()), progressed_at = now(), error = null, updated_at = now() from picked p where j.job_id = p.job_id
             returning j.job_id, j.run_id, j.attempt, j.kind, j.target, j.profile, j.parameters, j.priority, j.created_at),
             events as (insert into job_events (job_id, attempt, from_state, to_state, worker_id, detail)
             select job_id, attempt, 'Queued', 'Running', @worker, 'leased' from started)
@@ -77,7 +77,8 @@ public sealed class JobQueue(NpgsqlDataSource dataSource, IOptions<JobQueueOptio
             with reported as (select * from unnest(@jobs::text[], @attempts::int[], @progress::float8[], @epochs::int[], @total_epochs::int[],
             @steps::bigint[], @total_steps::bigint[]) as r(job_id, attempt, progress, epoch, total_epochs, step, total_steps)),
             renewed as (update jobs j set progress = r.progress, epoch = r.epoch, total_epochs = r.total_epochs, step = r.step,
-            total_steps = r.total_steps, lease_expires_at = now() + @lease, updated_at = now() from reported r
+            total_steps = r.total_steps, lease_expires_at = now() + @lease, updated_at = now(),
+            progressed_at = case when r.step <> j.step or r.epoch <> j.epoch then now() else coalesce(j.progressed_at, now()) end from reported r
             where j.job_id = r.job_id and j.attempt = r.attempt and j.state = 'Running' and j.worker_id = @w returning j.job_id),
             -- A worker reporting an attempt whose lease was lost as a crash was frozen or cut off, not dead: the count goes back.
             refund as (update job_events e set counted_crash = false from reported r where e.job_id = r.job_id and e.attempt = r.attempt

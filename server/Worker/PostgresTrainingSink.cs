@@ -17,6 +17,7 @@ public sealed class PostgresTrainingSink(
 {
     private TrainingProgress latest;
     private DateTime epochStarted = DateTime.UtcNow;
+    private int throughputEpoch = -1;
 
     public TrainingProgress LatestProgress => latest;
 
@@ -41,7 +42,16 @@ public sealed class PostgresTrainingSink(
     public void SaveArtifact(string name, string contentType, byte[] content) =>
         Retry(c => artifacts.SaveAsync(jobId, attempt, name, contentType, content, c), $"artifact {name} of {jobId}");
 
-    public void ReportProgress(TrainingProgress progress) => latest = progress;
+    /// <summary>Keeps the latest progress for the heartbeat; the first report of each epoch that carries a throughput records it.</summary>
+    public void ReportProgress(TrainingProgress progress)
+    {
+        latest = progress;
+        if (progress.SamplesPerSecond > 0 && progress.Epoch != throughputEpoch)
+        {
+            throughputEpoch = progress.Epoch;
+            PunkGridTelemetry.SamplesPerSecond.Record(progress.SamplesPerSecond, new KeyValuePair<string, object?>("kind", kind));
+        }
+    }
 
     private void Retry(Func<CancellationToken, Task> write, string what) =>
         DatabaseRetry.RunAsync(write, logger, what, cancellation).GetAwaiter().GetResult();

@@ -126,10 +126,6 @@ public sealed partial class WorkerAgent(
         var reports = running.Values.Select(r =>
         {
             var p = r.Sink.LatestProgress;
-            if (p.SamplesPerSecond > 0)
-            {
-                PunkGridTelemetry.SamplesPerSecond.Record(p.SamplesPerSecond);
-            }
             return new JobProgressReport(r.Lease.JobId, r.Lease.Attempt, p.Epoch, p.TotalEpochs, p.Step, p.TotalSteps, p.Fraction);
         }).ToList();
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
