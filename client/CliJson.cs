@@ -21,6 +21,9 @@ namespace PunkGrid.Client;
 [JsonSerializable(typeof(IReadOnlyList<ClassPrediction>))]
 [JsonSerializable(typeof(List<MetricPoint>))]
 [JsonSerializable(typeof(RetentionReport))]
+[JsonSerializable(typeof(WebhookAdded))]
+[JsonSerializable(typeof(IReadOnlyList<WebhookView>))]
+[JsonSerializable(typeof(IReadOnlyList<WebhookDelivery>))]
 [JsonSerializable(typeof(Dictionary<string, IReadOnlyList<TraitResultRow>>))]
 internal sealed partial class CliJson : JsonSerializerContext;
 

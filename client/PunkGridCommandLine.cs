@@ -65,6 +65,7 @@ public static partial class PunkGridCommandLine
         root.Subcommands.Add(PredictCommand(io));
         root.Subcommands.Add(ScheduleCommand(io));
         root.Subcommands.Add(GcCommand(io));
+        root.Subcommands.Add(HooksCommand(io));
         var parse = root.Parse(args);
         if (parse.Errors.Count > 0)
         {

@@ -39,6 +39,7 @@ public static class ClusterHosting
         services.AddSingleton<JobLogStore>();
         services.AddSingleton<RetentionStore>();
         services.AddSingleton<ClusterHealthStore>();
+        services.AddSingleton<Webhooks.WebhookStore>();
         services.AddSingleton<ScheduleStore>();
         return services;
     }
@@ -57,6 +58,8 @@ public static class ClusterHosting
         silo.Services.AddSingleton<IValidateOptions<JobLogOptions>, JobLogOptions.Validator>();
         silo.Services.AddOptions<RetentionOptions>().Bind(configuration.GetSection(RetentionOptions.Section)).ValidateOnStart();
         silo.Services.AddSingleton<IValidateOptions<RetentionOptions>, RetentionOptions.Validator>();
+        silo.Services.AddOptions<WebhookOptions>().Bind(configuration.GetSection(WebhookOptions.Section)).ValidateOnStart();
+        silo.Services.AddSingleton<IValidateOptions<WebhookOptions>, WebhookOptions.Validator>();
         silo.Services.Configure<ClusterMembershipOptions>(section.GetSection("Membership"));
         silo.AddIncomingGrainCallFilter<Security.OperatorSurfaceFilter>();
         silo.Services.AddSingleton<IMembershipTable, PostgresMembershipTable>();
@@ -73,6 +76,7 @@ public static class ClusterHosting
         silo.Services.AddHostedService<LeaseKeeper>();
         silo.Services.AddHostedService<JobCountCompactor>();
         silo.Services.AddHostedService<RetentionPass>();
+        silo.Services.AddHostedService<Webhooks.WebhookDispatcher>();
         silo.Services.AddSingleton(sp => new PunkGrid.Training.Inference.PunkInferenceEngine(
             PunkGrid.Training.Data.DataDirectory.Resolve(sp.GetRequiredService<IOptions<WorkerOptions>>().Value.DataDirectory)));
         if ((section.GetSection("Worker").Get<WorkerOptions>() ?? new WorkerOptions()).Enabled)

@@ -110,7 +110,7 @@ public sealed partial class ScheduleGrain(ScheduleStore store, RunPlanner planne
         if (row.LastRunId is { } previous && await GrainFactory.GetGrain<IRunGrain>(previous).GetSummary() is { Finished: false })
         {
             var skipped = $"firing due {due:u} skipped: run {previous} is still in progress";
-            await store.RecordFiringAsync(Name, row.LastFiredAt, now, null, skipped);
+            await store.RecordFiringAsync(Name, row.LastFiredAt, now, null, skipped, webhookEvent: WebhookEvents.ScheduleMissed);
             LogSkipped(logger, Name, skipped);
             return;
         }
@@ -119,7 +119,8 @@ public sealed partial class ScheduleGrain(ScheduleStore store, RunPlanner planne
         var outcome = result.Error is null
             ? $"submitted run {runId} ({result.JobCount} jobs) for the firing due {due:u}"
             : $"run {runId} refused: {result.Error}";
-        await store.RecordFiringAsync(Name, row.LastFiredAt, now, result.Error is null ? runId : null, outcome);
+        await store.RecordFiringAsync(Name, row.LastFiredAt, now, result.Error is null ? runId : null, outcome,
+            webhookEvent: result.Error is null ? null : WebhookEvents.ScheduleFailed);
         LogFired(logger, Name, outcome);
     }
 

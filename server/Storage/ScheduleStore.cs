@@ -46,19 +46,35 @@ public sealed class ScheduleStore(NpgsqlDataSource dataSource)
     }
 
     /// <summary>Records a firing, only if the row still has the <paramref name="expectedLastFiredAt"/> it was read with.</summary>
-    public async Task<bool> RecordFiringAsync(string name, DateTimeOffset? expectedLastFiredAt, DateTimeOffset firedAt, string? runId, string outcome, CancellationToken cancellation = default)
+    /// <summary>
+    /// Records a firing if the schedule's last firing is still <paramref name="expectedLastFiredAt"/> (one silo records
+    /// each). With <paramref name="webhookEvent"/> (<c>schedule.missed</c>, <c>schedule.failed</c>) the same statement
+    /// writes that event to the webhook outbox, so it exists exactly when the firing was recorded.
+    /// </summary>
+    public async Task<bool> RecordFiringAsync(string name, DateTimeOffset? expectedLastFiredAt, DateTimeOffset firedAt, string? runId, string outcome,
+        CancellationToken cancellation = default, string? webhookEvent = null)
     {
         await using var command = dataSource.CreateCommand(
             """
-            update schedules set last_fired_at = @fired, last_run_id = coalesce(@run, last_run_id), last_outcome = @outcome
-            where name = @name and last_fired_at is not distinct from @expected
+            with recorded as (
+                update schedules set last_fired_at = @fired, last_run_id = coalesce(@run, last_run_id), last_outcome = @outcome
+                where name = @name and last_fired_at is not distinct from @expected
+                returning name, cron, time_zone, last_fired_at, last_outcome),
+            emitted as (
+                select punkgrid_emit(@event, jsonb_build_object('schedule', r.name, 'cron', r.cron, 'time_zone', r.time_zone,
+                                                               'fired_at', r.last_fired_at, 'outcome', r.last_outcome))
+                from recorded r where @event::text is not null)
+            select (select count(*) from recorded) as recorded, (select count(*) from emitted) as emitted
             """);
+        command.Parameters.Add(new NpgsqlParameter<string?>("event", webhookEvent) { NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Text });
         command.Parameters.AddWithValue("name", name);
         command.Parameters.AddWithValue("fired", firedAt);
         command.Parameters.Add(new NpgsqlParameter<string?>("run", runId) { NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Text });
         command.Parameters.AddWithValue("outcome", outcome);
         command.Parameters.Add(new NpgsqlParameter<DateTimeOffset?>("expected", expectedLastFiredAt) { NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.TimestampTz });
-        return await command.ExecuteNonQueryAsync(cancellation) == 1;
+        await using var reader = await command.ExecuteReaderAsync(cancellation);
+        await reader.ReadAsync(cancellation);
+        return reader.Long("recorded") == 1;
     }
 
     private async Task<List<Row>> QueryAsync(string sql, string? name, CancellationToken cancellation)

@@ -35,6 +35,11 @@ public class ClusterFixture : IAsyncLifetime
         ["OTEL_EXPORTER_OTLP_PROTOCOL"] = "http/protobuf",
         ["OTEL_BSP_SCHEDULE_DELAY"] = "500",
         ["OTEL_METRIC_EXPORT_INTERVAL"] = "1000",
+        // Webhooks at test speed: a receiver gets 2 s to answer, a claim holds 5 s, retries back off from 0.5 s to 2 s.
+        ["PUNKGRID__Webhooks__RequestTimeout"] = "00:00:02",
+        ["PUNKGRID__Webhooks__ClaimTimeout"] = "00:00:05",
+        ["PUNKGRID__Webhooks__FirstBackoff"] = "00:00:00.5",
+        ["PUNKGRID__Webhooks__MaxBackoff"] = "00:00:02",
     };
 
     public async Task InitializeAsync()

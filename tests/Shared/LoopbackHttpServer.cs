@@ -5,17 +5,21 @@ namespace PunkGrid.Tests.Shared;
 
 /// <summary>
 /// A real HTTP server on a free loopback port for tests: every request is handed to <c>respond</c>, which sets the
-/// status and writes the body; the server closes the response. Compiled into each test project that needs one.
+/// status and writes the body; the server closes the response. One request at a time, or with <c>concurrent</c> each on
+/// its own task (a handler that holds one request back does not stop the next). Compiled into each test project that
+/// needs one.
 /// </summary>
 public sealed class LoopbackHttpServer : IDisposable
 {
     private readonly HttpListener listener = new();
     private readonly Func<HttpListenerContext, Task> respond;
     private readonly Task serving;
+    private readonly bool concurrent;
 
-    public LoopbackHttpServer(Func<HttpListenerContext, Task> respond)
+    public LoopbackHttpServer(Func<HttpListenerContext, Task> respond, bool concurrent = false)
     {
         this.respond = respond;
+        this.concurrent = concurrent;
         BaseUri = new Uri($"http://127.0.0.1:{FreePort()}/");
         listener.Prefixes.Add(BaseUri.ToString());
         listener.Start();
@@ -46,16 +50,28 @@ public sealed class LoopbackHttpServer : IDisposable
             {
                 return;
             }
-            try
+            if (concurrent)
             {
-                await respond(context);
-                context.Response.Close();
+                _ = Task.Run(() => HandleAsync(context));
             }
-            catch (Exception ex) when (ex is HttpListenerException or IOException or InvalidOperationException or ObjectDisposedException)
+            else
             {
-                // The client went away mid-request (a silo killed while it exported, say): drop this request, keep serving.
-                context.Response.Abort();
+                await HandleAsync(context);
             }
+        }
+    }
+
+    private async Task HandleAsync(HttpListenerContext context)
+    {
+        try
+        {
+            await respond(context);
+            context.Response.Close();
+        }
+        catch (Exception ex) when (ex is HttpListenerException or IOException or InvalidOperationException or ObjectDisposedException)
+        {
+            // The client went away mid-request (a silo killed while it exported, say): drop this request, keep serving.
+            context.Response.Abort();
         }
     }
 
