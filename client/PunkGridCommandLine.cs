@@ -66,6 +66,7 @@ public static partial class PunkGridCommandLine
         root.Subcommands.Add(ScheduleCommand(io));
         root.Subcommands.Add(GcCommand(io));
         root.Subcommands.Add(HooksCommand(io));
+        root.Subcommands.Add(ModelsCommand(io));
         var parse = root.Parse(args);
         if (parse.Errors.Count > 0)
         {

@@ -57,6 +57,18 @@ public interface IInferenceGrain : IGrainWithIntegerKey
     /// <summary>The top-5 Pokémon of a run's classifier for an image (any size, JPEG/PNG/BMP/GIF).</summary>
     [Alias("PredictPokemon")]
     Task<PredictPokemonResult> PredictPokemon(string runId, byte[] image);
+
+    /// <summary>Punks from the version of <paramref name="model"/> (<c>vae</c>, <c>gan</c>, <c>gan/conditional</c>) that <paramref name="alias"/> points at.</summary>
+    [Alias("GenerateByAlias")]
+    Task<GenerateResult> GenerateByAlias(string model, string alias, IReadOnlyList<string> traits, int count, int seed);
+
+    /// <summary>Every trait model's version that <paramref name="alias"/> points at (<c>trait/NAME@ALIAS</c>), scoring one punk.</summary>
+    [Alias("PredictTraitsByAlias")]
+    Task<PredictTraitsResult> PredictTraitsByAlias(string alias, int? punkId, byte[]? image);
+
+    /// <summary>The top-5 Pokémon of the classifier version that <paramref name="alias"/> points at.</summary>
+    [Alias("PredictPokemonByAlias")]
+    Task<PredictPokemonResult> PredictPokemonByAlias(string alias, byte[] image);
 }
 
 /// <summary>What an image sent for inference may be (checked by the CLI before sending and by the silo before decoding).</summary>

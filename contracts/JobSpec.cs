@@ -49,4 +49,9 @@ public sealed record RunSpec(
     [property: Id(2)] bool AllTargets,
     [property: Id(3)] string Profile,
     [property: Id(4)] IReadOnlyDictionary<string, string> Parameters,
-    [property: Id(5)] int Priority);
+    [property: Id(5)] int Priority,
+    [property: Id(6)] string? PromoteAlias = null)
+{
+    /// <summary>What an alias may be called: a letter, then up to 39 letters, digits, '_' or '-' (production, staging, champion).</summary>
+    public const string AliasPattern = "^[A-Za-z][A-Za-z0-9_-]{0,39}$";
+}

@@ -40,6 +40,7 @@ public static class ClusterHosting
         services.AddSingleton<RetentionStore>();
         services.AddSingleton<ClusterHealthStore>();
         services.AddSingleton<Webhooks.WebhookStore>();
+        services.AddSingleton<ModelRegistryStore>();
         services.AddSingleton<ScheduleStore>();
         return services;
     }
@@ -77,6 +78,7 @@ public static class ClusterHosting
         silo.Services.AddHostedService<JobCountCompactor>();
         silo.Services.AddHostedService<RetentionPass>();
         silo.Services.AddHostedService<Webhooks.WebhookDispatcher>();
+        silo.Services.AddHostedService<PromotionPass>();
         silo.Services.AddSingleton(sp => new PunkGrid.Training.Inference.PunkInferenceEngine(
             PunkGrid.Training.Data.DataDirectory.Resolve(sp.GetRequiredService<IOptions<WorkerOptions>>().Value.DataDirectory)));
         if ((section.GetSection("Worker").Get<WorkerOptions>() ?? new WorkerOptions()).Enabled)

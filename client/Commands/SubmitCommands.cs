@@ -29,7 +29,8 @@ public static partial class PunkGridCommandLine
         var priority = new Option<int>("--priority") { DefaultValueFactory = _ => 0, Description = "Higher runs first." };
         var runId = new Option<string?>("--run-id") { Description = "Your own run id: submitting it again changes nothing (idempotent)." };
         var watch = new Option<bool>("--watch") { Description = "Watch the run after submitting it." };
-        foreach (var option in new Option[] { all, names, profile, epochs, samples, color, set, device, priority, runId, watch, JsonOption })
+        var promote = PromoteOption();
+        foreach (var option in new Option[] { all, names, profile, epochs, samples, color, set, device, priority, runId, promote, watch, JsonOption })
         {
             traits.Options.Add(option);
         }
@@ -45,7 +46,8 @@ public static partial class PunkGridCommandLine
             JobParameters.SetIfGiven(parameters, "train_samples", parse.GetValue(samples));
             JobParameters.SetIfGiven(parameters, "color", parse.GetValue(color));
             JobParameters.SetIfGiven(parameters, "device", parse.GetValue(device));
-            return (parse.GetValue(runId), new RunSpec(JobKinds.Trait, list, parse.GetValue(all), parse.GetValue(profile)!, parameters, parse.GetValue(priority)));
+            return (parse.GetValue(runId), new RunSpec(JobKinds.Trait, list, parse.GetValue(all), parse.GetValue(profile)!, parameters, parse.GetValue(priority),
+                parse.GetValue(promote)));
         }));
         submit.Subcommands.Add(traits);
         submit.Subcommands.Add(SingleJobSubmit(JobKinds.Vae, "The PunkVAE (one job): PNG reconstructions, prior samples and an interpolation as artifacts.", handler));
@@ -67,7 +69,8 @@ public static partial class PunkGridCommandLine
         var priority = new Option<int>("--priority") { DefaultValueFactory = _ => 0, Description = "Higher runs first." };
         var runId = new Option<string?>("--run-id") { Description = "Your own run id: submitting it again changes nothing (idempotent)." };
         var watch = new Option<bool>("--watch") { Description = "Watch the run after submitting it." };
-        foreach (var option in new Option[] { profile, epochs, set, device, priority, runId, watch, JsonOption })
+        var promote = PromoteOption();
+        foreach (var option in new Option[] { profile, epochs, set, device, priority, runId, watch, JsonOption }.Concat(kind == JobKinds.Noop ? [] : [promote]))
         {
             command.Options.Add(option);
         }
@@ -76,10 +79,16 @@ public static partial class PunkGridCommandLine
             var parameters = JobParameters.ParseAssignments(parse.GetValue(set));
             JobParameters.SetIfGiven(parameters, "epochs", parse.GetValue(epochs));
             JobParameters.SetIfGiven(parameters, "device", parse.GetValue(device));
-            return (parse.GetValue(runId), new RunSpec(kind, [], false, parse.GetValue(profile)!, parameters, parse.GetValue(priority)));
+            return (parse.GetValue(runId), new RunSpec(kind, [], false, parse.GetValue(profile)!, parameters, parse.GetValue(priority),
+                kind == JobKinds.Noop ? null : parse.GetValue(promote)));
         }));
         return command;
     }
+
+    private static Option<string?> PromoteOption() => new("--promote-if-better")
+    {
+        Description = "When the run ends, register its models and point ALIAS (e.g. production) at each new version whose held-out score beats the one ALIAS points at (see punkgrid models).",
+    };
 
     private static async Task<int> SubmitAsync(IClusterClient client, string id, RunSpec spec, ParseResult parse, Io io, bool watch)
     {

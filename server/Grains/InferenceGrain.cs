@@ -14,7 +14,7 @@ namespace PunkGrid.Server.Grains;
 /// the <see cref="PunkInferenceEngine"/> (which caches the loaded networks). The grain itself never sees a tensor.
 /// </summary>
 [StatelessWorker]
-public sealed class InferenceGrain(JobStore store, ArtifactStore artifacts, PunkInferenceEngine engine) : Grain, IInferenceGrain
+public sealed class InferenceGrain(JobStore store, ArtifactStore artifacts, ModelRegistryStore registry, PunkInferenceEngine engine) : Grain, IInferenceGrain
 {
     public const int MaxCount = 256;
 
@@ -58,6 +58,29 @@ public sealed class InferenceGrain(JobStore store, ArtifactStore artifacts, Punk
         {
             return new GenerateResult(null, null, $"run '{runId}' has no succeeded {kind} job (its jobs: {string.Join(", ", jobs.Select(j => $"{j.Kind} {j.State}"))})");
         }
+        return await GenerateWithAsync(job, kind, traits, count, seed);
+    }
+
+    public async Task<GenerateResult> GenerateByAlias(string model, string alias, IReadOnlyList<string> traits, int count, int seed)
+    {
+        var kind = model.Split('/')[0];
+        if (model is not (JobKinds.Vae or JobKinds.Gan or "gan/conditional"))
+        {
+            return new GenerateResult(null, null, $"cannot generate with model '{model}'; allowed: vae, gan, gan/conditional");
+        }
+        if (count is < 1 or > MaxCount)
+        {
+            return new GenerateResult(null, null, $"count {count} is not allowed: 1..{MaxCount}");
+        }
+        if (await registry.ResolveAsync(model, alias) is not { } jobId || await store.GetJobAsync(jobId) is not { } job)
+        {
+            return new GenerateResult(null, null, $"model '{model}' has no version with alias '{alias}' (see `punkgrid models show {model}`)", NotFound: true);
+        }
+        return await GenerateWithAsync(job.Summary, kind, traits, count, seed);
+    }
+
+    private async Task<GenerateResult> GenerateWithAsync(JobSummary job, string kind, IReadOnlyList<string> traits, int count, int seed)
+    {
         var model = await LoadAsync(job);
         if (model is null)
         {
@@ -90,6 +113,24 @@ public sealed class InferenceGrain(JobStore store, ArtifactStore artifacts, Punk
         {
             return new PredictPokemonResult([], $"run '{runId}' has no succeeded pokemon job");
         }
+        return await PredictPokemonWithAsync(job, image);
+    }
+
+    public async Task<PredictPokemonResult> PredictPokemonByAlias(string alias, byte[] image)
+    {
+        if (RefuseImage(image) is { } refused)
+        {
+            return new PredictPokemonResult([], refused);
+        }
+        if (await registry.ResolveAsync(JobKinds.Pokemon, alias) is not { } jobId || await store.GetJobAsync(jobId) is not { } job)
+        {
+            return new PredictPokemonResult([], $"model 'pokemon' has no version with alias '{alias}' (see `punkgrid models show pokemon`)", NotFound: true);
+        }
+        return await PredictPokemonWithAsync(job.Summary, image);
+    }
+
+    private async Task<PredictPokemonResult> PredictPokemonWithAsync(JobSummary job, byte[] image)
+    {
         var model = await LoadAsync(job);
         var classes = await artifacts.ReadAsync(job.JobId, "classes.json");
         if (model is null || classes is null)
@@ -119,8 +160,33 @@ public sealed class InferenceGrain(JobStore store, ArtifactStore artifacts, Punk
         {
             return new PredictTraitsResult([], $"unknown run '{runId}'", NotFound: true);
         }
+        return await PredictTraitsWithAsync(jobs.Where(j => j.Kind == JobKinds.Trait && j.State == JobState.Succeeded && j.Target is not null).ToList(),
+            punkId, image, $"run '{runId}' has no succeeded trait models yet");
+    }
+
+    public async Task<PredictTraitsResult> PredictTraitsByAlias(string alias, int? punkId, byte[]? image)
+    {
+        if (image is not null && RefuseImage(image) is { } refused)
+        {
+            return new PredictTraitsResult([], refused);
+        }
+        var jobs = new List<JobSummary>();
+        foreach (var (_, _, jobId) in await registry.ResolveAllAsync("trait/", alias, prefix: true))
+        {
+            if (await store.GetJobAsync(jobId) is { } job)
+            {
+                jobs.Add(job.Summary);
+            }
+        }
+        return jobs.Count == 0
+            ? new PredictTraitsResult([], $"no trait model has a version with alias '{alias}' (see `punkgrid models list`)", NotFound: true)
+            : await PredictTraitsWithAsync(jobs, punkId, image, $"the trait models with alias '{alias}' have no stored model");
+    }
+
+    private async Task<PredictTraitsResult> PredictTraitsWithAsync(IReadOnlyList<JobSummary> jobs, int? punkId, byte[]? image, string none)
+    {
         var models = new List<(string, StoredModel)>();
-        foreach (var job in jobs.Where(j => j.Kind == JobKinds.Trait && j.State == JobState.Succeeded && j.Target is not null))
+        foreach (var job in jobs)
         {
             if (await LoadAsync(job) is { } model)
             {
@@ -129,7 +195,7 @@ public sealed class InferenceGrain(JobStore store, ArtifactStore artifacts, Punk
         }
         if (models.Count == 0)
         {
-            return new PredictTraitsResult([], $"run '{runId}' has no succeeded trait models yet");
+            return new PredictTraitsResult([], none);
         }
         try
         {

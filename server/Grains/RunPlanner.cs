@@ -57,6 +57,14 @@ public sealed class RunPlanner(TraitCatalog traits, IOptions<JobQueueOptions> sc
         {
             throw new ArgumentException("give either all or targets, not both");
         }
+        if (spec.PromoteAlias is { } alias && !System.Text.RegularExpressions.Regex.IsMatch(alias, RunSpec.AliasPattern))
+        {
+            throw new ArgumentException($"promote-if-better alias '{alias}' is not allowed: a letter, then up to 39 letters, digits, '_' or '-'");
+        }
+        if (spec.PromoteAlias is not null && spec.Kind == JobKinds.Noop)
+        {
+            throw new ArgumentException("promote-if-better does not apply to a noop run: it trains no model");
+        }
         var parameters = spec.Parameters.Where(p => p.Key != "device").ToDictionary();
         JobStore.NewJob Job(string? target) => new(
             target is null ? $"{runId}.{spec.Kind}" : $"{runId}.{Slug(target)}",

@@ -26,7 +26,7 @@ public sealed class JobStore(NpgsqlDataSource dataSource)
         await using var connection = await dataSource.OpenConnectionAsync(cancellation);
         await using var transaction = await connection.BeginTransactionAsync(cancellation);
         await using (var run = new NpgsqlCommand("""
-            insert into runs (run_id, kind, profile, spec, priority) values (@id, @kind, @profile, @spec, @priority)
+            insert into runs (run_id, kind, profile, spec, priority, promote_alias) values (@id, @kind, @profile, @spec, @priority, @promote)
             on conflict (run_id) do nothing
             """, connection, transaction))
         {
@@ -35,6 +35,7 @@ public sealed class JobStore(NpgsqlDataSource dataSource)
             run.Parameters.AddWithValue("profile", spec.Profile);
             run.Parameters.AddWithValue("spec", NpgsqlDbType.Jsonb, JsonSerializer.Serialize(spec));
             run.Parameters.AddWithValue("priority", spec.Priority);
+            run.Parameters.Add(new NpgsqlParameter<string?>("promote", spec.PromoteAlias) { NpgsqlDbType = NpgsqlDbType.Text });
             if (await run.ExecuteNonQueryAsync(cancellation) == 0)
             {
                 await transaction.RollbackAsync(cancellation);

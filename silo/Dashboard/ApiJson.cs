@@ -19,4 +19,6 @@ namespace PunkGrid.Silo.Dashboard;
 [JsonSerializable(typeof(IReadOnlyList<ScheduleView>))]
 [JsonSerializable(typeof(IReadOnlyList<TraitResultRow>))]
 [JsonSerializable(typeof(IReadOnlyList<ArtifactInfo>))]
+[JsonSerializable(typeof(IReadOnlyList<ModelView>))]
+[JsonSerializable(typeof(IReadOnlyList<PromotionDecision>))]
 public sealed partial class ApiJson : JsonSerializerContext;

@@ -72,7 +72,7 @@ public static partial class ApiRequests
     /// <summary>Parses the body of <c>POST /api/runs</c> (or a schedule's <c>run</c>). The run id is null when none was given.</summary>
     public static (string? RunId, RunSpec Spec) Submit(JsonElement body, string where = "")
     {
-        RequireObject(body, where == "" ? "the request body" : where, ["run_id", "kind", "targets", "all", "profile", "parameters", "priority"]);
+        RequireObject(body, where == "" ? "the request body" : where, ["run_id", "kind", "targets", "all", "profile", "parameters", "priority", "promote_if_better"]);
         var runId = OptionalString(body, "run_id", where) is { } id ? Id(id, Field(where, "run_id")) : null;
         var kind = OptionalString(body, "kind", where)
             ?? throw new BadRequestException($"{Field(where, "kind")} is required: one of {string.Join(", ", JobKinds.All)}");
@@ -140,7 +140,14 @@ public static partial class ApiRequests
         {
             throw new BadRequestException($"{Field(where, "priority")} must be a whole number from -1000000 to 1000000, not {Describe(priorityValue)}");
         }
-        return (runId, new RunSpec(kind, targets, all, profile, parameters, priority));
+        string? promote = null;
+        if (body.TryGetProperty("promote_if_better", out var promoteValue) && promoteValue.ValueKind != JsonValueKind.Null)
+        {
+            promote = promoteValue.ValueKind == JsonValueKind.String
+                ? Clean(promoteValue.GetString()!, Field(where, "promote_if_better"))
+                : throw new BadRequestException($"{Field(where, "promote_if_better")} must be an alias name (a string), not {Describe(promoteValue)}");
+        }
+        return (runId, new RunSpec(kind, targets, all, profile, parameters, priority, promote));
     }
 
     /// <summary>Parses the body of <c>POST /api/schedules</c>.</summary>

@@ -44,6 +44,8 @@ public static class DashboardApi
         changes.MapPost("/jobs/{id}/cancel", JobEndpoints.Cancel);
         changes.MapPost("/jobs/{id}/retry", JobEndpoints.Retry);
 
+        api.MapGet("/models", ModelEndpoints.List);
+        api.MapGet("/models/promotions", ModelEndpoints.Promotions);
         api.MapGet("/schedules", ScheduleEndpoints.List);
         api.MapGet("/schedules/{name}", ScheduleEndpoints.Get);
         changes.MapPost("/schedules", ScheduleEndpoints.Add);

@@ -89,6 +89,18 @@ public sealed class ClusterTests(ClusterFixture cluster)
         var notAGan = await cluster.Cli("generate", "gan", "--run", "vae-1", "--out", png);
         Assert.Equal(PunkGridCommandLine.BadInput, notAGan.Exit);
         Assert.Contains("run 'vae-1' has no succeeded gan job", notAGan.Error);
+
+        // Registered and aliased, the model serves by its alias.
+        var noAlias = await cluster.Cli("generate", "vae", "--alias", "staging", "--out", png);
+        Assert.Equal(PunkGridCommandLine.BadInput, noAlias.Exit);
+        Assert.Contains("model 'vae' has no version with alias 'staging'", noAlias.Error);
+        var registered = await cluster.Cli("models", "register", "--run", "vae-1", "--json");
+        Assert.True(registered.Exit == 0, registered.Error);
+        var version = System.Text.Json.JsonDocument.Parse(registered.Out).RootElement.EnumerateArray().Single().GetProperty("version").GetInt32();
+        Assert.Equal(0, (await cluster.Cli("models", "alias", "vae", "staging", $"{version}")).Exit);
+        var byAlias = await cluster.Cli("generate", "vae", "--alias", "staging", "--count", "2", "--out", png);
+        Assert.True(byAlias.Exit == 0, byAlias.Error);
+        Assert.Contains("from job vae-1.vae", byAlias.Out);
     }
 
     [Fact]
@@ -221,6 +233,14 @@ public sealed class ClusterTests(ClusterFixture cluster)
     [InlineData(new[] { "metrics", "no-such-job" }, "unknown job 'no-such-job'")]
     [InlineData(new[] { "logs", "no-such-job" }, "unknown job 'no-such-job'")]
     [InlineData(new[] { "logs", "some.job", "--attempt", "0" }, "--attempt 0 is not allowed")]
+    [InlineData(new[] { "predict", "traits", "--punk", "1" }, "give either --run RUN or --alias ALIAS")]
+    [InlineData(new[] { "predict", "traits", "--run", "r", "--alias", "production", "--punk", "1" }, "give either --run RUN or --alias ALIAS")]
+    [InlineData(new[] { "predict", "traits", "--alias", "no-such-alias", "--punk", "1" }, "no trait model has a version with alias 'no-such-alias'")]
+    [InlineData(new[] { "models", "register", "--run", "no-such-run" }, "unknown run 'no-such-run'")]
+    [InlineData(new[] { "models", "alias", "trait/Nothing", "production", "1" }, "unknown model 'trait/Nothing'")]
+    [InlineData(new[] { "models", "alias", "vae", "bad alias!", "1" }, "alias 'bad alias!' is not allowed")]
+    [InlineData(new[] { "models", "show", "trait/Nothing" }, "unknown model 'trait/Nothing'")]
+    [InlineData(new[] { "submit", "traits", "--traits", "Male", "--promote-if-better", "9prod", "--run-id", "bad-7" }, "promote-if-better alias '9prod' is not allowed")]
     [InlineData(new[] { "gc", "--older-than", "soon" }, "--older-than 'soon' is not allowed: a positive age such as 90s, 45m, 12h, 30d or 2w")]
     [InlineData(new[] { "gc", "--older-than", "0d" }, "--older-than '0d' is not allowed")]
     [InlineData(new[] { "artifacts", "no-such-job" }, "unknown job 'no-such-job'")]

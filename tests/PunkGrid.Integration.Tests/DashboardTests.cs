@@ -91,7 +91,9 @@ public sealed class DashboardTests(ClusterFixture cluster)
         Assert.Equal(0, await job.Locator("[data-command$='/cancel']").CountAsync());
         await run.WaitForSelectorAsync("[data-command='/runs/dash-cancel/cancel']", new PageWaitForSelectorOptions { State = WaitForSelectorState.Detached, Timeout = 30_000 });
         // The open log tab follows too: the worker's lines about the cancellation arrive without a reload.
-        await log.WaitForSelectorAsync("[data-log-line]:has-text('attempt 1 stopped')", new PageWaitForSelectorOptions { Timeout = 30_000 });
+        // (The worker says so as it learns of it, from the database's notification or its heartbeat, whichever comes first.)
+        await log.WaitForSelectorAsync("[data-log-line][data-level='Information']:has-text('cancelled; stopping it'), [data-log-line][data-level='Warning']:has-text('cancelled; stopping it')",
+            new PageWaitForSelectorOptions { Timeout = 30_000 });
     }
 
     [Fact]

@@ -1,6 +1,6 @@
 // PunkGrid dashboard: a page over /api/, refreshed every 2 s by polling (no reloads). Routes: #/ (cluster and runs),
 // #/run/ID (a run's jobs and per-trait results), #/job/ID (timeline, curves, artifacts), #/job/ID/log (its log, live),
-// #/schedules.
+// #/schedules, #/models (the registry: versions, scores, which version each alias serves).
 "use strict";
 const REFRESH_MS = 2000;
 const view = document.getElementById("view");
@@ -270,6 +270,26 @@ async function renderSchedules() {
   return `<h2>Schedules</h2>${table(["name", "cron", "time zone", "", "run", "next firing", "last run", "last outcome"], rows, "No schedules: punkgrid schedule add --name nightly --cron \"0 3 * * *\" -- traits --all")}`;
 }
 
+async function renderModels() {
+  const [models, promotions] = await Promise.all([api("/models"), api("/models/promotions?limit=50")]);
+  const score = (v) => (v.metric === null || v.metric === undefined ? "" : `${esc(v.metric_name)} ${num(v.metric)}`);
+  const rows = models.map((m) => {
+    const aliases = Object.entries(m.aliases).sort().map(([a, version]) => {
+      const v = m.versions.find((x) => x.version === version);
+      return `<span class="alias" data-alias="${esc(a)}" data-version="${version}">${esc(a)} → v${version}${v ? ` (${score(v)}, run <a href="#/run/${enc(v.run_id)}">${esc(v.run_id)}</a>)` : ""}</span>`;
+    }).join(" ");
+    const latest = m.versions[0];
+    return `<tr data-model="${esc(m.name)}"><td>${esc(m.name)}</td><td class="num">${m.versions.length}</td>
+      <td>v${latest.version} <span class="muted">${score(latest)}</span></td><td>${aliases || `<span class="muted">no alias</span>`}</td></tr>`;
+  });
+  const decisions = promotions.map((d) => `<tr data-promotion="${esc(d.model)}" data-promoted="${d.promoted}"><td>${when(d.decided_at)}</td>
+      <td><a href="#/run/${enc(d.run_id)}">${esc(d.run_id)}</a></td><td>${esc(d.model)}</td><td>${esc(d.alias)}</td>
+      <td>v${d.candidate_version} ${num(d.candidate_metric)}</td><td>${d.current_version ? `v${d.current_version} ${num(d.current_metric)}` : ""}</td>
+      <td>${d.promoted ? state("Succeeded").replace(">Succeeded<", ">promoted<") : "kept"}</td><td class="detail">${esc(d.reason)}</td></tr>`);
+  return `<h2>Models</h2>${table(["model", "versions", "latest", "serving (alias → version)"], rows, "No registered models: punkgrid models register --run RUN")}
+    <h2>Promote-if-better decisions</h2>${table(["at", "run", "model", "alias", "candidate", "alias pointed at", "", "why"], decisions, "None yet: submit or schedule a run with --promote-if-better ALIAS.")}`;
+}
+
 let refreshing = false;
 async function refresh() {
   if (refreshing) return;
@@ -278,7 +298,7 @@ async function refresh() {
   try {
     const second = decodeURIComponent(location.hash.replace(/^#\/?/, "").split("/")[2] || "");
     const html = route === "run" ? await renderRun(id) : route === "job" ? await (second === "log" ? renderJobLog(id) : renderJob(id)) : route === "compare" ? await renderCompare(id, second)
-      : route === "schedules" ? await renderSchedules() : await renderHome();
+      : route === "schedules" ? await renderSchedules() : route === "models" ? await renderModels() : await renderHome();
     view.innerHTML = html;
     statusLine.textContent = `updated ${new Date().toLocaleTimeString()}`;
     document.body.dataset.updated = String(Date.now());
