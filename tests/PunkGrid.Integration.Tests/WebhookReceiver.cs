@@ -17,12 +17,18 @@ public sealed class WebhookReceiver : IDisposable
 
     public sealed record Received(string EventType, Guid EventId, int Attempt, JsonElement Body, bool SignatureValid, string Raw, DateTimeOffset At);
 
-    public WebhookReceiver()
+    /// <param name="port">Where to listen (default: a free port); a receiver that comes back after an outage listens where it did.</param>
+    public WebhookReceiver(int? port = null)
     {
-        server = new LoopbackHttpServer(RespondAsync, concurrent: true);
+        server = new LoopbackHttpServer(RespondAsync, concurrent: true, port);
     }
 
     public Uri Url => new(server.BaseUri, "hook");
+
+    public static int FreePort() => LoopbackHttpServer.FreePort();
+
+    /// <summary>The URL a receiver on <paramref name="port"/> will have, for a hook added while it is down.</summary>
+    public static Uri UrlAt(int port) => new($"http://127.0.0.1:{port}/hook");
 
     /// <summary>The hook's secret, once added (to verify signatures).</summary>
     public string? Secret { get; set; }

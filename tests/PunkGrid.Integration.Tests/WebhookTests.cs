@@ -16,11 +16,18 @@ public sealed class WebhookTests(ClusterFixture cluster)
     /// <summary>Adds a hook to the receiver through the CLI; returns its name after giving the receiver the secret.</summary>
     internal static async Task<string> AddHookAsync(ClusterFixture cluster, WebhookReceiver receiver, string name, string events)
     {
-        var add = await cluster.Cli("hooks", "add", "--name", name, "--url", receiver.Url.ToString(), "--events", events, "--json");
-        Assert.True(add.Exit == 0, add.Error);
-        receiver.Secret = JsonDocument.Parse(add.Out).RootElement.GetProperty("secret").GetString();
-        Assert.StartsWith("pgwh_", receiver.Secret);
+        receiver.Secret = await AddHookAsync(cluster, receiver.Url, name, events);
         return name;
+    }
+
+    /// <summary>Adds a hook through the CLI; returns its secret.</summary>
+    internal static async Task<string> AddHookAsync(ClusterFixture cluster, Uri url, string name, string events)
+    {
+        var add = await cluster.Cli("hooks", "add", "--name", name, "--url", url.ToString(), "--events", events, "--json");
+        Assert.True(add.Exit == 0, add.Error);
+        var secret = JsonDocument.Parse(add.Out).RootElement.GetProperty("secret").GetString()!;
+        Assert.StartsWith("pgwh_", secret);
+        return secret;
     }
 
     internal static async Task<IReadOnlyList<JsonElement>> DeliveriesAsync(ClusterFixture cluster, string hook)
@@ -31,17 +38,27 @@ public sealed class WebhookTests(ClusterFixture cluster)
     }
 
     [Fact]
-    public async Task A_receiver_that_fails_then_times_out_then_recovers_gets_every_event_signed_under_one_id()
+    public async Task A_receiver_that_is_down_then_fails_then_times_out_then_recovers_gets_every_event_signed_under_one_id()
     {
-        using var receiver = new WebhookReceiver
-        {
-            // The first try is refused, the second answers too late (the silos wait 2 s), then the receiver is back.
-            Answer = n => n switch { 0 => (500, TimeSpan.Zero), 1 => (200, TimeSpan.FromSeconds(4)), _ => (200, TimeSpan.Zero) },
-        };
-        var hook = await AddHookAsync(cluster, receiver, "flaky", "run.finished,run.failed");
+        // The receiver is down when the event happens: nothing listens where the hook posts.
+        var port = WebhookReceiver.FreePort();
+        var secret = await AddHookAsync(cluster, WebhookReceiver.UrlAt(port), "flaky", "run.finished,run.failed");
+        const string hook = "flaky";
+        WebhookReceiver? receiver = null;
         try
         {
             Assert.Equal(0, (await cluster.Cli("submit", "noop", "--set", "duration_ms=200", "--run-id", "hook-ok")).Exit);
+            await cluster.WaitUntilAsync(async () => (await DeliveriesAsync(cluster, hook)) is [var d] && d.GetProperty("attempts").GetInt32() >= 2
+                && d.GetProperty("last_error").GetString() is { Length: > 0 }, Bound, "deliveries to the receiver while it is down to fail");
+            var whileDown = Assert.Single(await DeliveriesAsync(cluster, hook));
+            Assert.Equal(JsonValueKind.Null, whileDown.GetProperty("delivered_at").ValueKind);
+
+            // It comes back where it was: its first answer is an error, its second too late (the silos wait 2 s), then it works.
+            receiver = new WebhookReceiver(port)
+            {
+                Secret = secret,
+                Answer = n => n switch { 0 => (500, TimeSpan.Zero), 1 => (200, TimeSpan.FromSeconds(4)), _ => (200, TimeSpan.Zero) },
+            };
             await cluster.WaitUntilAsync(async () => (await DeliveriesAsync(cluster, hook)).Any(d => d.GetProperty("delivered_at").ValueKind != JsonValueKind.Null),
                 Bound, "the run.finished event to be delivered");
 
@@ -50,10 +67,12 @@ public sealed class WebhookTests(ClusterFixture cluster)
             Assert.Single(tries.Select(t => t.EventId).Distinct()); // a repeat carries the same id
             Assert.All(tries, t => Assert.True(t.SignatureValid, t.Raw));
             Assert.All(tries, t => Assert.Equal((WebhookEvents.RunFinished, t.EventId.ToString()), (t.EventType, t.Body.GetProperty("id").GetString())));
-            Assert.Equal(Enumerable.Range(1, tries.Count), tries.Select(t => t.Attempt).Order());
+            Assert.Equal(tries.Select(t => t.Attempt).Order(), tries.Select(t => t.Attempt)); // each try numbered after the ones before
+            Assert.True(tries[0].Attempt >= whileDown.GetProperty("attempts").GetInt32() + 1);
             Assert.Equal(1, tries[0].Body.GetProperty("data").GetProperty("jobs").GetProperty("Succeeded").GetInt32());
             var delivered = Assert.Single(await DeliveriesAsync(cluster, hook));
-            Assert.Equal((tries.Count, 200), (delivered.GetProperty("attempts").GetInt32(), delivered.GetProperty("last_status").GetInt32()));
+            Assert.Equal(200, delivered.GetProperty("last_status").GetInt32());
+            Assert.True(delivered.GetProperty("attempts").GetInt32() >= tries.Count + 2); // the tries while it was down count too
 
             // A failing run: run.failed, straight through now.
             Assert.Equal(0, (await cluster.Cli("submit", "noop", "--set", "duration_ms=200", "--set", "fault=throw", "--run-id", "hook-fail")).Exit);
@@ -64,12 +83,12 @@ public sealed class WebhookTests(ClusterFixture cluster)
 
             var hooks = await cluster.Cli("hooks", "list");
             Assert.Contains("flaky", hooks.Out);
-            Assert.DoesNotContain(receiver.Secret!, hooks.Out);
+            Assert.DoesNotContain(secret, hooks.Out);
             // The secret is never logged.
             foreach (var silo in cluster.Silos)
             {
                 await using var log = new FileStream(silo.LogPath, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
-                Assert.DoesNotContain(receiver.Secret!, await new StreamReader(log).ReadToEndAsync());
+                Assert.DoesNotContain(secret, await new StreamReader(log).ReadToEndAsync());
             }
             var ping = await cluster.Cli("hooks", "ping", hook);
             Assert.True(ping.Exit == 0, ping.Error);
@@ -78,6 +97,7 @@ public sealed class WebhookTests(ClusterFixture cluster)
         finally
         {
             await cluster.Cli("hooks", "remove", hook);
+            receiver?.Dispose();
         }
     }
 

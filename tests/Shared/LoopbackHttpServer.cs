@@ -16,11 +16,12 @@ public sealed class LoopbackHttpServer : IDisposable
     private readonly Task serving;
     private readonly bool concurrent;
 
-    public LoopbackHttpServer(Func<HttpListenerContext, Task> respond, bool concurrent = false)
+    /// <param name="port">The port to listen on (default: a free one), e.g. one a client was already told about.</param>
+    public LoopbackHttpServer(Func<HttpListenerContext, Task> respond, bool concurrent = false, int? port = null)
     {
         this.respond = respond;
         this.concurrent = concurrent;
-        BaseUri = new Uri($"http://127.0.0.1:{FreePort()}/");
+        BaseUri = new Uri($"http://127.0.0.1:{port ?? FreePort()}/");
         listener.Prefixes.Add(BaseUri.ToString());
         listener.Start();
         serving = Task.Run(ServeAsync);
