@@ -190,9 +190,7 @@ public sealed class ModelRegistryStore(NpgsqlDataSource dataSource)
         await using var reader = await command.ExecuteReaderAsync(cancellation);
         while (await reader.ReadAsync(cancellation))
         {
-            decisions.Add(new PromotionDecision(reader.Text("run_id"), reader.Text("model"), reader.Text("alias"), reader.Int("candidate_version"),
-                reader.DoubleOrNull("candidate_metric"), reader.IntOrNull("current_version"), reader.DoubleOrNull("current_metric"),
-                reader.Bool("promoted"), reader.Text("reason"), reader.Time("decided_at")));
+            decisions.Add(Decision(reader));
         }
         return decisions;
     }
@@ -270,12 +268,14 @@ public sealed class ModelRegistryStore(NpgsqlDataSource dataSource)
                 await using var reader = await decide.ExecuteReaderAsync(cancellation);
                 while (await reader.ReadAsync(cancellation))
                 {
-                    decisions.Add(new PromotionDecision(reader.Text("run_id"), reader.Text("model"), reader.Text("alias"), reader.Int("candidate_version"),
-                        reader.DoubleOrNull("candidate_metric"), reader.IntOrNull("current_version"), reader.DoubleOrNull("current_metric"),
-                        reader.Bool("promoted"), reader.Text("reason"), reader.Time("decided_at")));
+                    decisions.Add(Decision(reader));
                 }
             }
             await transaction.CommitAsync(cancellation);
         }
     }
+
+    private static PromotionDecision Decision(NpgsqlDataReader row) => new(row.Text("run_id"), row.Text("model"), row.Text("alias"),
+        row.Int("candidate_version"), row.DoubleOrNull("candidate_metric"), row.IntOrNull("current_version"), row.DoubleOrNull("current_metric"),
+        row.Bool("promoted"), row.Text("reason"), row.Time("decided_at"));
 }

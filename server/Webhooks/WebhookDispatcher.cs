@@ -44,8 +44,9 @@ public sealed partial class WebhookDispatcher(
                 await Task.WhenAll(claimed.Select(d => DeliverAsync(d, stopping)));
                 failing = 0;
             }
-            catch (Exception ex) when (!stopping.IsCancellationRequested && DatabaseRetry.IsTransient(ex))
+            catch (Exception ex) when (!stopping.IsCancellationRequested)
             {
+                // The database is away (the claims wait in it), or something unforeseen: either way this loop goes on.
                 if (failing++ % 30 == 0)
                 {
                     LogOutboxUnreachable(logger, ex.GetBaseException().Message);
@@ -80,8 +81,8 @@ public sealed partial class WebhookDispatcher(
                 status = (int)response.StatusCode;
                 if (response.IsSuccessStatusCode)
                 {
-                    await store.DeliveredAsync(delivery.DeliveryId, status.Value, CancellationToken.None);
                     LogDelivered(logger, delivery.Hook, delivery.EventType, delivery.EventId, Printable(delivery.Url), status.Value, delivery.Attempt);
+                    await RecordAsync(() => store.DeliveredAsync(delivery.DeliveryId, status.Value, CancellationToken.None));
                     return;
                 }
                 error = $"HTTP {status} {response.ReasonPhrase}";
@@ -101,13 +102,22 @@ public sealed partial class WebhookDispatcher(
         }
         var backoff = Backoff(delivery.Attempt, settings);
         LogFailed(logger, delivery.Hook, delivery.EventType, delivery.EventId, Printable(delivery.Url), delivery.Attempt, error, backoff.TotalSeconds);
+        await RecordAsync(() => store.FailedAsync(delivery.DeliveryId, Dispatcher, delivery.Attempt, status, error, backoff, stopping));
+    }
+
+    /// <summary>
+    /// Records how a delivery went. If the database cannot take it, the claim expires and the delivery is tried again then:
+    /// a delivered event may be delivered twice (same id), never lost.
+    /// </summary>
+    private async Task RecordAsync(Func<Task> record)
+    {
         try
         {
-            await store.FailedAsync(delivery.DeliveryId, Dispatcher, delivery.Attempt, status, error, backoff, stopping);
+            await record();
         }
         catch (Exception ex) when (DatabaseRetry.IsTransient(ex) || ex is OperationCanceledException)
         {
-            // Not recorded: the claim expires and the delivery is tried again then.
+            LogNotRecorded(logger, ex.GetBaseException().Message);
         }
     }
 
@@ -154,4 +164,7 @@ public sealed partial class WebhookDispatcher(
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Webhooks: the outbox cannot be read ({Error}); deliveries wait")]
     private static partial void LogOutboxUnreachable(ILogger logger, string error);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Webhooks: a delivery's outcome could not be recorded ({Error}); it is tried again when its claim expires")]
+    private static partial void LogNotRecorded(ILogger logger, string error);
 }

@@ -249,10 +249,19 @@ public sealed partial class WorkerAgent(
         }
     }
 
-    /// <summary>Waits (a few seconds at most) until the job's log lines so far are stored.</summary>
+    /// <summary>Waits (a few seconds at most, never past the silo's shutdown) until the job's log lines so far are stored; never throws.</summary>
     private void FlushLog(JobLease lease)
     {
-        if (!jobLogs.FlushAsync(TimeSpan.FromSeconds(5), stopping).GetAwaiter().GetResult())
+        bool stored;
+        try
+        {
+            stored = jobLogs.FlushAsync(TimeSpan.FromSeconds(5), stopping).GetAwaiter().GetResult();
+        }
+        catch (OperationCanceledException)
+        {
+            stored = false; // the silo stops: the writer's own shutdown writes what is left
+        }
+        if (!stored)
         {
             LogLogFlushLate(logger, lease.JobId, lease.Attempt);
         }
