@@ -2,7 +2,6 @@ using System.Collections.Concurrent;
 using System.Net;
 using System.Text.Json;
 using PunkGrid.Server.Webhooks;
-using PunkGrid.Tests.Shared;
 
 namespace PunkGrid.Integration.Tests;
 
