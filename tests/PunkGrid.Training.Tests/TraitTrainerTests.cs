@@ -87,6 +87,46 @@ public class TraitTrainerTests
         Assert.Equal(7, resumed.Checkpoints[0].Epoch);
     }
 
+    /// <summary>
+    /// How a search's trial stops at a rung and is later trained on: stopped after epoch 2 of a 6-epoch schedule, then told
+    /// to stop after epoch 4 and resumed from its checkpoint, it ends with the weights of a job trained straight to epoch 4
+    /// of the same schedule, having trained no epoch twice.
+    /// </summary>
+    [Fact]
+    public void A_job_stopped_at_an_epoch_and_trained_on_from_its_checkpoint_equals_one_trained_straight()
+    {
+        TraitTrainer Stopping(int stop) => new(TraitTrainingOptions.Create("Male", "seed", new Dictionary<string, string>
+        {
+            ["epochs"] = "6", ["stop_after_epoch"] = $"{stop}", ["train_samples"] = "200", ["batch_size"] = "50", ["lr_schedule"] = "cosine",
+        }), TestData.Directory);
+
+        var straight = new InMemoryTrainingSink();
+        Stopping(4).Train(new TrainContext(straight, "cpu"));
+        Assert.Equal([1, 2, 3, 4], straight.Checkpoints.Select(c => c.Epoch));
+        Assert.Equal(1.0, straight.Progress[^1].Fraction);
+
+        var rung = new InMemoryTrainingSink();
+        var first = Stopping(2).Train(new TrainContext(rung, "cpu"));
+        Assert.Equal([1, 2], rung.Checkpoints.Select(c => c.Epoch));
+        Assert.True(first.Summary.ContainsKey("f1")); // evaluated at its rung like a last epoch
+        using (var evaluation = JsonDocument.Parse(rung.Artifacts["eval.json"]))
+        {
+            Assert.Equal(2, evaluation.RootElement.GetProperty("epochs").GetInt32());
+        }
+
+        var promoted = new InMemoryTrainingSink();
+        Stopping(4).Train(new TrainContext(promoted, "cpu", rung.LatestCheckpoint));
+        Assert.Equal([3, 4], promoted.Checkpoints.Select(c => c.Epoch)); // no epoch trained twice
+        using var a = new TraitCnn(1);
+        using var b = new TraitCnn(1);
+        TorchState.Load(a, straight.Artifacts["model.bin"]);
+        TorchState.Load(b, promoted.Artifacts["model.bin"]);
+        WeightAssert.Equal(a, b);
+
+        Assert.Contains("stop_after_epoch=7 is not allowed: 0 (all) to epochs (6)",
+            Assert.Throws<ArgumentException>(() => TraitTrainingOptions.Create("Male", "seed", new Dictionary<string, string> { ["epochs"] = "6", ["stop_after_epoch"] = "7" })).Message);
+    }
+
     [Fact]
     public void Resuming_from_another_traits_checkpoint_is_refused()
     {

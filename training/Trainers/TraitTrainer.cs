@@ -118,11 +118,13 @@ public sealed partial class TraitTrainer(TraitTrainingOptions options, string da
             LogResuming(context.Logger, data.Trait, startEpoch, step);
         }
 
+        // The schedule spans every epoch; a job told to stop after an earlier one ends there (a search's rung).
         var totalSteps = (long)StepsPerEpoch(data) * options.Epochs;
+        var lastEpoch = options.LastEpoch;
         var metrics = new List<MetricSample>();
         EpochEvaluation? latest = null; // the latest model's, once evaluated
-        context.ReportProgress(new TrainingProgress(startEpoch, options.Epochs, step, totalSteps, 0));
-        for (var epoch = startEpoch; epoch < options.Epochs; epoch++)
+        context.ReportProgress(new TrainingProgress(startEpoch, lastEpoch, step, (long)StepsPerEpoch(data) * lastEpoch, 0));
+        for (var epoch = startEpoch; epoch < lastEpoch; epoch++)
         {
             var epochClock = Stopwatch.StartNew();
             step = TrainEpoch(context, data, model, optimizer, generator, phases, metrics, epoch, step, totalSteps, epochClock);
@@ -133,7 +135,7 @@ public sealed partial class TraitTrainer(TraitTrainingOptions options, string da
             var samplesPerSecond = data.SampleCount / Math.Max(seconds, 1e-9);
             PersistEpoch(context, data, model, optimizer, generator, metrics, epoch, step, latest, seconds, samplesPerSecond);
             phases.Stop();
-            context.ReportProgress(new TrainingProgress(epoch + 1, options.Epochs, step, totalSteps, samplesPerSecond));
+            context.ReportProgress(new TrainingProgress(epoch + 1, lastEpoch, step, (long)StepsPerEpoch(data) * lastEpoch, samplesPerSecond));
             LogEpoch(context.Logger, data.Trait, epoch + 1, options.Epochs, latest.TestLoss, latest.Confusion.Accuracy, latest.Confusion.F1, seconds, samplesPerSecond);
         }
 
@@ -206,7 +208,7 @@ public sealed partial class TraitTrainer(TraitTrainingOptions options, string da
                 phases.Stop();
             }
 
-            context.ReportProgress(new TrainingProgress(epoch, options.Epochs, step, totalSteps,
+            context.ReportProgress(new TrainingProgress(epoch, options.LastEpoch, step, (long)StepsPerEpoch(data) * options.LastEpoch,
                 (batch + 1) * options.BatchSize / Math.Max(epochClock.Elapsed.TotalSeconds, 1e-9)));
             if (step % MetricFlushSteps == 0)
             {
@@ -288,7 +290,7 @@ public sealed partial class TraitTrainer(TraitTrainingOptions options, string da
             data.Trait, options.Color.ToString().ToLowerInvariant(), options.Profile, options.Architecture.Name(),
             confusion.Accuracy, confusion.Precision, confusion.Recall, confusion.F1,
             confusion.TruePositives, confusion.FalsePositives, confusion.TrueNegatives, confusion.FalseNegatives,
-            data.Split.Test.Count, data.Split.Test.Count(i => data.Labels[i]), options.TrainSamples, options.Epochs, options.BatchSize,
+            data.Split.Test.Count, data.Split.Test.Count(i => data.Labels[i]), options.TrainSamples, options.LastEpoch, options.BatchSize,
             options.Seed, device.ToString(), Math.Round(clock.Elapsed.TotalSeconds, 3), TraitJobPhases.From(phases),
             final.Threshold, data.Carved.Validation.Length, data.Carved.Validation.Count(i => data.Labels[i]), final.ValidationF1,
             errors.FalseNegativeIds, errors.FalsePositiveIds);

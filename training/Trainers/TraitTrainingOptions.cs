@@ -25,6 +25,16 @@ public sealed record TraitTrainingOptions
 
     public int Epochs { get; init; } = 12;
 
+    /// <summary>
+    /// Ends training after this epoch (evaluated and stored like a last epoch) while the schedule stays that of
+    /// <see cref="Epochs"/>: how a search stops a trial at a rung and later trains it on from its checkpoint (raising this
+    /// and resuming) with no epoch trained twice. 0: train all <see cref="Epochs"/>.
+    /// </summary>
+    public int StopAfterEpoch { get; init; }
+
+    /// <summary>The epoch this job trains to: <see cref="StopAfterEpoch"/> when set, else <see cref="Epochs"/>.</summary>
+    public int LastEpoch => StopAfterEpoch > 0 ? Math.Min(StopAfterEpoch, Epochs) : Epochs;
+
     public int TrainSamples { get; init; } = 16_000;
 
     public int BatchSize { get; init; } = 100;
@@ -82,6 +92,7 @@ public sealed record TraitTrainingOptions
                 Threshold = p.Choice("threshold", baseline.Threshold, "0.5", "validation"),
                 Color = PunkImageTensors.ParseColorMode(p.Choice("color", baseline.Color.ToString().ToLowerInvariant(), "gray", "rgb")),
                 Epochs = p.Int("epochs", baseline.Epochs, 1, 10_000),
+                StopAfterEpoch = p.Int("stop_after_epoch", baseline.StopAfterEpoch, 0, 10_000),
                 TrainSamples = p.Int("train_samples", baseline.TrainSamples, 2, 10_000_000),
                 BatchSize = p.Int("batch_size", baseline.BatchSize, 1, 100_000),
                 LearningRate = p.Double("lr", baseline.LearningRate, 1e-9, 10),
@@ -97,6 +108,10 @@ public sealed record TraitTrainingOptions
                 ["tuned"] = Tuned(trait),
                 ["demo"] = Tuned(trait) with { Profile = "demo", Epochs = 1, TrainSamples = 12_000, LearningRate = 0.002, MonitorSamples = 0 },
             });
+        if (options.StopAfterEpoch > options.Epochs)
+        {
+            throw new ArgumentException($"trait parameter stop_after_epoch={options.StopAfterEpoch} is not allowed: 0 (all) to epochs ({options.Epochs})");
+        }
         if (options.Threshold == "validation" && options.ValidationFraction <= 0)
         {
             throw new ArgumentException($"trait parameter threshold='validation' needs a validation split: set validation_fraction above 0 (it is {options.ValidationFraction.ToString(CultureInfo.InvariantCulture)})");
