@@ -97,7 +97,11 @@ public class TraitTrainerTests
     {
         TraitTrainer Stopping(int stop) => new(TraitTrainingOptions.Create("Male", "seed", new Dictionary<string, string>
         {
-            ["epochs"] = "6", ["stop_after_epoch"] = $"{stop}", ["train_samples"] = "200", ["batch_size"] = "50", ["lr_schedule"] = "cosine",
+            ["epochs"] = "6",
+            ["stop_after_epoch"] = $"{stop}",
+            ["train_samples"] = "200",
+            ["batch_size"] = "50",
+            ["lr_schedule"] = "cosine",
         }), TestData.Directory);
 
         var straight = new InMemoryTrainingSink();
