@@ -25,4 +25,7 @@ internal static class RowColumns
     public static bool Bool(this NpgsqlDataReader row, string column) => row.GetBoolean(row.GetOrdinal(column));
 
     public static DateTimeOffset Time(this NpgsqlDataReader row, string column) => row.GetFieldValue<DateTimeOffset>(row.GetOrdinal(column));
+
+    public static DateTimeOffset? TimeOrNull(this NpgsqlDataReader row, string column) =>
+        row.GetOrdinal(column) is var i && row.IsDBNull(i) ? null : row.GetFieldValue<DateTimeOffset>(i);
 }

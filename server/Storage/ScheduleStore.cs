@@ -88,12 +88,10 @@ public sealed class ScheduleStore(NpgsqlDataSource dataSource)
         var rows = new List<Row>();
         while (await reader.ReadAsync(cancellation))
         {
-            var lastFired = reader.GetOrdinal("last_fired_at");
             rows.Add(new Row(
                 reader.Text("name"), reader.Text("cron"), reader.Text("time_zone"),
                 JsonSerializer.Deserialize<RunSpec>(reader.Text("spec"))!,
-                reader.Bool("paused"), reader.Time("created_at"),
-                reader.IsDBNull(lastFired) ? null : reader.GetFieldValue<DateTimeOffset>(lastFired),
+                reader.Bool("paused"), reader.Time("created_at"), reader.TimeOrNull("last_fired_at"),
                 reader.TextOrNull("last_run_id"), reader.TextOrNull("last_outcome")));
         }
         return rows;

@@ -52,7 +52,7 @@ public sealed class WebhookStore(NpgsqlDataSource dataSource)
         {
             hooks.Add(new WebhookView(reader.Text("name"), reader.Text("url"), reader.GetFieldValue<string[]>(reader.GetOrdinal("events")),
                 reader.Time("created_at"), reader.Long("pending"), reader.Long("delivered"),
-                reader.IsDBNull(reader.GetOrdinal("last_delivered_at")) ? null : reader.Time("last_delivered_at"), reader.TextOrNull("last_error")));
+                reader.TimeOrNull("last_delivered_at"), reader.TextOrNull("last_error")));
         }
         return hooks;
     }
@@ -76,8 +76,7 @@ public sealed class WebhookStore(NpgsqlDataSource dataSource)
         {
             deliveries.Add(new WebhookDelivery(reader.Long("delivery_id"), reader.GetGuid(reader.GetOrdinal("event_id")), reader.Text("hook"),
                 reader.Text("event_type"), reader.Time("created_at"), reader.Int("attempts"),
-                reader.IsDBNull(reader.GetOrdinal("delivered_at")) ? null : reader.Time("delivered_at"),
-                reader.IsDBNull(reader.GetOrdinal("next_attempt_at")) ? null : reader.Time("next_attempt_at"),
+                reader.TimeOrNull("delivered_at"), reader.TimeOrNull("next_attempt_at"),
                 reader.IntOrNull("last_status"), reader.TextOrNull("last_error")));
         }
         return deliveries;
