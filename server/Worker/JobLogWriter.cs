@@ -21,7 +21,7 @@ public sealed partial class JobLogWriter(JobLogStore store, IOptions<JobLogOptio
     private long appended;
     private long settled;
     private long droppedInMemory;
-    private TaskCompletionSource wake = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly WakeSignal wake = new();
     private TaskCompletionSource progress = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     public JobLogOptions Settings => options.Value;
@@ -58,8 +58,8 @@ public sealed partial class JobLogWriter(JobLogStore store, IOptions<JobLogOptio
         lock (gate)
         {
             target = appended;
-            wake.TrySetResult();
         }
+        wake.Set();
         var deadline = DateTime.UtcNow + timeout;
         while (true)
         {
@@ -93,30 +93,15 @@ public sealed partial class JobLogWriter(JobLogStore store, IOptions<JobLogOptio
         var failures = 0;
         while (!stopping.IsCancellationRequested)
         {
-            Task woken;
-            lock (gate)
-            {
-                woken = wake.Task;
-            }
             try
             {
-                var delay = failures == 0 ? options.Value.FlushInterval : TimeSpan.FromSeconds(Math.Min(5, failures));
-                await woken.WaitAsync(delay, stopping);
-            }
-            catch (TimeoutException)
-            {
+                await wake.WaitAsync(failures == 0 ? options.Value.FlushInterval : TimeSpan.FromSeconds(Math.Min(5, failures)), stopping);
             }
             catch (OperationCanceledException)
             {
                 break;
             }
-            lock (gate)
-            {
-                if (wake.Task.IsCompleted)
-                {
-                    wake = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-                }
-            }
+            wake.Reset(); // a flush asked for after this point wakes the next wait
             var error = await WritePendingAsync(stopping);
             if (error is null)
             {
