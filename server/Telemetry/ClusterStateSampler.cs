@@ -38,7 +38,8 @@ public sealed partial class ClusterStateSampler(
                 var cluster = await health.ReadAsync(queue.Value.LeaseTimeout, stopping);
                 var now = DateTimeOffset.UtcNow;
                 var rows = await schedules.ListAsync(stopping);
-                var byHealth = ScheduleCron.HealthStates.ToDictionary(s => s, s => (long)rows.Count(r => ScheduleCron.Health(r, now, scheduling.Value.Tick) == s));
+                var counted = rows.CountBy(r => ScheduleCron.Health(r, now, scheduling.Value.Tick)).ToDictionary();
+                var byHealth = ScheduleCron.HealthStates.ToDictionary(s => s, s => (long)counted.GetValueOrDefault(s));
                 PunkGridTelemetry.Sampled = new ClusterSample(counts, size.Lines, size.Bytes, cluster, byHealth, DatabaseUp: true);
                 failing = 0;
             }
