@@ -44,9 +44,9 @@ public sealed class InferenceGrain(JobStore store, ArtifactStore artifacts, Mode
         {
             return new GenerateResult(null, null, $"cannot generate with '{kind}'; allowed: vae, gan");
         }
-        if (count is < 1 or > MaxCount)
+        if (RefuseCount(count) is { } refused)
         {
-            return new GenerateResult(null, null, $"count {count} is not allowed: 1..{MaxCount}");
+            return refused;
         }
         var jobs = await store.GetJobsAsync(runId);
         if (jobs.Count == 0)
@@ -68,9 +68,9 @@ public sealed class InferenceGrain(JobStore store, ArtifactStore artifacts, Mode
         {
             return new GenerateResult(null, null, $"cannot generate with model '{model}'; allowed: vae, gan, gan/conditional");
         }
-        if (count is < 1 or > MaxCount)
+        if (RefuseCount(count) is { } refused)
         {
-            return new GenerateResult(null, null, $"count {count} is not allowed: 1..{MaxCount}");
+            return refused;
         }
         if (await registry.ResolveAsync(model, alias) is not { } jobId || await store.GetJobAsync(jobId) is not { } job)
         {
@@ -78,6 +78,10 @@ public sealed class InferenceGrain(JobStore store, ArtifactStore artifacts, Mode
         }
         return await GenerateWithAsync(job.Summary, kind, traits, count, seed);
     }
+
+    /// <summary>Why <paramref name="count"/> punks cannot be drawn; null when they can.</summary>
+    private static GenerateResult? RefuseCount(int count) =>
+        count is < 1 or > MaxCount ? new GenerateResult(null, null, $"count {count} is not allowed: 1..{MaxCount}") : null;
 
     private async Task<GenerateResult> GenerateWithAsync(JobSummary job, string kind, IReadOnlyList<string> traits, int count, int seed)
     {
