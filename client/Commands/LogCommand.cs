@@ -40,6 +40,7 @@ public static partial class PunkGridCommandLine
                 ? new JobLogQuery(Attempt: parse.GetValue(attempt), Limit: newest, Tail: true)
                 : new JobLogQuery(Attempt: parse.GetValue(attempt), Limit: JobLogQuery.MaxLimit);
             var first = true;
+            JobState? ended = null;
             try
             {
                 while (true)
@@ -63,20 +64,20 @@ public static partial class PunkGridCommandLine
                     {
                         return 0;
                     }
-                    // Following: once the job has ended, one more read takes the lines written as it ended.
+                    if (ended is { } state)
+                    {
+                        if (!asJson)
+                        {
+                            await io.Error.WriteLineAsync($"(job {jobId} is {state})");
+                        }
+                        return 0;
+                    }
+                    // Following: once the job has ended, one more read (to its end) takes the lines written as it ended.
                     var detail = await job.GetDetail() ?? throw UnknownJob(jobId);
                     if (detail.Job.State is not (JobState.Queued or JobState.Running))
                     {
-                        var last = await job.GetLogs(query);
-                        foreach (var line in last?.Lines ?? [])
-                        {
-                            await io.Out.WriteLineAsync(asJson ? JsonSerializer.Serialize(line, CliJsonLines.Default.JobLogLine) : FormatLogLine(line));
-                        }
-                        if (!asJson)
-                        {
-                            await io.Error.WriteLineAsync($"(job {jobId} is {detail.Job.State})");
-                        }
-                        return 0;
+                        ended = detail.Job.State;
+                        continue;
                     }
                     await Task.Delay(FollowInterval, cancellation);
                 }
