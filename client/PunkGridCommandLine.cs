@@ -114,9 +114,9 @@ public static partial class PunkGridCommandLine
     }
 
     /// <summary>
-    /// Connects, runs the action, and turns the known failures into messages and exit codes. A call the cluster rejected
-    /// without delivering it (a silo died a moment ago and the cluster has not noticed yet) is tried again, up to three times
-    /// on a fresh connection: never delivered, it is safe to repeat whatever it was.
+    /// Connects, runs the action, and turns the known failures into messages and exit codes. A call the cluster never
+    /// delivered (rejected, or its silo could not be connected to: it died a moment ago and the cluster has not noticed yet)
+    /// is tried again, up to five times on a fresh connection: never delivered, it is safe to repeat whatever it was.
     /// </summary>
     private static async Task<int> Execute(ParseResult parse, Io io, CancellationToken cancellation, Func<IClusterClient, Task<int>> action)
     {
@@ -147,7 +147,7 @@ public static partial class PunkGridCommandLine
                 await io.Error.WriteLineAsync($"error: {ex.Message}");
                 return BadInput;
             }
-            catch (Orleans.Runtime.OrleansMessageRejectionException) when (attempt < 3)
+            catch (Exception ex) when (attempt < UndeliveredAttempts && Undelivered(ex))
             {
                 await Task.Delay(TimeSpan.FromSeconds(attempt), cancellation);
             }
@@ -158,6 +158,17 @@ public static partial class PunkGridCommandLine
             }
         }
     }
+
+    /// <summary>How often a call the cluster never took is sent again: waits of 1, 2, 3 and 4 s outlast a silo's death being noticed.</summary>
+    private const int UndeliveredAttempts = 5;
+
+    /// <summary>
+    /// A call that never reached a grain: rejected by the cluster, or not sent because the silo holding the grain could not
+    /// be connected to (it died a moment ago and the cluster has not declared it dead yet). Safe to send again, whatever it was.
+    /// </summary>
+    private static bool Undelivered(Exception ex) =>
+        ex is Orleans.Runtime.OrleansMessageRejectionException or Orleans.Runtime.Messaging.ConnectionFailedException
+        || (ex.InnerException is { } inner && Undelivered(inner));
 
     private static Command Listing(string name, string description, Option[] options, Func<IClusterClient, ParseResult, Io, Task<int>> action, Io io)
     {
