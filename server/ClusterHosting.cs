@@ -61,6 +61,8 @@ public static class ClusterHosting
         silo.Services.AddSingleton<IValidateOptions<RetentionOptions>, RetentionOptions.Validator>();
         silo.Services.AddOptions<WebhookOptions>().Bind(configuration.GetSection(WebhookOptions.Section)).ValidateOnStart();
         silo.Services.AddSingleton<IValidateOptions<WebhookOptions>, WebhookOptions.Validator>();
+        silo.Services.AddOptions<SearchOptions>().Bind(configuration.GetSection(SearchOptions.Section)).ValidateOnStart();
+        silo.Services.AddSingleton<IValidateOptions<SearchOptions>, SearchOptions.Validator>();
         silo.Services.Configure<ClusterMembershipOptions>(section.GetSection("Membership"));
         silo.AddIncomingGrainCallFilter<Security.OperatorSurfaceFilter>();
         silo.Services.AddSingleton<IMembershipTable, PostgresMembershipTable>();
@@ -70,6 +72,9 @@ public static class ClusterHosting
             o.MinimumReminderPeriod = schedules.Value.Tick < o.MinimumReminderPeriod ? schedules.Value.Tick : o.MinimumReminderPeriod);
         silo.Services.AddSingleton<TraitCatalog>();
         silo.Services.AddSingleton<RunPlanner>();
+        silo.Services.AddSingleton<Search.SearchPlanner>();
+        silo.Services.AddSingleton<Search.SearchDecider>();
+        silo.Services.AddSingleton<Search.SearchStore>();
         // Registered before the worker, so it stops after it: the lines of the jobs the worker stops are still written.
         silo.Services.AddSingleton<JobLogWriter>();
         silo.Services.AddHostedService(sp => sp.GetRequiredService<JobLogWriter>());
@@ -79,6 +84,7 @@ public static class ClusterHosting
         silo.Services.AddHostedService<RetentionPass>();
         silo.Services.AddHostedService<Webhooks.WebhookDispatcher>();
         silo.Services.AddHostedService<PromotionPass>();
+        silo.Services.AddHostedService<Search.SearchPass>();
         silo.Services.AddSingleton(sp => new PunkGrid.Training.Inference.PunkInferenceEngine(
             PunkGrid.Training.Data.DataDirectory.Resolve(sp.GetRequiredService<IOptions<WorkerOptions>>().Value.DataDirectory)));
         if ((section.GetSection("Worker").Get<WorkerOptions>() ?? new WorkerOptions()).Enabled)

@@ -34,11 +34,12 @@ public sealed record AshaSettings(int MinEpochs, int MaxEpochs, int ReductionFac
 
 /// <summary>
 /// A trial as ASHA sees it: the rung it was last sent to (<see cref="Rung"/>) and its metric at each rung it completed.
-/// It is running while it has no result for its own rung.
+/// It is running while it has no result for its own rung and has not <see cref="Failed"/> (its job failed or was cancelled,
+/// or it stored no value of the metric): a failed trial is never promoted and never waited for.
 /// </summary>
-public sealed record AshaTrial(int Id, int Rung, IReadOnlyDictionary<int, double> Results)
+public sealed record AshaTrial(int Id, int Rung, IReadOnlyDictionary<int, double> Results, bool Failed = false)
 {
-    public bool Running => !Results.ContainsKey(Rung);
+    public bool Running => !Failed && !Results.ContainsKey(Rung);
 }
 
 /// <summary>What to do with a free slot.</summary>

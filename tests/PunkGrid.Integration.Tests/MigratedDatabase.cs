@@ -13,8 +13,9 @@ namespace PunkGrid.Integration.Tests;
 /// </summary>
 public sealed class MigratedDatabase : IAsyncDisposable
 {
-    private MigratedDatabase(NpgsqlDataSource dataSource, JobQueueOptions scheduling)
+    private MigratedDatabase(string connectionString, NpgsqlDataSource dataSource, JobQueueOptions scheduling)
     {
+        ConnectionString = connectionString;
         DataSource = dataSource;
         Jobs = new JobStore(dataSource);
         Queue = new JobQueue(dataSource, Options.Create(scheduling));
@@ -23,6 +24,9 @@ public sealed class MigratedDatabase : IAsyncDisposable
         Artifacts = new ArtifactStore(dataSource);
         Logs = new JobLogStore(dataSource);
     }
+
+    /// <summary>With its password: for a second data source, as a second silo would have.</summary>
+    public string ConnectionString { get; }
 
     public NpgsqlDataSource DataSource { get; }
 
@@ -41,9 +45,10 @@ public sealed class MigratedDatabase : IAsyncDisposable
     /// <summary>A new database named after <paramref name="name"/>; leases last a minute unless <paramref name="scheduling"/> says otherwise.</summary>
     public static async Task<MigratedDatabase> CreateAsync(PostgresServer server, string name, JobQueueOptions? scheduling = null)
     {
-        var dataSource = NpgsqlDataSource.Create(await server.CreateDatabaseAsync(name));
+        var connectionString = await server.CreateDatabaseAsync(name);
+        var dataSource = NpgsqlDataSource.Create(connectionString);
         await new SchemaMigrator(dataSource, NullLogger<SchemaMigrator>.Instance).MigrateAsync();
-        return new MigratedDatabase(dataSource, scheduling ?? new JobQueueOptions { LeaseTimeout = TimeSpan.FromMinutes(1) });
+        return new MigratedDatabase(connectionString, dataSource, scheduling ?? new JobQueueOptions { LeaseTimeout = TimeSpan.FromMinutes(1) });
     }
 
     public ValueTask DisposeAsync() => DataSource.DisposeAsync();

@@ -7,7 +7,8 @@ namespace PunkGrid.Training.Trainers;
 
 /// <summary>
 /// Trains nothing, on the whole path of a real job (see <see cref="NoopTrainingOptions"/>): it waits out its duration in
-/// epochs, writes a metric point <c>noop_tick</c> per tick and <c>epoch_seconds</c> per epoch, checkpoints every epoch
+/// epochs, writes a metric point <c>noop_tick</c> per tick and <c>epoch_seconds</c> and <c>noop_score</c> per epoch (see
+/// <see cref="NoopTrainingOptions.Quality"/>), stops after <see cref="NoopTrainingOptions.LastEpoch"/>, checkpoints every epoch
 /// (incompressible bytes drawn from the seed and the epoch, so the database stores what a real model would cost), resumes
 /// from its latest checkpoint, and stores <c>eval.json</c>.
 /// </summary>
@@ -30,16 +31,17 @@ public sealed class NoopTrainer(NoopTrainingOptions options) : ITrainer
             {
                 throw new CheckpointFormatException($"checkpoint of kind '{checkpoint.Kind}' cannot resume a {Kind} job");
             }
-            (startEpoch, step) = (Math.Min(checkpoint.Epoch, options.Epochs), checkpoint.Step);
+            (startEpoch, step) = (Math.Min(checkpoint.Epoch, options.LastEpoch), checkpoint.Step);
         }
         var epochMs = (double)options.DurationMs / options.Epochs;
         var ticksPerEpoch = (long)Math.Floor(epochMs / 1000.0 * options.MetricsPerSecond);
-        var totalSteps = ticksPerEpoch * options.Epochs;
+        var lastEpoch = options.LastEpoch;
+        var totalSteps = ticksPerEpoch * lastEpoch;
         var metrics = new List<MetricSample>();
         var written = 0L;
-        context.ReportProgress(new TrainingProgress(startEpoch, options.Epochs, step, totalSteps, 0));
+        context.ReportProgress(new TrainingProgress(startEpoch, lastEpoch, step, totalSteps, 0));
 
-        for (var epoch = startEpoch; epoch < options.Epochs; epoch++)
+        for (var epoch = startEpoch; epoch < lastEpoch; epoch++)
         {
             context.Cancellation.ThrowIfCancellationRequested();
             if (options.Fault != NoopFault.None && epoch + 1 == options.FaultAtEpoch)
@@ -59,7 +61,7 @@ public sealed class NoopTrainer(NoopTrainingOptions options) : ITrainer
                 Wait(context, TimeSpan.FromMilliseconds(epochMs * tick / ticksPerEpoch) - epochClock.Elapsed);
                 step++;
                 metrics.Add(new MetricSample("noop_tick", epoch + 1, step, tick));
-                context.ReportProgress(new TrainingProgress(epoch, options.Epochs, step, totalSteps, 0));
+                context.ReportProgress(new TrainingProgress(epoch, lastEpoch, step, totalSteps, 0));
                 if (epochClock.Elapsed - lastFlush >= MetricFlushInterval)
                 {
                     written += Flush(context, metrics);
@@ -68,19 +70,20 @@ public sealed class NoopTrainer(NoopTrainingOptions options) : ITrainer
             }
             Wait(context, TimeSpan.FromMilliseconds(epochMs) - epochClock.Elapsed);
             metrics.Add(new MetricSample("epoch_seconds", epoch + 1, step, epochClock.Elapsed.TotalSeconds));
+            metrics.Add(new MetricSample("noop_score", epoch + 1, step, options.Quality * (epoch + 1) / options.Epochs));
             written += Flush(context, metrics);
             if (options.CheckpointBytes > 0)
             {
                 context.SaveCheckpoint(new TrainingCheckpoint(Kind, epoch + 1, step, null, Identity(),
                     new Dictionary<string, byte[]> { [TrainingCheckpoint.ModelSection] = CheckpointPayload(epoch + 1) }));
             }
-            context.ReportProgress(new TrainingProgress(epoch + 1, options.Epochs, step, totalSteps, 0));
+            context.ReportProgress(new TrainingProgress(epoch + 1, lastEpoch, step, totalSteps, 0));
         }
 
         var evaluation = JsonSerializer.Serialize(new
         {
             kind = Kind,
-            epochs = options.Epochs,
+            epochs = lastEpoch,
             resumed_from_epoch = startEpoch,
             duration_ms = options.DurationMs,
             metric_points_written = written,
@@ -88,7 +91,7 @@ public sealed class NoopTrainer(NoopTrainingOptions options) : ITrainer
             seconds = Math.Round(clock.Elapsed.TotalSeconds, 3),
         });
         context.SaveArtifact("eval.json", "application/json", System.Text.Encoding.UTF8.GetBytes(evaluation));
-        return new TrainingResult(Kind, evaluation, new Dictionary<string, double> { ["epochs"] = options.Epochs });
+        return new TrainingResult(Kind, evaluation, new Dictionary<string, double> { ["epochs"] = lastEpoch, ["noop_score"] = options.Quality * lastEpoch / options.Epochs });
     }
 
     private Dictionary<string, string> Identity() => new()

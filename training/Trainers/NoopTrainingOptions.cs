@@ -38,6 +38,18 @@ public sealed record NoopTrainingOptions
 
     public int Seed { get; init; } = 42;
 
+    /// <summary>
+    /// A made-up model quality, so searches can be tested on noop jobs: each epoch e records the metric <c>noop_score</c> =
+    /// quality · e / epochs (higher is better; a search's ranking of trials is the ranking of their qualities).
+    /// </summary>
+    public double Quality { get; init; } = 1;
+
+    /// <summary>Stop after this epoch (0: train all <see cref="Epochs"/>), as a search's trial stops at a rung; resumable as any job.</summary>
+    public int StopAfterEpoch { get; init; }
+
+    /// <summary>The epoch this job runs to: <see cref="StopAfterEpoch"/> when set, else <see cref="Epochs"/>.</summary>
+    public int LastEpoch => StopAfterEpoch > 0 ? Math.Min(StopAfterEpoch, Epochs) : Epochs;
+
     /// <summary>The largest checkpoint a noop job may ask for (256 MiB).</summary>
     public const int MaxCheckpointBytes = 256 << 20;
 
@@ -63,9 +75,13 @@ public sealed record NoopTrainingOptions
                 },
                 FaultAtEpoch = p.Int("fault_at_epoch", baseline.FaultAtEpoch, 1, 10_000),
                 Seed = p.Int("seed", baseline.Seed, 0, int.MaxValue),
+                Quality = p.Double("quality", baseline.Quality, 0, 1000),
+                StopAfterEpoch = p.Int("stop_after_epoch", baseline.StopAfterEpoch, 0, 10_000),
             };
             return options.FaultAtEpoch > options.Epochs && options.Fault != NoopFault.None
                 ? throw new ArgumentException($"noop parameter fault_at_epoch='{options.FaultAtEpoch}' is not allowed: expected 1..epochs ({options.Epochs})")
+                : options.StopAfterEpoch > options.Epochs
+                ? throw new ArgumentException($"noop parameter stop_after_epoch={options.StopAfterEpoch} is not allowed: 0 (all) to epochs ({options.Epochs})")
                 : options;
         });
 }
