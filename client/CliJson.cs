@@ -29,6 +29,12 @@ namespace PunkGrid.Client;
 [JsonSerializable(typeof(IReadOnlyList<WebhookView>))]
 [JsonSerializable(typeof(IReadOnlyList<WebhookDelivery>))]
 [JsonSerializable(typeof(Dictionary<string, IReadOnlyList<TraitResultRow>>))]
+[JsonSerializable(typeof(SearchCreated))]
+[JsonSerializable(typeof(SearchSummary))]
+[JsonSerializable(typeof(IReadOnlyList<SearchListItem>))]
+[JsonSerializable(typeof(IReadOnlyList<SearchTrialView>))]
+[JsonSerializable(typeof(IReadOnlyList<SearchTargetSummary>))]
+[JsonSerializable(typeof(IReadOnlyList<SearchDecisionView>))]
 internal sealed partial class CliJson : JsonSerializerContext;
 
 /// <summary>What <c>--json</c> prints one object per line (JSON Lines: <c>punkgrid logs --json</c>), unindented.</summary>

@@ -67,6 +67,7 @@ public static partial class PunkGridCommandLine
         root.Subcommands.Add(GcCommand(io));
         root.Subcommands.Add(HooksCommand(io));
         root.Subcommands.Add(ModelsCommand(io));
+        root.Subcommands.Add(SearchCommand(io));
         var parse = root.Parse(args);
         if (parse.Errors.Count > 0)
         {

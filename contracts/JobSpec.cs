@@ -40,7 +40,8 @@ public sealed record JobSpec(
 
 /// <summary>
 /// A sweep as submitted: one job per target (for <c>trait</c>: trait names, or all 92 when <see cref="AllTargets"/>),
-/// sharing profile, overrides and priority (higher runs first).
+/// sharing profile, overrides and priority (higher runs first). With <see cref="FromSearch"/>, each target's job takes
+/// that search's best settings for it (and the targets default to the search's).
 /// </summary>
 [GenerateSerializer, Immutable, Alias("PunkGrid.RunSpec")]
 public sealed record RunSpec(
@@ -50,7 +51,8 @@ public sealed record RunSpec(
     [property: Id(3)] string Profile,
     [property: Id(4)] IReadOnlyDictionary<string, string> Parameters,
     [property: Id(5)] int Priority,
-    [property: Id(6)] string? PromoteAlias = null)
+    [property: Id(6)] string? PromoteAlias = null,
+    [property: Id(7)] string? FromSearch = null)
 {
     /// <summary>What an alias may be called: a letter, then up to 39 letters, digits, '_' or '-' (production, staging, champion).</summary>
     public const string AliasPattern = "^[A-Za-z][A-Za-z0-9_-]{0,39}$";

@@ -75,6 +75,7 @@ public static class ClusterHosting
         silo.Services.AddSingleton<Search.SearchPlanner>();
         silo.Services.AddSingleton<Search.SearchDecider>();
         silo.Services.AddSingleton<Search.SearchStore>();
+        silo.Services.AddSingleton<SubmissionPlanner>();
         // Registered before the worker, so it stops after it: the lines of the jobs the worker stops are still written.
         silo.Services.AddSingleton<JobLogWriter>();
         silo.Services.AddHostedService(sp => sp.GetRequiredService<JobLogWriter>());

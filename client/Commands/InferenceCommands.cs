@@ -53,11 +53,12 @@ public static partial class PunkGridCommandLine
     {
         var predict = new Command("predict", "Score punks with a run's trained models (runs on a worker silo).");
         var traits = new Command("traits", "The probability of each trait of a sweep for one punk, its true traits beside them when known.");
-        var run = new Option<string?>("--run") { Description = "The trait sweep whose models to use." };
+        var run = new Option<string?>("--run") { Description = "The trait sweep whose models to use (a search's run: each trait's best trial)." };
+        var search = new Option<string?>("--search") { Description = "Use each trait's best trial of this search." };
         var alias = new Option<string?>("--alias") { Description = "Use each trait model's registered version this alias points at (e.g. production)." };
         var punk = new Option<int?>("--punk") { Description = "A punk id, 0..9999." };
         var image = new Option<string?>("--image") { Description = "A 24x24 punk image (PNG)." };
-        foreach (var option in new Option[] { run, alias, punk, image, JsonOption })
+        foreach (var option in new Option[] { run, search, alias, punk, image, JsonOption })
         {
             traits.Options.Add(option);
         }
@@ -68,7 +69,13 @@ public static partial class PunkGridCommandLine
             {
                 throw new UsageException("give either --punk ID or --image FILE");
             }
-            var source = RunOrAlias(parse.GetValue(run), parse.GetValue(alias));
+            var searched = NullIfBlank(parse.GetValue(search));
+            if (searched is not null && (parse.GetValue(run) is not null || parse.GetValue(alias) is not null))
+            {
+                throw new UsageException("give one of --run RUN, --search SEARCH or --alias ALIAS");
+            }
+            // A search's trials are the jobs of a run of its id.
+            var source = RunOrAlias(searched ?? parse.GetValue(run), parse.GetValue(alias));
             var bytes = file is null ? null : await ReadImageAsync(file, cancellation);
             var inference = client.GetGrain<IInferenceGrain>(0);
             var result = source.Run is { } runId ? await inference.PredictTraits(runId, id, bytes) : await inference.PredictTraitsByAlias(source.Alias!, id, bytes);

@@ -30,14 +30,20 @@ public static partial class PunkGridCommandLine
         var runId = new Option<string?>("--run-id") { Description = "Your own run id: submitting it again changes nothing (idempotent)." };
         var watch = new Option<bool>("--watch") { Description = "Watch the run after submitting it." };
         var promote = PromoteOption();
-        foreach (var option in new Option[] { all, names, profile, epochs, samples, color, set, device, priority, runId, promote, watch, JsonOption })
+        var fromSearch = FromSearchOption();
+        foreach (var option in new Option[] { all, names, profile, epochs, samples, color, set, device, priority, runId, promote, fromSearch, watch, JsonOption })
         {
             traits.Options.Add(option);
         }
         traits.SetAction((parse, cancellation) => handler(parse, cancellation, () =>
         {
             var list = (parse.GetValue(names) ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-            if (parse.GetValue(all) == list.Length > 0)
+            var search = NullIfBlank(parse.GetValue(fromSearch));
+            if (search is not null && parse.GetValue(all))
+            {
+                throw new UsageException("--from-search takes the traits the search searched (or those --traits names); --all does not apply");
+            }
+            if (search is null && parse.GetValue(all) == list.Length > 0)
             {
                 throw new UsageException("give either --all or --traits A,B,… (not both, not neither)");
             }
@@ -47,7 +53,7 @@ public static partial class PunkGridCommandLine
             JobParameters.SetIfGiven(parameters, "color", parse.GetValue(color));
             JobParameters.SetIfGiven(parameters, "device", parse.GetValue(device));
             return (parse.GetValue(runId), new RunSpec(JobKinds.Trait, list, parse.GetValue(all), parse.GetValue(profile)!, parameters, parse.GetValue(priority),
-                parse.GetValue(promote)));
+                parse.GetValue(promote), search));
         }));
         submit.Subcommands.Add(traits);
         submit.Subcommands.Add(SingleJobSubmit(JobKinds.Vae, "The PunkVAE (one job): PNG reconstructions, prior samples and an interpolation as artifacts.", handler));
@@ -70,7 +76,8 @@ public static partial class PunkGridCommandLine
         var runId = new Option<string?>("--run-id") { Description = "Your own run id: submitting it again changes nothing (idempotent)." };
         var watch = new Option<bool>("--watch") { Description = "Watch the run after submitting it." };
         var promote = PromoteOption();
-        foreach (var option in new Option[] { profile, epochs, set, device, priority, runId, watch, JsonOption }.Concat(kind == JobKinds.Noop ? [] : [promote]))
+        var fromSearch = FromSearchOption();
+        foreach (var option in new Option[] { profile, epochs, set, device, priority, runId, fromSearch, watch, JsonOption }.Concat(kind == JobKinds.Noop ? [] : [promote]))
         {
             command.Options.Add(option);
         }
@@ -80,10 +87,15 @@ public static partial class PunkGridCommandLine
             JobParameters.SetIfGiven(parameters, "epochs", parse.GetValue(epochs));
             JobParameters.SetIfGiven(parameters, "device", parse.GetValue(device));
             return (parse.GetValue(runId), new RunSpec(kind, [], false, parse.GetValue(profile)!, parameters, parse.GetValue(priority),
-                kind == JobKinds.Noop ? null : parse.GetValue(promote)));
+                kind == JobKinds.Noop ? null : parse.GetValue(promote), NullIfBlank(parse.GetValue(fromSearch))));
         }));
         return command;
     }
+
+    private static Option<string?> FromSearchOption() => new("--from-search")
+    {
+        Description = "Train each target with the best settings a search found for it (the search's profile, fixed parameters and whole schedule; --set still overrides).",
+    };
 
     private static Option<string?> PromoteOption() => new("--promote-if-better")
     {

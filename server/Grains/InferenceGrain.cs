@@ -14,7 +14,8 @@ namespace PunkGrid.Server.Grains;
 /// the <see cref="PunkInferenceEngine"/> (which caches the loaded networks). The grain itself never sees a tensor.
 /// </summary>
 [StatelessWorker]
-public sealed class InferenceGrain(JobStore store, ArtifactStore artifacts, ModelRegistryStore registry, PunkInferenceEngine engine) : Grain, IInferenceGrain
+public sealed class InferenceGrain(JobStore store, ArtifactStore artifacts, ModelRegistryStore registry, Search.SearchStore searches, PunkInferenceEngine engine)
+    : Grain, IInferenceGrain
 {
     public const int MaxCount = 256;
 
@@ -163,6 +164,13 @@ public sealed class InferenceGrain(JobStore store, ArtifactStore artifacts, Mode
         if (jobs.Count == 0)
         {
             return new PredictTraitsResult([], $"unknown run '{runId}'", NotFound: true);
+        }
+        if (await searches.GetAsync(runId) is { } search)
+        {
+            // A search's run holds every trial: each trait is scored by its best trial's model.
+            var trials = await searches.GetTrialsAsync(runId, search.Plan.Settings.RungEpochs);
+            var best = trials.GroupBy(t => t.Target).Select(g => Search.SearchPlanner.BestTrial(search.Plan, g)?.JobId).OfType<string>().ToHashSet();
+            jobs = jobs.Where(j => best.Contains(j.JobId)).ToList();
         }
         return await PredictTraitsWithAsync(jobs.Where(j => j.Kind == JobKinds.Trait && j.State == JobState.Succeeded && j.Target is not null).ToList(),
             punkId, image, $"run '{runId}' has no succeeded trait models yet");

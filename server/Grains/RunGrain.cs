@@ -7,7 +7,7 @@ using PunkGrid.Server.Telemetry;
 namespace PunkGrid.Server.Grains;
 
 /// <summary>A sweep: validates the spec and writes the run and its Queued jobs in one transaction (which queues them).</summary>
-public sealed partial class RunGrain(JobStore store, RunPlanner planner, ILogger<RunGrain> logger)
+public sealed partial class RunGrain(JobStore store, SubmissionPlanner planner, ILogger<RunGrain> logger)
     : Grain, IRunGrain
 {
     [GeneratedRegex("^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")]
@@ -26,7 +26,7 @@ public sealed partial class RunGrain(JobStore store, RunPlanner planner, ILogger
         List<JobStore.NewJob> jobs;
         try
         {
-            jobs = await planner.PlanAsync(RunId, spec);
+            (spec, jobs) = await planner.PlanAsync(RunId, spec);
         }
         catch (ArgumentException ex)
         {

@@ -13,11 +13,13 @@ public sealed class RunPlanner(TraitCatalog traits, IOptions<JobQueueOptions> sc
     /// <see cref="Plan"/> with the memory check against the largest live worker (from <c>workers</c>), or this machine when no
     /// worker has reported yet.
     /// </summary>
-    public async Task<List<JobStore.NewJob>> PlanAsync(string runId, RunSpec spec)
+    public async Task<List<JobStore.NewJob>> PlanAsync(string runId, RunSpec spec) => Plan(runId, spec, await WorkerBytesAsync());
+
+    /// <summary>The memory a job may need at most: the largest live worker's, or this machine's when no worker has reported yet.</summary>
+    public async Task<long> WorkerBytesAsync()
     {
         var megabytes = store is null ? null : await store.LargestWorkerMemoryAsync(scheduling.Value.LeaseTimeout * 3);
-        var bytes = megabytes is { } mb ? mb << 20 : GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
-        return Plan(runId, spec, bytes);
+        return megabytes is { } mb ? mb << 20 : GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
     }
 
     /// <summary>The most jobs one noop run may have.</summary>
@@ -60,6 +62,10 @@ public sealed class RunPlanner(TraitCatalog traits, IOptions<JobQueueOptions> sc
         if (spec.PromoteAlias is { } alias && !System.Text.RegularExpressions.Regex.IsMatch(alias, RunSpec.AliasPattern))
         {
             throw new ArgumentException($"promote-if-better alias '{alias}' is not allowed: a letter, then up to 39 letters, digits, '_' or '-'");
+        }
+        if (spec.FromSearch is not null)
+        {
+            throw new ArgumentException("a run from a search is planned from the search's best trials (SearchPlanner.PlanFromSearch)");
         }
         if (spec.PromoteAlias is not null && spec.Kind == JobKinds.Noop)
         {

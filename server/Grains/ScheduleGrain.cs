@@ -11,7 +11,7 @@ namespace PunkGrid.Server.Grains;
 /// One retraining schedule (see <see cref="IScheduleGrain"/> for the firing policy). Its reminder wakes it every
 /// <see cref="RetrainingScheduleOptions.Tick"/>; the row in <c>schedules</c> says whether a firing is due.
 /// </summary>
-public sealed partial class ScheduleGrain(ScheduleStore store, RunPlanner planner, IOptions<RetrainingScheduleOptions> options, ILogger<ScheduleGrain> logger)
+public sealed partial class ScheduleGrain(ScheduleStore store, SubmissionPlanner planner, IOptions<RetrainingScheduleOptions> options, ILogger<ScheduleGrain> logger)
     : Grain, IScheduleGrain, IRemindable
 {
     public const string ReminderName = "fire";

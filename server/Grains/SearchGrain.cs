@@ -1,6 +1,5 @@
 using Microsoft.Extensions.Logging;
 using PunkGrid.Contracts;
-using PunkGrid.Server.Queue;
 using PunkGrid.Server.Search;
 
 namespace PunkGrid.Server.Grains;
@@ -9,16 +8,14 @@ namespace PunkGrid.Server.Grains;
 /// Hyperparameter searches as operators use them (<c>punkgrid search</c>): validated and created here; decided by every
 /// silo's <see cref="SearchPass"/>; the rows are <see cref="SearchStore"/>'s.
 /// </summary>
-public sealed partial class SearchGrain(SearchPlanner planner, SearchStore searches, JobStore jobs, Microsoft.Extensions.Options.IOptions<JobQueueOptions> queue,
-    ILogger<SearchGrain> logger) : Grain, ISearchGrain
+public sealed partial class SearchGrain(SearchPlanner planner, SearchStore searches, RunPlanner runs, ILogger<SearchGrain> logger) : Grain, ISearchGrain
 {
     public async Task<SearchCreated> Create(string searchId, SearchSpec spec)
     {
         SearchPlan plan;
         try
         {
-            var megabytes = await jobs.LargestWorkerMemoryAsync(queue.Value.LeaseTimeout * 3);
-            plan = planner.Plan(searchId, spec, megabytes is { } mb ? mb << 20 : GC.GetGCMemoryInfo().TotalAvailableMemoryBytes);
+            plan = planner.Plan(searchId, spec, await runs.WorkerBytesAsync());
         }
         catch (ArgumentException ex)
         {
@@ -48,8 +45,7 @@ public sealed partial class SearchGrain(SearchPlanner planner, SearchStore searc
         foreach (var (target, state, decisions, detail) in await searches.GetTargetsAsync(searchId))
         {
             var own = trials.Where(t => t.Target == target).ToList();
-            var results = own.SelectMany(t => t.Results.Select(r => (Key: (t.Trial, Rung: r.Key), Value: (double?)r.Value))).ToDictionary(r => r.Key, r => r.Value);
-            var best = SearchDecider.Best(plan, results) is { } b ? own.Single(t => t.Trial == b.Trial) : null;
+            var best = SearchPlanner.BestTrial(plan, own);
             var bestRung = best is null ? 0 : best.Results.Keys.Max();
             targets.Add(new SearchTargetSummary(target, state, own.Count, own.Count(t => t.Status == "running"), decisions,
                 best?.Trial, best?.JobId, best?.Results[bestRung], best is null ? null : rungs[bestRung], best?.Parameters,

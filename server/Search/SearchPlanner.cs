@@ -168,6 +168,46 @@ public sealed partial class SearchPlanner(TraitCatalog traits, RunPlanner runs)
         return jobs.Count == 1 ? jobs[0] : throw new ArgumentException("noop parameter jobs is not allowed in a search: each trial is one job");
     }
 
+    /// <summary>A target's best trial: the best metric at the highest rung any of its trials completed (ties: the earlier trial).</summary>
+    public static SearchTrialView? BestTrial(SearchPlan plan, IEnumerable<SearchTrialView> trials)
+    {
+        var own = trials.ToList();
+        var results = own.SelectMany(t => t.Results.Select(r => (Key: (t.Trial, Rung: r.Key), Value: (double?)r.Value))).ToDictionary(r => r.Key, r => r.Value);
+        return SearchDecider.Best(plan, results) is { } best ? own.Single(t => t.Trial == best.Trial) : null;
+    }
+
+    /// <summary>
+    /// The jobs of a run made from a search's best settings (<c>submit … --from-search</c>): one per target the run names
+    /// (all the search's when it names none), each with the search's fixed parameters, its best trial's settings and the
+    /// whole schedule, then the submit's own overrides.
+    /// </summary>
+    public List<Queue.JobStore.NewJob> PlanFromSearch(string runId, RunSpec spec, StoredSearch search, IReadOnlyList<SearchTrialView> trials, long? workerBytes)
+    {
+        var plan = search.Plan;
+        if (spec.Kind != plan.Spec.Kind)
+        {
+            throw new ArgumentException($"search {plan.SearchId} is a {plan.Spec.Kind} search; it cannot make a {spec.Kind} run");
+        }
+        var searched = trials.Select(t => t.Target).Distinct().ToList();
+        var targets = spec.Targets.Count == 0 ? searched : spec.Targets.Select(traits.Canonical).ToList();
+        var jobs = new List<Queue.JobStore.NewJob>();
+        foreach (var target in targets)
+        {
+            var best = BestTrial(plan, trials.Where(t => t.Target == target))
+                ?? throw new ArgumentException(searched.Contains(target)
+                    ? $"search {plan.SearchId} has no ranked trial for {(target.Length == 0 ? plan.Spec.Kind : target)} yet"
+                    : $"search {plan.SearchId} did not search the trait '{target}'; it searched: {string.Join(", ", searched)}");
+            var parameters = plan.Parameters.ToDictionary(StringComparer.Ordinal);
+            foreach (var (name, value) in best.Parameters.Concat(spec.Parameters))
+            {
+                parameters[name] = value;
+            }
+            var one = spec with { Targets = target.Length == 0 ? [] : [target], AllTargets = false, Parameters = parameters, FromSearch = null };
+            jobs.AddRange(runs.Plan(runId, one, workerBytes));
+        }
+        return jobs;
+    }
+
     /// <summary>What a trial's job id starts with: the job is <c>SEARCH.tNNN.TRAIT</c> (or <c>SEARCH.tNNN.KIND</c>).</summary>
     public static string TrialRunPrefix(string searchId, int trial) => string.Create(CultureInfo.InvariantCulture, $"{searchId}.t{trial:D3}");
 

@@ -21,4 +21,7 @@ namespace PunkGrid.Silo.Dashboard;
 [JsonSerializable(typeof(IReadOnlyList<ArtifactInfo>))]
 [JsonSerializable(typeof(IReadOnlyList<ModelView>))]
 [JsonSerializable(typeof(IReadOnlyList<PromotionDecision>))]
+[JsonSerializable(typeof(IReadOnlyList<SearchListItem>))]
+[JsonSerializable(typeof(SearchView))]
+[JsonSerializable(typeof(SearchCreated))]
 public sealed partial class ApiJson : JsonSerializerContext;

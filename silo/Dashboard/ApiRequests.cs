@@ -72,7 +72,7 @@ public static partial class ApiRequests
     /// <summary>Parses the body of <c>POST /api/runs</c> (or a schedule's <c>run</c>). The run id is null when none was given.</summary>
     public static (string? RunId, RunSpec Spec) Submit(JsonElement body, string where = "")
     {
-        RequireObject(body, where == "" ? "the request body" : where, ["run_id", "kind", "targets", "all", "profile", "parameters", "priority", "promote_if_better"]);
+        RequireObject(body, where == "" ? "the request body" : where, ["run_id", "kind", "targets", "all", "profile", "parameters", "priority", "promote_if_better", "from_search"]);
         var runId = OptionalString(body, "run_id", where) is { } id ? Id(id, Field(where, "run_id")) : null;
         var kind = OptionalString(body, "kind", where)
             ?? throw new BadRequestException($"{Field(where, "kind")} is required: one of {string.Join(", ", JobKinds.All)}");
@@ -80,24 +80,7 @@ public static partial class ApiRequests
         {
             throw new BadRequestException($"{Field(where, "kind")} '{Printable(kind)}' is not allowed: one of {string.Join(", ", JobKinds.All)}");
         }
-        var targets = new List<string>();
-        if (body.TryGetProperty("targets", out var list) && list.ValueKind != JsonValueKind.Null)
-        {
-            if (list.ValueKind != JsonValueKind.Array)
-            {
-                throw new BadRequestException($"{Field(where, "targets")} must be an array of trait names");
-            }
-            var i = 0;
-            foreach (var item in list.EnumerateArray())
-            {
-                if (item.ValueKind != JsonValueKind.String || string.IsNullOrWhiteSpace(item.GetString()))
-                {
-                    throw new BadRequestException($"{Field(where, $"targets[{i}]")} must be a trait name, not {Describe(item)}");
-                }
-                targets.Add(Clean(item.GetString()!, Field(where, $"targets[{i}]")));
-                i++;
-            }
-        }
+        var targets = Strings(body, "targets", where, "trait name");
         var all = false;
         if (body.TryGetProperty("all", out var allValue) && allValue.ValueKind != JsonValueKind.Null)
         {
@@ -109,6 +92,78 @@ public static partial class ApiRequests
             };
         }
         var profile = OptionalString(body, "profile", where) ?? JobSpec.DefaultProfile;
+        var parameters = Parameters(body, where);
+        var priority = Int(body, "priority", where, -1_000_000, 1_000_000) ?? 0;
+        string? promote = null;
+        if (body.TryGetProperty("promote_if_better", out var promoteValue) && promoteValue.ValueKind != JsonValueKind.Null)
+        {
+            promote = promoteValue.ValueKind == JsonValueKind.String
+                ? Clean(promoteValue.GetString()!, Field(where, "promote_if_better"))
+                : throw new BadRequestException($"{Field(where, "promote_if_better")} must be an alias name (a string), not {Describe(promoteValue)}");
+        }
+        var fromSearch = OptionalString(body, "from_search", where) is { } search ? Id(search, Field(where, "from_search")) : null;
+        return (runId, new RunSpec(kind, targets, all, profile, parameters, priority, promote, fromSearch));
+    }
+
+    /// <summary>Parses the body of <c>POST /api/searches</c>; the search id is null when none was given.</summary>
+    public static (string? SearchId, SearchSpec Spec) Search(JsonElement body)
+    {
+        RequireObject(body, "the request body", ["search_id", "kind", "targets", "profile", "parameters", "space", "searcher", "metric", "mode",
+            "min_epochs", "max_epochs", "reduction_factor", "max_trials", "max_concurrent", "seed", "priority"]);
+        var searchId = OptionalString(body, "search_id", "") is { } id ? Id(id, "search_id") : null;
+        var kind = OptionalString(body, "kind", "") ?? throw new BadRequestException($"kind is required: one of {string.Join(", ", JobKinds.All)}");
+        var space = Strings(body, "space", "", "dimension such as \"lr=loguniform(1e-4,1e-2)\"", "dimensions");
+        if (space.Count == 0)
+        {
+            throw new BadRequestException("space is required: an array of dimensions, e.g. [\"lr=loguniform(1e-4,1e-2)\", \"batch_size=choice(32,64)\"]");
+        }
+        var searcher = OptionalString(body, "searcher", "") ?? Searchers.Asha;
+        var maxTrials = Int(body, "max_trials", "", 1, 10_000) ?? (searcher == Searchers.Grid ? 0 : 20);
+        return (searchId, new SearchSpec(kind, Strings(body, "targets", "", "trait name"), OptionalString(body, "profile", "") ?? JobSpec.DefaultProfile,
+            Parameters(body, ""), space, searcher, OptionalString(body, "metric", ""), OptionalString(body, "mode", ""),
+            Int(body, "min_epochs", "", 1, 10_000) ?? 1, Int(body, "max_epochs", "", 1, 10_000) ?? 0, Int(body, "reduction_factor", "", 2, 16) ?? 3,
+            maxTrials, Int(body, "max_concurrent", "", 1, 1000) ?? 4, Int(body, "seed", "", int.MinValue, int.MaxValue) ?? 0,
+            Int(body, "priority", "", -1_000_000, 1_000_000) ?? 0));
+    }
+
+    private static int? Int(JsonElement body, string name, string where, int min, int max)
+    {
+        if (!body.TryGetProperty(name, out var value) || value.ValueKind == JsonValueKind.Null)
+        {
+            return null;
+        }
+        return value.ValueKind == JsonValueKind.Number && value.TryGetInt32(out var number) && number >= min && number <= max
+            ? number
+            : throw new BadRequestException($"{Field(where, name)} must be a whole number from {min} to {max}, not {Describe(value)}");
+    }
+
+    /// <summary>An optional array of non-blank strings (each cleaned).</summary>
+    private static List<string> Strings(JsonElement body, string name, string where, string what, string? whats = null)
+    {
+        var values = new List<string>();
+        if (body.TryGetProperty(name, out var list) && list.ValueKind != JsonValueKind.Null)
+        {
+            if (list.ValueKind != JsonValueKind.Array)
+            {
+                throw new BadRequestException($"{Field(where, name)} must be an array of {whats ?? what + "s"}");
+            }
+            var i = 0;
+            foreach (var item in list.EnumerateArray())
+            {
+                if (item.ValueKind != JsonValueKind.String || string.IsNullOrWhiteSpace(item.GetString()))
+                {
+                    throw new BadRequestException($"{Field(where, $"{name}[{i}]")} must be a {what}, not {Describe(item)}");
+                }
+                values.Add(Clean(item.GetString()!, Field(where, $"{name}[{i}]")));
+                i++;
+            }
+        }
+        return values;
+    }
+
+    /// <summary>The optional <c>parameters</c> object: key → string, number or boolean (as its text).</summary>
+    private static Dictionary<string, string> Parameters(JsonElement body, string where)
+    {
         var parameters = new Dictionary<string, string>(StringComparer.Ordinal);
         if (body.TryGetProperty("parameters", out var given) && given.ValueKind != JsonValueKind.Null)
         {
@@ -134,20 +189,7 @@ public static partial class ApiRequests
                 }
             }
         }
-        var priority = 0;
-        if (body.TryGetProperty("priority", out var priorityValue) && priorityValue.ValueKind != JsonValueKind.Null
-            && !(priorityValue.ValueKind == JsonValueKind.Number && priorityValue.TryGetInt32(out priority) && priority is >= -1_000_000 and <= 1_000_000))
-        {
-            throw new BadRequestException($"{Field(where, "priority")} must be a whole number from -1000000 to 1000000, not {Describe(priorityValue)}");
-        }
-        string? promote = null;
-        if (body.TryGetProperty("promote_if_better", out var promoteValue) && promoteValue.ValueKind != JsonValueKind.Null)
-        {
-            promote = promoteValue.ValueKind == JsonValueKind.String
-                ? Clean(promoteValue.GetString()!, Field(where, "promote_if_better"))
-                : throw new BadRequestException($"{Field(where, "promote_if_better")} must be an alias name (a string), not {Describe(promoteValue)}");
-        }
-        return (runId, new RunSpec(kind, targets, all, profile, parameters, priority, promote));
+        return parameters;
     }
 
     /// <summary>Parses the body of <c>POST /api/schedules</c>.</summary>

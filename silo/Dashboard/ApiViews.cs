@@ -16,3 +16,6 @@ public sealed record JobsPage(IReadOnlyList<JobSummary> Jobs, string? Next);
 
 /// <summary><c>GET /api/jobs/{id}/metrics</c>: one page of metric points; <see cref="NextAfterStep"/> is the <c>after_step=</c> cursor.</summary>
 public sealed record MetricsView(IReadOnlyList<MetricPoint> Points, long? NextAfterStep);
+
+/// <summary><c>GET /api/searches/{id}</c>: the search, its trials, its decisions and each trial's metric by epoch.</summary>
+public sealed record SearchView(SearchSummary Search, IReadOnlyList<SearchTrialView> Trials, IReadOnlyList<SearchDecisionView> Decisions, IReadOnlyList<SearchCurve> Curves);

@@ -46,6 +46,10 @@ public static class DashboardApi
 
         api.MapGet("/models", ModelEndpoints.List);
         api.MapGet("/models/promotions", ModelEndpoints.Promotions);
+        api.MapGet("/searches", SearchEndpoints.List);
+        api.MapGet("/searches/{id}", SearchEndpoints.Get);
+        changes.MapPost("/searches", SearchEndpoints.Create);
+        changes.MapPost("/searches/{id}/cancel", SearchEndpoints.Cancel);
         api.MapGet("/schedules", ScheduleEndpoints.List);
         api.MapGet("/schedules/{name}", ScheduleEndpoints.Get);
         changes.MapPost("/schedules", ScheduleEndpoints.Add);

@@ -8,7 +8,7 @@ namespace PunkGrid.Integration.Tests;
 /// <summary>
 /// A cluster to break: a PostgreSQL server of its own (always a local server, so it can be stopped, restarted on its port,
 /// paused and resumed) and two silo processes with 2 worker slots each, a 6 s lease timeout, a 1 s heartbeat, fault
-/// injection allowed (noop jobs that kill their worker) and quarantine after 2 crashes.
+/// injection allowed (noop jobs that kill their worker; search promotions held 3 s before they commit) and quarantine after 2 crashes.
 /// </summary>
 public sealed class FaultFixture : IAsyncLifetime
 {
@@ -32,6 +32,8 @@ public sealed class FaultFixture : IAsyncLifetime
         ["PUNKGRID__Worker__HeartbeatInterval"] = "00:00:01",
         ["PUNKGRID__Worker__PollInterval"] = "00:00:01",
         ["PUNKGRID__Dashboard__Token"] = ClusterFixture.ApiToken,
+        // A search's promotions are held 3 s uncommitted, so a test can kill the silo between a result and its promotion.
+        ["PUNKGRID__Search__HoldPromotionsFor"] = "00:00:03",
     };
 
     public async Task InitializeAsync()
