@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Microsoft.Playwright;
 using PunkGrid.Tests.Shared;
 
 namespace PunkGrid.Integration.Tests;
@@ -121,5 +122,33 @@ public sealed class SearchClusterTests(ClusterFixture cluster)
             Assert.Equal(400, refused.Status);
             Assert.Contains(message, refused.Body.GetProperty("detail").GetString());
         }
+    }
+
+    [Fact]
+    public async Task The_search_page_in_headless_chromium_draws_each_trials_curve_its_rungs_and_the_best_so_far()
+    {
+        await OkAsync("search", "noop", "--profile", "quick", "--set", "duration_ms=900", "--set", "metrics_per_second=0", "--space", "quality=uniform(0,1)",
+            "--max-epochs", "9", "--min-epochs", "1", "--eta", "3", "--max-trials", "9", "--max-concurrent", "2", "--id", "page-search");
+        await using var chromium = await HeadlessChromium.LaunchAsync();
+        var list = await chromium.OpenAsync(new Uri(cluster.Silos[0].DashboardUrl, "#/searches"));
+        await list.WaitForSelectorAsync("[data-search='page-search'][data-state='Finished']", new PageWaitForSelectorOptions { Timeout = (float)Bound.TotalMilliseconds });
+
+        var page = await chromium.OpenAsync(new Uri(cluster.Silos[1].DashboardUrl, "#/search/page-search"));
+        await page.WaitForSelectorAsync("#search-spec:has-text('rungs at 1, 3, 9 epochs')");
+        await page.WaitForSelectorAsync("canvas[data-chart='curves']");
+        // One line per trial; the ones ASHA stopped end at their rung, the winner's reaches the last epoch.
+        var lastEpochs = await page.EvaluateAsync<int[]>("Chart.getChart(document.getElementById('search-curves')).data.datasets.map(d => d.data[d.data.length - 1].x)");
+        Assert.Equal(9, lastEpochs.Length);
+        Assert.Contains(9, lastEpochs);
+        Assert.Contains(1, lastEpochs);
+        var steps = await page.EvaluateAsync<int>("Chart.getChart(document.getElementById('search-best')).data.datasets[0].data.length");
+        Assert.InRange(steps, 9, 20); // one point per result recorded
+        await page.WaitForSelectorAsync("[data-rung='2']");
+        await page.WaitForSelectorAsync("[data-trial][data-status='stopped']");
+        await page.WaitForSelectorAsync("[data-trial][data-status='completed']");
+        await page.WaitForSelectorAsync("[data-best-trial]");
+        await page.WaitForSelectorAsync("[data-decision]:has-text('finished after 9 trial(s)')");
+        Assert.Null(await page.QuerySelectorAsync("[data-command='/searches/page-search/cancel']")); // ended: nothing to cancel
+        Assert.Null(await page.QuerySelectorAsync("#load-error"));
     }
 }

@@ -36,7 +36,8 @@ public sealed class NoopTrainer(NoopTrainingOptions options) : ITrainer
         var epochMs = (double)options.DurationMs / options.Epochs;
         var ticksPerEpoch = (long)Math.Floor(epochMs / 1000.0 * options.MetricsPerSecond);
         var lastEpoch = options.LastEpoch;
-        var totalSteps = ticksPerEpoch * lastEpoch;
+        // Without ticks an epoch is one step, so each epoch's points have a step of their own.
+        var totalSteps = Math.Max(ticksPerEpoch, 1) * lastEpoch;
         var metrics = new List<MetricSample>();
         var written = 0L;
         context.ReportProgress(new TrainingProgress(startEpoch, lastEpoch, step, totalSteps, 0));
@@ -69,6 +70,10 @@ public sealed class NoopTrainer(NoopTrainingOptions options) : ITrainer
                 }
             }
             Wait(context, TimeSpan.FromMilliseconds(epochMs) - epochClock.Elapsed);
+            if (ticksPerEpoch == 0)
+            {
+                step++;
+            }
             metrics.Add(new MetricSample("epoch_seconds", epoch + 1, step, epochClock.Elapsed.TotalSeconds));
             metrics.Add(new MetricSample("noop_score", epoch + 1, step, options.Quality * (epoch + 1) / options.Epochs));
             written += Flush(context, metrics);

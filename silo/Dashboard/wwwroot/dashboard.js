@@ -1,6 +1,8 @@
 // PunkGrid dashboard: a page over /api/, refreshed every 2 s by polling (no reloads). Routes: #/ (cluster and runs),
 // #/run/ID (a run's jobs and per-trait results), #/job/ID (timeline, curves, artifacts), #/job/ID/log (its log, live),
-// #/schedules, #/models (the registry: versions, scores, which version each alias serves).
+// #/schedules, #/models (the registry: versions, scores, which version each alias serves), #/searches and
+// #/search/ID[/TARGET] (a hyperparameter search: its trials' curves, rungs, best so far, best settings; drawn with the
+// vendored Chart.js).
 "use strict";
 const REFRESH_MS = 2000;
 const view = document.getElementById("view");
@@ -290,6 +292,107 @@ async function renderModels() {
     <h2>Promote-if-better decisions</h2>${table(["at", "run", "model", "alias", "candidate", "alias pointed at", "", "why"], decisions, "None yet: submit or schedule a run with --promote-if-better ALIAS.")}`;
 }
 
+// Charts drawn after a page's HTML is in place (Chart.js needs its canvas); the previous page's are destroyed first.
+let charts = [];
+let pendingCharts = [];
+function drawCharts() {
+  for (const c of charts) c.destroy();
+  charts = [];
+  if (!window.Chart) return;
+  for (const { id, config } of pendingCharts) {
+    const canvas = document.getElementById(id);
+    if (canvas) charts.push(new window.Chart(canvas, config));
+  }
+  pendingCharts = [];
+}
+
+async function renderSearches() {
+  const searches = await api("/searches?limit=100");
+  const rows = searches.map((s) => `<tr data-search="${esc(s.search_id)}" data-state="${esc(s.state)}">
+      <td><a href="#/search/${enc(s.search_id)}">${esc(s.search_id)}</a></td><td>${esc(s.kind)}</td><td>${esc(s.searcher)}</td>
+      <td>${esc(s.metric)}</td><td>${state(s.state)}</td><td class="num">${s.targets}</td><td class="num">${s.trials}</td><td>${when(s.created_at)}</td></tr>`);
+  return `<h2>Searches</h2>${table(["search", "kind", "searcher", "metric", "state", "targets", "trials", "created"], rows,
+    "No searches: punkgrid search traits --traits Earring --profile tuned --space \"lr=loguniform(2e-4,5e-3)\"")}`;
+}
+
+const PALETTE = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac"];
+const settingsText = (p) => Object.entries(p || {}).sort().map(([k, v]) => `${k}=${v}`).join(" ");
+
+async function renderSearch(id, wanted) {
+  const data = await api(`/searches/${enc(id)}`);
+  const s = data.search;
+  const targets = s.targets.map((t) => t.target);
+  const target = targets.includes(wanted) ? wanted : targets[0];
+  const label = (t) => (t === "" ? s.kind : t);
+  const summary = s.targets.find((t) => t.target === target);
+  const trials = data.trials.filter((t) => t.target === target);
+  const curves = data.curves.filter((c) => c.target === target);
+  const decisions = data.decisions.filter((d) => d.target === target);
+  const better = (a, b) => (s.higher_is_better ? a > b : a < b);
+  const top = s.rung_epochs.length - 1;
+
+  // Each trial's metric against epochs: a trial ASHA stopped ends at its rung.
+  const datasets = curves.map((c, i) => {
+    const trial = trials.find((t) => t.trial === c.trial);
+    const best = summary.best_trial === c.trial;
+    return { label: `trial ${c.trial}${trial && trial.status !== "completed" ? ` (${trial.status})` : ""}`, data: c.points.map((p) => ({ x: p.epoch, y: p.value })),
+      borderColor: best ? "#000" : PALETTE[i % PALETTE.length], backgroundColor: best ? "#000" : PALETTE[i % PALETTE.length],
+      borderWidth: best ? 3 : 1.5, pointRadius: 2, tension: 0 };
+  });
+  pendingCharts.push({ id: "search-curves", config: { type: "line", data: { datasets }, options: { animation: false, responsive: false, parsing: false,
+    plugins: { legend: { position: "right", labels: { boxWidth: 10 } }, title: { display: true, text: `${s.metric} by epoch (rungs at ${s.rung_epochs.join(", ")})` } },
+    scales: { x: { type: "linear", min: 0, max: s.rung_epochs[top], title: { display: true, text: "epoch" },
+      afterBuildTicks: (axis) => { axis.ticks = [0, ...s.rung_epochs].map((value) => ({ value })); } },
+      y: { title: { display: true, text: s.metric } } } } } });
+
+  // The best result so far, each time a result was recorded (minutes since the search started).
+  const started = new Date(s.created_at).getTime();
+  let bestSoFar = null;
+  const steps = [];
+  for (const d of decisions.filter((d) => d.action === "result" && d.value !== null)) {
+    if (bestSoFar === null || better(d.value, bestSoFar)) bestSoFar = d.value;
+    steps.push({ x: (new Date(d.decided_at).getTime() - started) / 60000, y: bestSoFar });
+  }
+  pendingCharts.push({ id: "search-best", config: { type: "line", data: { datasets: [{ label: `best ${s.metric} so far`, data: steps, stepped: true,
+    borderColor: "#59a14f", backgroundColor: "#59a14f", pointRadius: 2 }] }, options: { animation: false, responsive: false, parsing: false,
+    plugins: { legend: { display: false }, title: { display: true, text: `best ${s.metric} so far` } },
+    scales: { x: { type: "linear", min: 0, title: { display: true, text: "minutes since the search started" } }, y: { title: { display: true, text: s.metric } } } } } });
+
+  const rungRows = s.rung_epochs.map((epochs, rung) => {
+    const done = trials.filter((t) => t.results[rung] !== undefined);
+    const values = done.map((t) => t.results[rung]);
+    const bestValue = values.length ? values.reduce((a, b) => (better(b, a) ? b : a)) : null;
+    const sent = trials.filter((t) => t.rung >= rung).length;
+    return `<tr data-rung="${rung}"><td class="num">${rung}</td><td class="num">${epochs}</td><td class="num">${sent}</td><td class="num">${done.length}</td>
+      <td class="num">${rung < top ? trials.filter((t) => t.rung > rung).length : ""}</td><td class="num">${num(bestValue)}</td></tr>`;
+  });
+  const ranked = trials.filter((t) => Object.keys(t.results).length > 0).map((t) => {
+    const rung = Math.max(...Object.keys(t.results).map(Number));
+    return { t, rung, value: t.results[rung] };
+  }).sort((a, b) => b.rung - a.rung || (s.higher_is_better ? b.value - a.value : a.value - b.value) || a.t.trial - b.t.trial).slice(0, 5);
+  const bestRows = ranked.map(({ t, rung, value }) => `<tr data-best-trial="${t.trial}"><td class="num">${t.trial}</td><td class="num">${num(value)}</td>
+      <td class="num">${s.rung_epochs[rung]}</td><td><code>${esc(settingsText(t.parameters))}</code></td><td><a href="#/job/${enc(t.job_id)}">${esc(t.job_id)}</a></td></tr>`);
+  const trialRows = trials.map((t) => `<tr data-trial="${t.trial}" data-status="${esc(t.status)}"><td class="num">${t.trial}</td><td>${esc(t.status)}</td>
+      <td class="num">${t.rung}</td><td class="num">${t.epoch} / ${t.epochs}</td>${s.rung_epochs.map((_, r) => `<td class="num">${num(t.results[r])}</td>`).join("")}
+      <td><code>${esc(settingsText(t.parameters))}</code></td><td><a href="#/job/${enc(t.job_id)}">${esc(t.job_id)}</a> ${state(t.job_state)}</td></tr>`);
+  const decisionRows = decisions.slice(-30).reverse().map((d) => `<tr data-decision="${d.sequence}"><td class="num">${d.sequence}</td><td>${esc(d.action)}</td>
+      <td class="detail">${esc(d.detail)}</td><td>${when(d.decided_at)}</td></tr>`);
+  const tabs = targets.length > 1 ? `<nav class="tabs">${targets.map((t) => `<a href="#/search/${enc(s.search_id)}/${enc(t)}" class="tab${t === target ? " current" : ""}" data-target="${esc(t)}">${esc(label(t))}</a>`).join("")}</nav>` : "";
+  const cancel = s.state === "Running" ? ` <button data-command="/searches/${enc(s.search_id)}/cancel">cancel search</button>` : "";
+  return `<h2>Search ${esc(s.search_id)} ${state(s.state)}${cancel}</h2>
+    <p class="counts" id="search-spec"><span>${esc(s.searcher)} over ${esc(s.kind)} (${esc(s.profile)})</span><span>${esc(s.metric)}, ${s.higher_is_better ? "higher" : "lower"} is better</span>
+      <span>rungs at ${s.rung_epochs.join(", ")} epochs</span><span>${s.max_trials} trials per target, ${s.max_concurrent} at once</span>
+      <span>run <a href="#/run/${enc(s.run_id)}">${esc(s.run_id)}</a></span></p>${tabs}
+    <p class="counts" id="search-target" data-target="${esc(target)}"><span><b>${esc(label(target))}</b> ${state(summary.state)}</span><span>${summary.trials} trial(s), ${summary.running} running</span>
+      <span>${summary.decisions} decision(s)</span><span>${summary.epochs_trained} epochs trained</span>
+      ${summary.best_trial ? `<span>best: trial ${summary.best_trial}, ${esc(s.metric)} ${num(summary.best_value)} at ${summary.best_epochs} epochs</span>` : ""}</p>
+    <div class="charts"><canvas id="search-curves" data-chart="curves" width="720" height="340"></canvas><canvas id="search-best" data-chart="best" width="480" height="340"></canvas></div>
+    <h2>Rungs</h2>${table(["rung", "epochs", "trials sent", "completed", "promoted", `best ${s.metric}`], rungRows, "")}
+    <h2>Best trials</h2>${table(["trial", s.metric, "at epochs", "settings", "job (its model)"], bestRows, "No trial has completed a rung yet.")}
+    <h2>Trials</h2>${table(["trial", "status", "rung", "epoch", ...s.rung_epochs.map((e) => `@${e}`), "settings", "job"], trialRows, "No trials yet.")}
+    <h2>Latest decisions</h2>${table(["#", "action", "detail", "at"], decisionRows, "No decisions yet.")}`;
+}
+
 let refreshing = false;
 async function refresh() {
   if (refreshing) return;
@@ -298,11 +401,14 @@ async function refresh() {
   try {
     const second = decodeURIComponent(location.hash.replace(/^#\/?/, "").split("/")[2] || "");
     const html = route === "run" ? await renderRun(id) : route === "job" ? await (second === "log" ? renderJobLog(id) : renderJob(id)) : route === "compare" ? await renderCompare(id, second)
-      : route === "schedules" ? await renderSchedules() : route === "models" ? await renderModels() : await renderHome();
+      : route === "schedules" ? await renderSchedules() : route === "models" ? await renderModels()
+      : route === "searches" ? await renderSearches() : route === "search" ? await renderSearch(id, second) : await renderHome();
     view.innerHTML = html;
+    drawCharts();
     statusLine.textContent = `updated ${new Date().toLocaleTimeString()}`;
     document.body.dataset.updated = String(Date.now());
   } catch (error) {
+    pendingCharts = [];
     view.innerHTML = `<p class="error" id="load-error">${esc(error.message)}</p>`;
     statusLine.textContent = "error";
   } finally {

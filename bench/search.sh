@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# ASHA against random search on the cluster: the same traits, the same space, the same seed (so trial i has the same
+# settings in both searches), the same maximum epochs. Usage:
+#   bench/search.sh start [PREFIX]    start both searches (idempotent: ids PREFIX-asha and PREFIX-random)
+#   bench/search.sh report [PREFIX]   per trait: best validation F1 and its trial's test F1, epochs and slot-seconds spent
+# Needs a running cluster (./punkgrid demo …, or PUNKGRID__Postgres and the gateways in the environment) and psql.
+# The searches live in PostgreSQL: stop the cluster (./punkgrid down) and start it again, and they go on where they were.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+verb=${1:?usage: search.sh start|report [PREFIX]}
+prefix=${2:-bench-search}
+# The nine traits the tuned profile leaves under F1 0.95, and three it gets right (docs/RESULTS.md, tuned-92).
+traits=${BENCH_TRAITS:-"Ape,Buck Teeth,Earring,Frown,Mole,Rosy Cheeks,Silver Chain,Smile,Spots,Goat,Handlebars,Hoodie"}
+space=(--space "lr=loguniform(2e-4,5e-3)" --space "batch_size=choice(32,64,128)" --space "architecture=choice(seed,positional)")
+budget=(--profile tuned --max-epochs "${BENCH_MAX_EPOCHS:-9}" --min-epochs 1 --eta 3 --max-trials "${BENCH_TRIALS:-9}" --max-concurrent 2 --seed 28)
+
+if [[ -z ${PUNKGRID__Postgres:-} && -f $root/.punkgrid/cluster.env ]]; then
+  set -a; . "$root/.punkgrid/cluster.env"; set +a
+fi
+
+case "$verb" in
+  start)
+    "$root/punkgrid" search traits --traits "$traits" "${space[@]}" "${budget[@]}" --searcher asha --id "$prefix-asha"
+    "$root/punkgrid" search traits --traits "$traits" "${space[@]}" "${budget[@]}" --searcher random --id "$prefix-random"
+    ;;
+  report)
+    : "${PUNKGRID__Postgres:?set PUNKGRID__Postgres (Host=…;Port=…;Username=…;Database=…)}"
+    field() { tr ';' '\n' <<<"$PUNKGRID__Postgres" | grep -i "^$1=" | cut -d= -f2; }
+    export PGHOST=$(field Host) PGPORT=$(field Port) PGUSER=$(field Username) PGDATABASE=$(field Database)
+    pw=$(field Password); [[ -n $pw ]] && export PGPASSWORD=$pw
+    echo "| trait | ASHA val F1 | ASHA test F1 | ASHA epochs | ASHA slot-s | random val F1 | random test F1 | random epochs | random slot-s | ASHA / random slot-s |"
+    echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+    psql -tA -v asha="$prefix-asha" -v random="$prefix-random" <<'SQL'
+-- Each trial's cost: its epochs (the job's last epoch) and its slot-seconds (every attempt, leased to ended).
+with cost as (
+  select t.search_id, t.target, t.trial, j.epoch as epochs,
+         coalesce((select sum(extract(epoch from coalesce(
+             (select min(e2.at) from job_events e2 where e2.job_id = e.job_id and e2.attempt = e.attempt and e2.from_state = 'Running'), now()) - e.at))
+           from job_events e where e.job_id = t.job_id and e.to_state = 'Running'), 0) as seconds
+  from search_trials t join jobs j on j.job_id = t.job_id
+  where t.search_id in (:'asha', :'random')),
+-- The best trial by validation F1 at the highest rung any trial reached; its test F1 is its job's evaluation.
+ranked as (
+  select r.search_id, r.target, r.trial, r.value, r.epochs,
+         row_number() over (partition by r.search_id, r.target order by r.rung desc, r.value desc, r.trial) as n
+  from search_results r where r.search_id in (:'asha', :'random') and r.value is not null),
+best as (
+  select b.search_id, b.target, b.trial, b.value as validation_f1, b.epochs, (j.evaluation->>'f1')::float8 as test_f1
+  from ranked b join search_trials t using (search_id, target, trial) join jobs j on j.job_id = t.job_id where b.n = 1),
+per as (
+  select c.search_id, c.target, count(*) as trials, sum(c.epochs) as epochs, sum(c.seconds) as seconds,
+         b.trial as best_trial, b.validation_f1, b.test_f1, b.epochs as best_epochs
+  from cost c left join best b using (search_id, target) group by c.search_id, c.target, b.trial, b.validation_f1, b.test_f1, b.epochs)
+select format('| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |', a.target, round(a.validation_f1::numeric, 4), round(a.test_f1::numeric, 4),
+       a.epochs, round(a.seconds::numeric), round(r.validation_f1::numeric, 4), round(r.test_f1::numeric, 4), r.epochs, round(r.seconds::numeric),
+       round((a.seconds / nullif(r.seconds, 0))::numeric, 3))
+from per a join per r on r.target = a.target and r.search_id = :'random' where a.search_id = :'asha'
+union all
+select format('| **mean / total** | %s | %s | %s | %s | %s | %s | %s | %s | %s |', round(avg(a.validation_f1)::numeric, 4), round(avg(a.test_f1)::numeric, 4),
+       sum(a.epochs), round(sum(a.seconds)::numeric), round(avg(r.validation_f1)::numeric, 4), round(avg(r.test_f1)::numeric, 4), sum(r.epochs),
+       round(sum(r.seconds)::numeric), round((sum(a.seconds) / nullif(sum(r.seconds), 0))::numeric, 3))
+from per a join per r on r.target = a.target and r.search_id = :'random' where a.search_id = :'asha';
+select format('searches: %s', string_agg(search_id || ' ' || state, ', ')) from searches where search_id in (:'asha', :'random');
+SQL
+    ;;
+  *)
+    echo "search.sh: unknown verb '$verb'; allowed: start, report" >&2
+    exit 2
+    ;;
+esac
