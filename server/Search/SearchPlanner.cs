@@ -33,9 +33,6 @@ public sealed partial class SearchPlanner(TraitCatalog traits, RunPlanner runs)
     /// <summary>Parameters a search sets itself: the schedule's length and where a trial stops.</summary>
     private static readonly string[] Reserved = ["epochs", "stop_after_epoch"];
 
-    /// <summary>The kinds whose trainers stop after an epoch and train on from there (what ASHA's rungs need).</summary>
-    public static readonly IReadOnlyList<string> RungKinds = [JobKinds.Trait, JobKinds.Noop];
-
     [GeneratedRegex("^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$")]
     private static partial Regex SearchIdPattern();
 
@@ -113,10 +110,6 @@ public sealed partial class SearchPlanner(TraitCatalog traits, RunPlanner runs)
         AshaSettings settings;
         if (spec.Searcher == Searchers.Asha)
         {
-            if (!RungKinds.Contains(spec.Kind))
-            {
-                throw new ArgumentException($"searcher asha is not available for {spec.Kind} jobs (their trainer cannot stop at a rung and train on yet); use grid or random, or a kind of: {string.Join(", ", RungKinds)}");
-            }
             settings = new AshaSettings(spec.MinEpochs, maxEpochs, spec.ReductionFactor, maxTrials, higherIsBetter);
             if (settings.Invalid() is { } invalid)
             {

@@ -115,7 +115,7 @@ public sealed class SearchClusterTests(ClusterFixture cluster)
             ("""{"kind": "noop", "space": ["quality=uniform(0,1)"], "max_trials": "many"}""", "max_trials must be a whole number from 1 to 10000"),
             ("""{"kind": "noop", "space": ["quality=uniform(0,1)"], "colour": 1}""", "unknown field 'colour'"),
             ("""{"kind": "noop", "space": ["quality=normal(0,1)"]}""", "search dimension 'quality=normal(0,1)' is not allowed"),
-            ("""{"kind": "vae", "space": ["lr=loguniform(1e-4,1e-2)"], "searcher": "asha"}""", "searcher asha is not available for vae jobs"),
+            ("""{"kind": "vae", "space": ["lr=loguniform(1e-4,1e-2)"], "metric": "test_mse"}""", "metric 'test_mse' is measured on the held-out test split"),
         })
         {
             var refused = await cluster.ApiAsync(HttpMethod.Post, "/api/searches", bad);

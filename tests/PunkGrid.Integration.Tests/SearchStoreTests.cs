@@ -251,11 +251,15 @@ public sealed class SearchStoreTests(PostgresServer server) : IAsyncLifetime
         Refused("max_concurrent 0 is not allowed: 1 to 1000", good with { MaxConcurrent = 0 });
         Refused("max_trials 0 is not allowed", good with { MaxTrials = 0 });
         Refused("a grid search cannot enumerate 'quality'", good with { Searcher = Searchers.Grid });
-        Refused("searcher asha is not available for vae jobs", good with { Kind = JobKinds.Vae, Space = ["lr=loguniform(1e-4,1e-2)"], Parameters = new Dictionary<string, string>() });
         Refused("noop parameter quality='2000' is not allowed", good with { Space = ["quality=uniform(0,2000)"] });
         Refused("targets do not apply to a noop search", good with { Targets = ["Male"] });
         Refused("search dimension 'quality=uniform(1,0)': takes two numbers lo < hi", good with { Space = ["quality=uniform(1,0)"] });
         Assert.Equal(0, await ScalarAsync("select count(*) from searches where search_id <> @id", ""));
+
+        // Every kind's trainer stops at a rung and trains on, so every kind takes ASHA; the VAE's Punk-FID is lower-better.
+        var vae = planner.Plan("vae-1", good with { Kind = JobKinds.Vae, Space = ["lr=loguniform(1e-4,1e-2)"], Parameters = new Dictionary<string, string>(), MaxEpochs = 30 });
+        Assert.Equal(("punk_fid", false), (vae.Metric, vae.Settings.HigherIsBetter));
+        Assert.Equal([1, 3, 9, 27, 30], vae.Settings.RungEpochs);
     }
 
     [Fact]

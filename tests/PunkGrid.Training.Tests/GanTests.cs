@@ -66,9 +66,10 @@ public class GanTests
         Assert.Contains("[N, 4, 64, 64], got [1, 4, 24, 24]", Assert.Throws<ArgumentException>(() => discriminator.forward(small, null)).Message);
     }
 
-    private static GanTrainer Tiny(int epochs) => new(GanTrainingOptions.Create("quick", new Dictionary<string, string>
+    private static GanTrainer Tiny(int epochs, int stop = 0) => new(GanTrainingOptions.Create("quick", new Dictionary<string, string>
     {
         ["epochs"] = $"{epochs}",
+        ["stop_after_epoch"] = $"{stop}",
         ["train_limit"] = "64",
         ["batch_size"] = "32",
         ["conditional"] = "true",
@@ -115,10 +116,13 @@ public class GanTests
     {
         var straight = new InMemoryTrainingSink();
         Tiny(2).Train(new TrainContext(straight, "cpu"));
+        // Stopped after epoch 1 of 2 (a search's trial at its first rung), then trained on from its checkpoint.
         var first = new InMemoryTrainingSink();
-        Tiny(1).Train(new TrainContext(first, "cpu"));
+        Tiny(2, stop: 1).Train(new TrainContext(first, "cpu"));
+        Assert.Equal([1], first.Checkpoints.Select(c => c.Epoch));
         var resumed = new InMemoryTrainingSink();
         Tiny(2).Train(new TrainContext(resumed, "cpu", first.LatestCheckpoint));
+        Assert.Equal([2], resumed.Checkpoints.Select(c => c.Epoch));
 
         using var a = new PunkGenerator(92);
         using var b = new PunkGenerator(92);

@@ -161,10 +161,12 @@ public class PokemonResumeTests
     [Fact]
     public void A_resumed_run_continues_after_its_checkpoint_and_keeps_the_best_weights_so_far()
     {
-        PunkGrid.Training.Trainers.PokemonTrainer Tiny(int epochs) => new(PunkGrid.Training.Trainers.PokemonTrainingOptions.Create("quick",
-            new Dictionary<string, string> { ["class_limit"] = "3", ["image_size"] = "32", ["epochs"] = $"{epochs}" }), TestData.Directory);
+        PunkGrid.Training.Trainers.PokemonTrainer Tiny(int epochs, int stop = 0) => new(PunkGrid.Training.Trainers.PokemonTrainingOptions.Create("quick",
+            new Dictionary<string, string> { ["class_limit"] = "3", ["image_size"] = "32", ["epochs"] = $"{epochs}", ["stop_after_epoch"] = $"{stop}" }), TestData.Directory);
+        // Stopped after epoch 1 of 2 (a search's trial at its first rung), then trained on from its checkpoint.
         var first = new PunkGrid.Training.Trainers.InMemoryTrainingSink();
-        Tiny(1).Train(new PunkGrid.Training.Trainers.TrainContext(first, "cpu"));
+        Tiny(2, stop: 1).Train(new PunkGrid.Training.Trainers.TrainContext(first, "cpu"));
+        Assert.Equal([1], first.Checkpoints.Select(c => c.Epoch));
         var resumed = new PunkGrid.Training.Trainers.InMemoryTrainingSink();
         Tiny(2).Train(new PunkGrid.Training.Trainers.TrainContext(resumed, "cpu", first.LatestCheckpoint));
 

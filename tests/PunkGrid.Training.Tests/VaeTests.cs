@@ -31,9 +31,10 @@ public class VaeTests
     [Fact]
     public void Two_epochs_straight_equal_one_then_resume_then_one_dropout_included()
     {
-        VaeTrainer Tiny(int epochs) => new(VaeTrainingOptions.Create("quick", new Dictionary<string, string>
+        VaeTrainer Tiny(int epochs, int stop = 0) => new(VaeTrainingOptions.Create("quick", new Dictionary<string, string>
         {
             ["epochs"] = $"{epochs}",
+            ["stop_after_epoch"] = $"{stop}",
             ["train_limit"] = "32",
             ["test_limit"] = "8",
             ["batch_size"] = "16",
@@ -41,10 +42,15 @@ public class VaeTests
         }), TestData.Directory);
         var straight = new InMemoryTrainingSink();
         Tiny(2).Train(new TrainContext(straight, "cpu"));
+        // Stopped after epoch 1 of 2 (a search's trial at its first rung), then trained on from its checkpoint.
         var first = new InMemoryTrainingSink();
-        Tiny(1).Train(new TrainContext(first, "cpu"));
+        Tiny(2, stop: 1).Train(new TrainContext(first, "cpu"));
+        Assert.Equal([1], first.Checkpoints.Select(c => c.Epoch));
+        Assert.Equal(1.0, first.Progress[^1].Fraction);
         var resumed = new InMemoryTrainingSink();
         Tiny(2).Train(new TrainContext(resumed, "cpu", first.LatestCheckpoint));
+        Assert.Equal([2], resumed.Checkpoints.Select(c => c.Epoch));
+        Assert.Contains("stop_after_epoch=3 is not allowed: 0 (all) to epochs (2)", Assert.Throws<ArgumentException>(() => Tiny(2, stop: 3)).Message);
 
         using var a = new PunkVae();
         using var b = new PunkVae();

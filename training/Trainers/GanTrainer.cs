@@ -128,22 +128,22 @@ public sealed partial class GanTrainer(GanTrainingOptions options, string dataDi
         {
             throw new ArgumentException($"gan: {count} training punks do not fill one batch of {options.BatchSize}");
         }
-        var totalSteps = (long)stepsPerEpoch * options.Epochs;
+        var totalSteps = (long)stepsPerEpoch * options.LastEpoch;
         (double D, double G, double Real, double Fake)? lastStep = null;
-        for (var epoch = startEpoch; epoch < options.Epochs; epoch++)
+        for (var epoch = startEpoch; epoch < options.LastEpoch; epoch++)
         {
             var epochClock = Stopwatch.StartNew();
             var trained = TrainEpoch(context, data, networks, random, epoch, step, stepsPerEpoch, totalSteps, epochClock);
             step += stepsPerEpoch;
             lastStep = trained.Last;
             ReportEpoch(context, data, networks, trained, epoch, step, epochClock, device);
-            if ((epoch + 1) % options.SampleEvery == 0 || epoch + 1 == options.Epochs)
+            if ((epoch + 1) % options.SampleEvery == 0 || epoch + 1 == options.LastEpoch)
             {
                 context.SaveArtifact($"samples-epoch-{epoch + 1:D4}.png", "image/png", Samples(networks.Generator, fixedNoise, fixedLabels));
             }
             SaveCheckpoint(context, networks, random, epoch, step);
-            context.ReportProgress(new TrainingProgress(epoch + 1, options.Epochs, step, totalSteps, count / Math.Max(epochClock.Elapsed.TotalSeconds, 1e-9)));
-            LogEpoch(context.Logger, epoch + 1, options.Epochs, trained.MeanD, trained.MeanG);
+            context.ReportProgress(new TrainingProgress(epoch + 1, options.LastEpoch, step, totalSteps, count / Math.Max(epochClock.Elapsed.TotalSeconds, 1e-9)));
+            LogEpoch(context.Logger, epoch + 1, options.LastEpoch, trained.MeanD, trained.MeanG);
         }
 
         context.SaveArtifact("samples.png", "image/png", Samples(networks.Generator, fixedNoise, fixedLabels));
@@ -225,7 +225,7 @@ public sealed partial class GanTrainer(GanTrainingOptions options, string dataDi
             metrics.Add(new MetricSample("g_loss", epoch + 1, step, last.G));
             metrics.Add(new MetricSample("d_real", epoch + 1, step, last.Real));
             metrics.Add(new MetricSample("d_fake", epoch + 1, step, last.Fake));
-            context.ReportProgress(new TrainingProgress(epoch, options.Epochs, step, totalSteps, (batch + 1) * options.BatchSize / Math.Max(epochClock.Elapsed.TotalSeconds, 1e-9)));
+            context.ReportProgress(new TrainingProgress(epoch, options.LastEpoch, step, totalSteps, (batch + 1) * options.BatchSize / Math.Max(epochClock.Elapsed.TotalSeconds, 1e-9)));
             if (step % MetricFlushSteps == 0)
             {
                 context.ReportMetrics(metrics.ToArray());
@@ -288,7 +288,7 @@ public sealed partial class GanTrainer(GanTrainingOptions options, string dataDi
         double? fidUnpaired = judge is not null && options.Conditional
             ? judge.FrechetDistance(data.JudgeReal, Draw(generator, data.AllLabels.index_select(0, floorIds), device))
             : null;
-        return new GanEvaluation(options.Profile, options.Conditional, lastStep?.D, lastStep?.G, lastStep?.Real, lastStep?.Fake, data.TrainIds.Length, options.Epochs,
+        return new GanEvaluation(options.Profile, options.Conditional, lastStep?.D, lastStep?.G, lastStep?.Real, lastStep?.Fake, data.TrainIds.Length, options.LastEpoch,
             options.BatchSize, options.Seed, device.ToString(), Math.Round(clock.Elapsed.TotalSeconds, 3), final?.Fid,
             final?.Traits?.AllFound, final?.Traits?.Recall, realTraits?.AllFound, realTraits?.Recall, final?.Spread, fidReal, judge?.TestAccuracy, judge?.TestRecall, judge?.TestPrecision,
             options.ImageSize, options.Conditional ? options.Conditioning : "none", options.RealLabel, options.AuxiliaryWeight, fidUnpaired);

@@ -19,6 +19,12 @@ public sealed record GanTrainingOptions
 
     public string Profile { get; init; } = "seed";
 
+    /// <summary>Stop after this epoch (0: train all <see cref="Epochs"/>), as a search's trial stops at a rung; the schedule still spans <see cref="Epochs"/>.</summary>
+    public int StopAfterEpoch { get; init; }
+
+    /// <summary>The epoch this job trains to: <see cref="StopAfterEpoch"/> when set, else <see cref="Epochs"/>.</summary>
+    public int LastEpoch => StopAfterEpoch > 0 ? Math.Min(StopAfterEpoch, Epochs) : Epochs;
+
     public int Epochs { get; init; } = 100;
 
     public int BatchSize { get; init; } = 64;
@@ -54,7 +60,7 @@ public sealed record GanTrainingOptions
     /// <summary>Samples compared with as many held-out punks for the Punk-FID.</summary>
     public int JudgeSamples { get; init; } = 500;
 
-    public static GanTrainingOptions Create(string profile, IReadOnlyDictionary<string, string>? overrides = null) => TrainingParameters.Apply(
+    public static GanTrainingOptions Create(string profile, IReadOnlyDictionary<string, string>? overrides = null) => TrainingParameters.RequireStopWithinEpochs(Kind, TrainingParameters.Apply(
         Kind,
         profile,
         seed: new GanTrainingOptions(),
@@ -63,6 +69,7 @@ public sealed record GanTrainingOptions
         (baseline, p) => baseline with
         {
             Epochs = p.Int("epochs", baseline.Epochs, 1, 10_000),
+            StopAfterEpoch = p.Int("stop_after_epoch", baseline.StopAfterEpoch, 0, 10_000),
             BatchSize = p.Int("batch_size", baseline.BatchSize, 2, 100_000),
             LearningRate = p.Double("lr", baseline.LearningRate, 1e-9, 10),
             Beta1 = p.Double("beta1", baseline.Beta1, 0, 0.999),
@@ -87,7 +94,7 @@ public sealed record GanTrainingOptions
                 Conditioning = GanConditioning.Auxiliary,
                 RealLabel = 0.9,
             },
-        });
+        }), o => (o.StopAfterEpoch, o.Epochs));
 
     public IReadOnlyDictionary<string, string> CheckpointIdentity() => new Dictionary<string, string>
     {

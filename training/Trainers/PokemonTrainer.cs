@@ -64,8 +64,8 @@ public sealed partial class PokemonTrainer(PokemonTrainingOptions options, strin
 
         var count = (int)inputs.TrainX.shape[0];
         var stepsPerEpoch = (count + options.BatchSize - 1) / options.BatchSize;
-        var totalSteps = (long)stepsPerEpoch * options.Epochs;
-        for (var epoch = startEpoch; epoch < options.Epochs; epoch++)
+        var totalSteps = (long)stepsPerEpoch * options.LastEpoch;
+        for (var epoch = startEpoch; epoch < options.LastEpoch; epoch++)
         {
             var decay = Math.Pow(options.LearningRateDecay, epoch);
             foreach (var (group, index) in optimizer.ParamGroups.Select((g, i) => (g, i)))
@@ -88,7 +88,7 @@ public sealed partial class PokemonTrainer(PokemonTrainingOptions options, strin
             metrics.Add(new MetricSample("epoch_seconds", epoch + 1, step, epochClock.Elapsed.TotalSeconds));
             context.ReportMetrics(metrics);
             SaveCheckpoint(context, network, optimizer, generator, best, epoch, step, validationTop1);
-            LogEpoch(context.Logger, epoch + 1, options.Epochs, meanLoss, validationTop1);
+            LogEpoch(context.Logger, epoch + 1, options.LastEpoch, meanLoss, validationTop1);
         }
 
         TorchState.Load(network.Trainable, best.Weights!);
@@ -229,7 +229,7 @@ public sealed partial class PokemonTrainer(PokemonTrainingOptions options, strin
             var value = loss.item<float>();
             lossSum += value;
             metrics.Add(new MetricSample("train_loss", epoch + 1, step, value));
-            context.ReportProgress(new TrainingProgress(epoch, options.Epochs, step, totalSteps, (start + indices.shape[0]) / Math.Max(epochClock.Elapsed.TotalSeconds, 1e-9)));
+            context.ReportProgress(new TrainingProgress(epoch, options.LastEpoch, step, totalSteps, (start + indices.shape[0]) / Math.Max(epochClock.Elapsed.TotalSeconds, 1e-9)));
         }
         return lossSum / stepsPerEpoch;
     }
@@ -275,7 +275,7 @@ public sealed partial class PokemonTrainer(PokemonTrainingOptions options, strin
         var duplicates = new DuplicateReport(dataset.Images.Count, dataset.Skipped.Count, split.NearDuplicatePairs, split.DuplicateGroups,
             split.NaiveCrossSplitPairs, options.Split == "naive" ? split.NaiveCrossSplitPairs : split.CrossSplitPairs, options.Split);
         return new PokemonEvaluation(options.Profile, top1, top5, best.Accuracy, best.Epoch, names.Count, count, data.ValidationIds.Count, data.TestIds.Count,
-            perClass, confused.OrderByDescending(c => c.Count).Take(10).ToList(), duplicates, options.Epochs, options.ImageSize, options.Seed,
+            perClass, confused.OrderByDescending(c => c.Count).Take(10).ToList(), duplicates, options.LastEpoch, options.ImageSize, options.Seed,
             device.ToString(), Math.Round(clock.Elapsed.TotalSeconds, 3), options.Backbone, network.FineTune, options.LearningRate,
             network.FineTune switch
             {

@@ -19,6 +19,12 @@ public sealed record PokemonTrainingOptions
 
     public string Profile { get; init; } = "seed";
 
+    /// <summary>Stop after this epoch (0: train all <see cref="Epochs"/>), as a search's trial stops at a rung; the schedule still spans <see cref="Epochs"/>.</summary>
+    public int StopAfterEpoch { get; init; }
+
+    /// <summary>The epoch this job trains to: <see cref="StopAfterEpoch"/> when set, else <see cref="Epochs"/>.</summary>
+    public int LastEpoch => StopAfterEpoch > 0 ? Math.Min(StopAfterEpoch, Epochs) : Epochs;
+
     public int Epochs { get; init; } = 25;
 
     public int BatchSize { get; init; } = 32;
@@ -65,7 +71,7 @@ public sealed record PokemonTrainingOptions
 
     public int Seed { get; init; } = 42;
 
-    public static PokemonTrainingOptions Create(string profile, IReadOnlyDictionary<string, string>? overrides = null) => TrainingParameters.Apply(
+    public static PokemonTrainingOptions Create(string profile, IReadOnlyDictionary<string, string>? overrides = null) => TrainingParameters.RequireStopWithinEpochs(Kind, TrainingParameters.Apply(
         Kind,
         profile,
         seed: new PokemonTrainingOptions(),
@@ -74,6 +80,7 @@ public sealed record PokemonTrainingOptions
         (baseline, p) => baseline with
         {
             Epochs = p.Int("epochs", baseline.Epochs, 1, 10_000),
+            StopAfterEpoch = p.Int("stop_after_epoch", baseline.StopAfterEpoch, 0, 10_000),
             BatchSize = p.Int("batch_size", baseline.BatchSize, 2, 100_000),
             LearningRate = p.Double("lr", baseline.LearningRate, 1e-9, 10),
             LearningRateDecay = p.Double("lr_decay", baseline.LearningRateDecay, 0.01, 1),
@@ -99,7 +106,7 @@ public sealed record PokemonTrainingOptions
                 LearningRateDecay = 0.8,
                 LabelSmoothing = 0.1,
             },
-        });
+        }), o => (o.StopAfterEpoch, o.Epochs));
 
     /// <summary>What a checkpoint must match to be resumed from (the backbone only when not the seed's, so earlier checkpoints still match).</summary>
     public IReadOnlyDictionary<string, string> CheckpointIdentity()

@@ -61,6 +61,14 @@ public sealed class TrainingParameters
         return values.TryGetValue(key, out var value) ? value : null;
     }
 
+    /// <summary>The options when their <c>stop_after_epoch</c> is within their <c>epochs</c>; else a refusal naming both.</summary>
+    public static T RequireStopWithinEpochs<T>(string kind, T options, Func<T, (int Stop, int Epochs)> read)
+    {
+        var (stop, epochs) = read(options);
+        return stop <= epochs ? options
+            : throw new ArgumentException($"{kind} parameter stop_after_epoch={stop} is not allowed: 0 (all) to epochs ({epochs})");
+    }
+
     public int Int(string key, int fallback, int min, int max)
     {
         var raw = Raw(key);

@@ -78,8 +78,8 @@ public sealed partial class VaeTrainer(VaeTrainingOptions options, string dataDi
             : (0, 0L);
 
         var stepsPerEpoch = (data.Count + options.BatchSize - 1) / options.BatchSize;
-        var totalSteps = (long)stepsPerEpoch * options.Epochs;
-        for (var epoch = startEpoch; epoch < options.Epochs; epoch++)
+        var totalSteps = (long)stepsPerEpoch * options.LastEpoch;
+        for (var epoch = startEpoch; epoch < options.LastEpoch; epoch++)
         {
             var epochClock = Stopwatch.StartNew();
             var trained = TrainEpoch(context, data, model, optimizer, generator, epoch, step, stepsPerEpoch, totalSteps, epochClock);
@@ -88,8 +88,8 @@ public sealed partial class VaeTrainer(VaeTrainingOptions options, string dataDi
             ReportEpoch(context, data, model, trained, testMse, testKl, epoch, step, epochClock, device);
             context.SaveCheckpoint(new TrainingCheckpoint(Kind, epoch + 1, step, -(testMse + (options.Beta * testKl)), options.CheckpointIdentity(),
                 TorchState.Sections(model, optimizer, generator)));
-            context.ReportProgress(new TrainingProgress(epoch + 1, options.Epochs, step, totalSteps, data.Count / Math.Max(epochClock.Elapsed.TotalSeconds, 1e-9)));
-            LogEpoch(context.Logger, epoch + 1, options.Epochs, trained.MeanLoss, testMse, testKl);
+            context.ReportProgress(new TrainingProgress(epoch + 1, options.LastEpoch, step, totalSteps, data.Count / Math.Max(epochClock.Elapsed.TotalSeconds, 1e-9)));
+            LogEpoch(context.Logger, epoch + 1, options.LastEpoch, trained.MeanLoss, testMse, testKl);
         }
 
         var evaluation = EvaluateFinal(context, data, model, clock, device);
@@ -140,7 +140,7 @@ public sealed partial class VaeTrainer(VaeTrainingOptions options, string dataDi
             metrics.Add(new MetricSample("train_loss", epoch + 1, step, l));
             metrics.Add(new MetricSample("train_mse", epoch + 1, step, m));
             metrics.Add(new MetricSample("train_kl", epoch + 1, step, k));
-            context.ReportProgress(new TrainingProgress(epoch, options.Epochs, step, totalSteps, (start + indices.shape[0]) / Math.Max(epochClock.Elapsed.TotalSeconds, 1e-9)));
+            context.ReportProgress(new TrainingProgress(epoch, options.LastEpoch, step, totalSteps, (start + indices.shape[0]) / Math.Max(epochClock.Elapsed.TotalSeconds, 1e-9)));
             if (step % MetricFlushSteps == 0)
             {
                 context.ReportMetrics(metrics.ToArray());
@@ -180,7 +180,7 @@ public sealed partial class VaeTrainer(VaeTrainingOptions options, string dataDi
         // The floor for Punk-FID at this sample size: the held-out punks against as many training punks.
         double? fidReal = judge?.FrechetDistance(data.JudgeReal, data.Train.narrow(0, 0, Math.Min(data.JudgeReal.shape[0], data.Train.shape[0])).cpu());
         return new VaeEvaluation(options.Profile, finalMse, finalMse / (3 * PunkVae.ImageSize * PunkVae.ImageSize), finalKl,
-            finalMse + (options.Beta * finalKl), options.Beta, data.Count, (int)data.Test.shape[0], options.Epochs, options.BatchSize, options.Seed,
+            finalMse + (options.Beta * finalKl), options.Beta, data.Count, (int)data.Test.shape[0], options.LastEpoch, options.BatchSize, options.Seed,
             device.ToString(), Math.Round(clock.Elapsed.TotalSeconds, 3), fidSamples, fidReconstructions, fidReal, judge?.TestAccuracy, judge?.TestRecall, judge?.TestPrecision);
     }
 

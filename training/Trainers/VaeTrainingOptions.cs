@@ -11,6 +11,12 @@ public sealed record VaeTrainingOptions
 
     public string Profile { get; init; } = "seed";
 
+    /// <summary>Stop after this epoch (0: train all <see cref="Epochs"/>), as a search's trial stops at a rung; the schedule still spans <see cref="Epochs"/>.</summary>
+    public int StopAfterEpoch { get; init; }
+
+    /// <summary>The epoch this job trains to: <see cref="StopAfterEpoch"/> when set, else <see cref="Epochs"/>.</summary>
+    public int LastEpoch => StopAfterEpoch > 0 ? Math.Min(StopAfterEpoch, Epochs) : Epochs;
+
     public int Epochs { get; init; } = 30;
 
     public int BatchSize { get; init; } = 64;
@@ -37,7 +43,7 @@ public sealed record VaeTrainingOptions
     /// <summary>Samples compared with as many held-out punks for the Punk-FID.</summary>
     public int JudgeSamples { get; init; } = 500;
 
-    public static VaeTrainingOptions Create(string profile, IReadOnlyDictionary<string, string>? overrides = null) => TrainingParameters.Apply(
+    public static VaeTrainingOptions Create(string profile, IReadOnlyDictionary<string, string>? overrides = null) => TrainingParameters.RequireStopWithinEpochs(Kind, TrainingParameters.Apply(
         Kind,
         profile,
         seed: new VaeTrainingOptions(),
@@ -46,6 +52,7 @@ public sealed record VaeTrainingOptions
         (baseline, p) => baseline with
         {
             Epochs = p.Int("epochs", baseline.Epochs, 1, 10_000),
+            StopAfterEpoch = p.Int("stop_after_epoch", baseline.StopAfterEpoch, 0, 10_000),
             BatchSize = p.Int("batch_size", baseline.BatchSize, 1, 100_000),
             LearningRate = p.Double("lr", baseline.LearningRate, 1e-9, 10),
             Beta = p.Double("beta", baseline.Beta, 0, 1000),
@@ -56,7 +63,7 @@ public sealed record VaeTrainingOptions
             Seed = p.Int("seed", baseline.Seed, 0, int.MaxValue),
             JudgeEpochs = p.Int("judge_epochs", baseline.JudgeEpochs, 0, 1000),
             JudgeSamples = p.Int("judge_samples", baseline.JudgeSamples, 2, 10_000),
-        });
+        }), o => (o.StopAfterEpoch, o.Epochs));
 
     public IReadOnlyDictionary<string, string> CheckpointIdentity() => new Dictionary<string, string>
     {
