@@ -10,9 +10,9 @@ public static partial class PunkGridCommandLine
     {
         var search = new Command("search", "Hyperparameter searches (grid, random, ASHA): trials are ordinary jobs; the cluster promotes and stops them.");
         search.Subcommands.Add(SearchStart(io, JobKinds.Trait, "traits", "One search per trait, side by side (validation_f1, higher is better)."));
-        search.Subcommands.Add(SearchStart(io, JobKinds.Vae, JobKinds.Vae, "The VAE (punk_fid, lower is better; grid or random)."));
-        search.Subcommands.Add(SearchStart(io, JobKinds.Gan, JobKinds.Gan, "The GAN (punk_fid, lower is better; grid or random)."));
-        search.Subcommands.Add(SearchStart(io, JobKinds.Pokemon, JobKinds.Pokemon, "The Pokémon classifier (validation_accuracy, higher is better; grid or random)."));
+        search.Subcommands.Add(SearchStart(io, JobKinds.Vae, JobKinds.Vae, "The VAE (punk_fid, lower is better)."));
+        search.Subcommands.Add(SearchStart(io, JobKinds.Gan, JobKinds.Gan, "The GAN (punk_fid, lower is better)."));
+        search.Subcommands.Add(SearchStart(io, JobKinds.Pokemon, JobKinds.Pokemon, "The Pokémon classifier (validation_accuracy, higher is better)."));
         search.Subcommands.Add(SearchStart(io, JobKinds.Noop, JobKinds.Noop, "Noop trials (noop_score = quality · epoch / epochs), for testing and measuring the searchers."));
 
         var list = new Command("list", "Recent searches.");
