@@ -29,6 +29,20 @@ public sealed class WorkerOptions
     /// <summary>Data folder; empty: <c>PUNKGRID_DATA</c>, <c>../shared/data</c>, <c>./data</c>.</summary>
     public string? DataDirectory { get; set; }
 
+    /// <summary>
+    /// Where this worker keeps frozen backbones' activations between jobs (Pokémon trials with a frozen ImageNet backbone
+    /// compute them once; every read verified). Empty: <c>punkgrid-activations</c> in the temporary folder; <c>off</c>: not kept.
+    /// </summary>
+    public string? ActivationCache { get; set; }
+
+    /// <summary>The folder of <see cref="ActivationCache"/>, or null when it is off.</summary>
+    public string? ActivationCacheDirectory => ActivationCache switch
+    {
+        null or "" => PunkGrid.Training.Data.ActivationCache.DefaultDirectory,
+        "off" => null,
+        var folder => folder,
+    };
+
     public int EffectiveSlots => Slots > 0 ? Slots : Math.Max(1, Environment.ProcessorCount / 2);
 
     public sealed class Validator(IOptions<JobQueueOptions> scheduling) : IValidateOptions<WorkerOptions>

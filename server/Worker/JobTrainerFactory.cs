@@ -8,7 +8,8 @@ namespace PunkGrid.Server.Worker;
 public static class JobTrainerFactory
 {
     /// <param name="allowFaultInjection">Whether a noop job may kill its worker (<c>fault=exit-process</c>): tests only.</param>
-    public static ITrainer Create(JobSpec spec, string dataDirectory, bool allowFaultInjection = false)
+    /// <param name="activationCache">Where this worker keeps frozen backbones' activations between jobs (null: not kept).</param>
+    public static ITrainer Create(JobSpec spec, string dataDirectory, bool allowFaultInjection = false, string? activationCache = null)
     {
         switch (spec.Kind)
         {
@@ -24,7 +25,8 @@ public static class JobTrainerFactory
             case JobKinds.Gan:
                 return new GanTrainer(GanTrainingOptions.Create(spec.Profile, spec.Parameters), dataDirectory);
             case JobKinds.Pokemon:
-                return new PokemonTrainer(PokemonTrainingOptions.Create(spec.Profile, spec.Parameters), dataDirectory);
+                return new PokemonTrainer(PokemonTrainingOptions.Create(spec.Profile, spec.Parameters), dataDirectory,
+                    activationCache is null ? null : new ActivationCache(activationCache));
             case JobKinds.Noop:
                 return new NoopTrainer(CreateNoopOptions(spec, allowFaultInjection));
             default:

@@ -203,7 +203,7 @@ public sealed partial class WorkerAgent(
             LogStarting(log, lease.JobId, lease.Attempt, checkpoint is null
                 ? "from scratch"
                 : $"from the checkpoint of epoch {checkpoint.Epoch} (step {checkpoint.Step})", device);
-            var trainer = JobTrainerFactory.Create(lease.Spec, DataDirectory.Resolve(settings.DataDirectory), scheduling.Value.AllowFaultInjection);
+            var trainer = JobTrainerFactory.Create(lease.Spec, DataDirectory.Resolve(settings.DataDirectory), scheduling.Value.AllowFaultInjection, settings.ActivationCacheDirectory);
             var result = trainer.Train(new TrainContext(sink, device, checkpoint, JobLog(lease.JobId, lease.Attempt, "trainer"), cancel.Token));
             var final = sink.LatestProgress;
             LogTrained(log, lease.JobId, lease.Attempt, final.Epoch, final.TotalEpochs,

@@ -28,6 +28,19 @@ public static class ImageNetResNet18
 
     public static string PreprocessingPath(string directory) => Path.Combine(directory, "ResNetPrepOnnx", "ResNetPreprocess.onnx");
 
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, string> Digests = new(StringComparer.Ordinal);
+
+    /// <summary>The SHA-256 of the weights and the mean image the backbone is loaded from (computed once per folder and process): what cached activations of it are keyed by.</summary>
+    public static string WeightsDigest(string? directory = null) => Digests.GetOrAdd(directory ?? DefaultDirectory, folder =>
+    {
+        using var hash = System.Security.Cryptography.IncrementalHash.CreateHash(System.Security.Cryptography.HashAlgorithmName.SHA256);
+        foreach (var path in new[] { ModelPath(folder), PreprocessingPath(folder) })
+        {
+            hash.AppendData(File.ReadAllBytes(path));
+        }
+        return Convert.ToHexStringLower(hash.GetHashAndReset());
+    });
+
     /// <summary>Copies the ImageNet weights and mean image into <paramref name="model"/>'s backbone (its classifier is left as it is).</summary>
     public static void LoadInto(ResNet18 model, string? directory = null)
     {

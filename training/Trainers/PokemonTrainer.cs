@@ -1,4 +1,7 @@
 using System.Diagnostics;
+using System.Globalization;
+using System.Security.Cryptography;
+using System.Text;
 using System.Text.Json;
 using Microsoft.Extensions.Logging;
 using PunkGrid.Training.Checkpoints;
@@ -18,7 +21,8 @@ namespace PunkGrid.Training.Trainers;
 /// activation cell; none on frozen features), cross-entropy, Adam with the learning rate ×0.9 per epoch (the pretrained
 /// layers at their own rate), the best weights on the validation split kept and evaluated on the test split.
 /// </summary>
-public sealed partial class PokemonTrainer(PokemonTrainingOptions options, string dataDirectory) : ITrainer
+/// <param name="activations">Where the frozen backbone's activations are kept between jobs on this machine (null: computed by every job).</param>
+public sealed partial class PokemonTrainer(PokemonTrainingOptions options, string dataDirectory, ActivationCache? activations = null) : ITrainer
 {
     private const string BestModelSection = "best_model";
 
@@ -150,10 +154,11 @@ public sealed partial class PokemonTrainer(PokemonTrainingOptions options, strin
             var prefixClock = Stopwatch.StartNew();
             var resnet = network.ResNet!;
             Func<Tensor, Tensor> prefix = network.FineTune == PokemonTrainingOptions.FineTuneNone ? resnet.Features : resnet.BeforeLastStage;
-            inputs = Precompute(resnet, prefix, data.Dataset.Pixels, null, device, context);
+            inputs = Frozen(context, data, network, null, () => Precompute(resnet, prefix, data.Dataset.Pixels, null, device, context), device);
             if (network.FineTune == PokemonTrainingOptions.FineTuneLastStage && options.Augment)
             {
-                mirroredTrainX = Precompute(resnet, prefix, data.Dataset.Pixels, data.TrainIds, device, context, mirror: true);
+                mirroredTrainX = Frozen(context, data, network, data.TrainIds,
+                    () => Precompute(resnet, prefix, data.Dataset.Pixels, data.TrainIds, device, context, mirror: true), device);
             }
             data.Dataset.Pixels.Dispose();
             frozenPassSeconds = prefixClock.Elapsed.TotalSeconds;
@@ -169,6 +174,33 @@ public sealed partial class PokemonTrainer(PokemonTrainingOptions options, strin
             inputs.Dispose();
         }
         return prepared;
+    }
+
+    /// <summary>
+    /// The frozen layers' activations of every image (or of <paramref name="mirrored"/>'s mirror images), from the cache when
+    /// a job before computed them for the same backbone weights, layers, image size and images, else computed (and cached).
+    /// </summary>
+    private Tensor Frozen(TrainContext context, PokemonData data, PokemonNetwork network, IReadOnlyList<int>? mirrored, Func<Tensor> compute, Device device)
+    {
+        if (activations is null)
+        {
+            return compute();
+        }
+        var images = new StringBuilder();
+        foreach (var (image, hash) in data.Dataset.Images.Zip(data.Dataset.Hashes))
+        {
+            images.Append(image.File).Append(' ').Append(hash.ToString("x16", CultureInfo.InvariantCulture)).Append('\n');
+        }
+        var key = new Dictionary<string, string>
+        {
+            ["backbone"] = options.Backbone,
+            ["weights"] = ImageNetResNet18.WeightsDigest(),
+            ["layers"] = network.FineTune == PokemonTrainingOptions.FineTuneNone ? "features" : "before-last-stage",
+            ["image_size"] = options.ImageSize.ToString(CultureInfo.InvariantCulture),
+            ["images"] = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(images.ToString()))),
+            ["rows"] = mirrored is null ? "all" : "mirrored " + Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(string.Join(',', mirrored)))),
+        };
+        return activations.GetOrCompute(key, compute, context.Logger, out _).to(device);
     }
 
     /// <summary>Pretrained layers learn at their own rate, the new classifier at the profile's: the optimizer's groups and their base rates.</summary>
