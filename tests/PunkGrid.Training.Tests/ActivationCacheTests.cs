@@ -40,7 +40,11 @@ public sealed class ActivationCacheTests : IDisposable
     {
         var options = PokemonTrainingOptions.Create("quick", new Dictionary<string, string>
         {
-            ["class_limit"] = $"{classes}", ["image_size"] = "64", ["epochs"] = "1", ["backbone"] = "resnet18-imagenet", ["fine_tune"] = fineTune,
+            ["class_limit"] = $"{classes}",
+            ["image_size"] = "64",
+            ["epochs"] = "1",
+            ["backbone"] = "resnet18-imagenet",
+            ["fine_tune"] = fineTune,
         });
         var sink = new InMemoryTrainingSink();
         var log = new CollectingLogger();
