@@ -98,7 +98,21 @@ public sealed class SearchStore(NpgsqlDataSource dataSource, SearchDecider decid
     public async Task<IReadOnlyList<TargetDecisions>> DecideDueAsync(Func<TargetDecisions, CancellationToken, Task>? beforeCommit, CancellationToken cancellation = default)
     {
         var open = new List<(string Search, string Target)>();
-        await using (var command = dataSource.CreateCommand("select search_id, target from search_targets where state = 'Running' order by search_id, target"))
+        // Only targets with something to decide: a trial whose job succeeded with no result recorded for its rung, or a
+        // free trial slot (for a promotion, a new trial or the end). A target whose slots are all busy training is skipped.
+        await using (var command = dataSource.CreateCommand(
+            """
+            select t.search_id, t.target
+            from search_targets t join searches s on s.search_id = t.search_id
+            where t.state = 'Running'
+              and (exists (select 1 from search_trials tr join jobs j on j.job_id = tr.job_id
+                           where tr.search_id = t.search_id and tr.target = t.target and j.state = 'Succeeded'
+                             and not exists (select 1 from search_results r where r.search_id = tr.search_id and r.target = tr.target
+                                             and r.trial = tr.trial and r.rung = tr.rung))
+                   or (select count(*) from search_trials tr join jobs j on j.job_id = tr.job_id
+                       where tr.search_id = t.search_id and tr.target = t.target and j.state in ('Queued', 'Running')) < s.max_concurrent)
+            order by t.search_id, t.target
+            """))
         await using (var reader = await command.ExecuteReaderAsync(cancellation))
         {
             while (await reader.ReadAsync(cancellation))
@@ -148,8 +162,39 @@ public sealed class SearchStore(NpgsqlDataSource dataSource, SearchDecider decid
             {
                 taken.Add(new TargetDecisions(searchId, target, [], conflict.Message));
             }
+            catch (ArgumentException refused)
+            {
+                // A trial its kind refuses (the space was checked at its extremes when the search was made): the target
+                // cannot go on. It fails, saying why, rather than blocking the pass for every other search.
+                await transaction.RollbackAsync(cancellation);
+                taken.Add(new TargetDecisions(searchId, target, [await FailAsync(search, target, refused.Message, cancellation)], null));
+            }
         }
         return taken;
+    }
+
+    /// <summary>Ends a target as Failed with its reason, as the next numbered decision.</summary>
+    private async Task<SearchDecisionView> FailAsync(StoredSearch search, string target, string reason, CancellationToken cancellation)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync(cancellation);
+        await using var transaction = await connection.BeginTransactionAsync(cancellation);
+        int sequence;
+        await using (var fail = new NpgsqlCommand("""
+            with failed as (update search_targets set state = 'Failed', decisions = decisions + 1, detail = @reason, finished_at = now()
+                            where search_id = @search and target = @target and state = 'Running' returning decisions)
+            insert into search_decisions (search_id, target, sequence, action, detail)
+            select @search, @target, decisions, 'fail', @reason from failed
+            returning sequence
+            """, connection, transaction))
+        {
+            fail.Parameters.AddWithValue("search", search.Plan.SearchId);
+            fail.Parameters.AddWithValue("target", target);
+            fail.Parameters.AddWithValue("reason", $"a trial was refused: {reason}");
+            sequence = await fail.ExecuteScalarAsync(cancellation) is int n ? n : 0;
+        }
+        await SearchDecider.EndSearchIfDoneAsync(connection, transaction, search.Plan.SearchId, search.RunId, cancellation);
+        await transaction.CommitAsync(cancellation);
+        return new SearchDecisionView(target, sequence, "fail", null, null, null, null, $"a trial was refused: {reason}", DateTimeOffset.UtcNow);
     }
 
     /// <summary>The search; null when none has this id.</summary>

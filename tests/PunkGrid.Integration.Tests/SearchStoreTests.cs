@@ -297,4 +297,25 @@ public sealed class SearchStoreTests(PostgresServer server) : IAsyncLifetime
         Assert.Empty(await store.DecideDueAsync(null));
         Assert.Equal(1, await ScalarAsync("select count(*) from runs where run_id = @id and ended_announced_at is not null", "cancel-1"));
     }
+
+    [Fact]
+    public async Task A_trial_its_kind_refuses_fails_its_search_target_and_no_other()
+    {
+        await store.CreateAsync(planner.Plan("broken-1", Noop(Searchers.Random, ["quality=uniform(0,1)"], maxTrials: 4, maxConcurrent: 1)));
+        await store.CreateAsync(planner.Plan("healthy-1", Noop(Searchers.Random, ["quality=uniform(0,1)"], maxTrials: 2, maxConcurrent: 1)));
+        // As if the stored settings no longer suited the trainer (an upgrade that dropped a parameter, say).
+        await using (var tamper = database.DataSource.CreateCommand("update searches set parameters = parameters || '{\"bogus\": \"1\"}' where search_id = 'broken-1'"))
+        {
+            await tamper.ExecuteNonQueryAsync();
+        }
+        await RunToEndAsync("healthy-1");
+        Assert.Equal("Finished", (await store.GetAsync("broken-1"))!.State);
+        var (_, state, _, detail) = Assert.Single(await store.GetTargetsAsync("broken-1"));
+        Assert.Equal("Failed", state);
+        Assert.Contains("unknown noop parameter(s): bogus", detail);
+        var decisions = await store.GetDecisionsAsync("broken-1");
+        AssertDecisionsOnce(decisions);
+        Assert.Equal("fail", decisions[^1].Action);
+        Assert.Equal(2, await ScalarAsync("select count(*) from search_decisions where search_id = @id and action = 'trial'", "healthy-1"));
+    }
 }
