@@ -150,5 +150,14 @@ public sealed class SearchClusterTests(ClusterFixture cluster)
         await page.WaitForSelectorAsync("[data-decision]:has-text('finished after 9 trial(s)')");
         Assert.Null(await page.QuerySelectorAsync("[data-command='/searches/page-search/cancel']")); // ended: nothing to cancel
         Assert.Null(await page.QuerySelectorAsync("#load-error"));
+
+        // The CLI follows a search to its end (one line per change when redirected) and refuses what it cannot do.
+        Assert.Contains("search page-search ended: Finished", await OkAsync("search", "status", "page-search", "--watch"));
+        var unknown = await cluster.Cli("search", "status", "no-such-search");
+        Assert.Equal((2, true), (unknown.Exit, unknown.Error.Contains("unknown search 'no-such-search'", StringComparison.Ordinal)));
+        var trait = await cluster.Cli("search", "traits", "--traits", "Wings", "--space", "lr=loguniform(1e-4,1e-2)");
+        Assert.Equal((2, true), (trait.Exit, trait.Error.Contains("unknown trait 'Wings'", StringComparison.Ordinal)));
+        var space = await cluster.Cli("search", "noop", "--space", "quality=gaussian(0,1)");
+        Assert.Equal((2, true), (space.Exit, space.Error.Contains("search dimension 'quality=gaussian(0,1)' is not allowed", StringComparison.Ordinal)));
     }
 }
