@@ -193,16 +193,4 @@ public sealed partial class JobLogTests(PostgresServer server) : IAsyncLifetime
 
     [LoggerMessage(Level = LogLevel.Information, Message = "{Text}")]
     private static partial void LogText(ILogger logger, string text);
-
-    private sealed class CollectingLogger : ILogger
-    {
-        public List<(LogLevel Level, string Message)> Messages { get; } = [];
-
-        public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
-
-        public bool IsEnabled(LogLevel logLevel) => logLevel >= LogLevel.Information;
-
-        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
-            Messages.Add((logLevel, formatter(state, exception)));
-    }
 }

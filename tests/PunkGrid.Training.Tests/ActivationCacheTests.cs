@@ -3,6 +3,7 @@ using PunkGrid.Training.Checkpoints;
 using PunkGrid.Training.Data;
 using PunkGrid.Training.Models;
 using PunkGrid.Training.Trainers;
+using PunkGrid.Tests.Shared;
 
 namespace PunkGrid.Training.Tests;
 
@@ -22,18 +23,6 @@ public sealed class ActivationCacheTests : IDisposable
         {
             Directory.Delete(folder, recursive: true);
         }
-    }
-
-    private sealed class CollectingLogger : ILogger
-    {
-        public List<(LogLevel Level, string Message)> Messages { get; } = [];
-
-        public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
-
-        public bool IsEnabled(LogLevel logLevel) => logLevel >= LogLevel.Information;
-
-        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
-            Messages.Add((logLevel, formatter(state, exception)));
     }
 
     private (InMemoryTrainingSink Sink, CollectingLogger Log) Train(string cache, string fineTune = "none", int classes = 3)
