@@ -4,9 +4,9 @@ using PunkGrid.Tests.Shared;
 namespace PunkGrid.Integration.Tests;
 
 /// <summary>
-/// ASHA searches through the faults that break decisions in production: the silo deciding a promotion SIGKILLed between
+/// Searches through the faults that break decisions in production: the silo deciding an ASHA promotion SIGKILLed between
 /// the trial's result and the promotion's commit (the fault cluster holds every promotion 3 s uncommitted), and the
-/// database stopped and started again mid-search. Each ends with every decision numbered once, every promotion taken once
+/// database stopped and started again mid-way through an ASHA, a random and a grid search. Each ends with every decision numbered once, every promotion taken once
 /// and carried out once (one requeue of the trial's job per promotion), and the fault suite's invariants on the trials.
 /// </summary>
 [Collection(FaultCollection.Name)]
@@ -17,16 +17,17 @@ public sealed partial class SearchFaultTests(FaultFixture cluster)
     [GeneratedRegex(@"Search (?<search>\S+) .*holding decisions (?<first>\d+)-(?<last>\d+) uncommitted")]
     private static partial Regex Holding();
 
-    private async Task StartAsync(string id)
+    private async Task StartAsync(string id, string searcher = "asha", params string[] space)
     {
-        var started = await cluster.Cli("search", "noop", "--profile", "quick", "--set", "duration_ms=2700", "--set", "metrics_per_second=5",
-            "--set", "checkpoint_bytes=65536", "--space", "quality=uniform(0,1)", "--searcher", "asha", "--min-epochs", "1", "--max-epochs", "9",
-            "--eta", "3", "--max-trials", "9", "--max-concurrent", "4", "--seed", "5", "--id", id);
+        string[] dimensions = space.Length > 0 ? space : ["quality=uniform(0,1)"];
+        var started = await cluster.Cli(["search", "noop", "--profile", "quick", "--set", "duration_ms=2700", "--set", "metrics_per_second=5",
+            "--set", "checkpoint_bytes=65536", .. dimensions.SelectMany(d => new[] { "--space", d }), "--searcher", searcher, "--min-epochs", "1",
+            "--max-epochs", "9", "--eta", "3", "--max-trials", "9", "--max-concurrent", "4", "--seed", "5", "--id", id]);
         Assert.True(started.Exit == 0, started.Error);
     }
 
     /// <summary>Decisions 1..n once each, each (trial, rung) result and promotion once, each promotion carried out once, the trials' invariants.</summary>
-    private async Task AssertEachDecisionOnceAsync(string id)
+    private async Task AssertEachDecisionOnceAsync(string id, bool promotes = true)
     {
         await cluster.WaitUntilAsync(async () => await cluster.CountAsync("select count(*) from searches where search_id = @id and state = 'Finished'", id) == 1,
             Bound, $"search {id} to finish");
@@ -45,7 +46,8 @@ public sealed partial class SearchFaultTests(FaultFixture cluster)
                <> (select count(*) from job_events e where e.job_id = t.job_id and e.from_state = 'Succeeded' and e.to_state = 'Queued')
             """, id));
         Assert.Equal(9, await cluster.CountAsync("select count(*) from search_trials where search_id = @id", id));
-        Assert.True(await cluster.CountAsync("select count(*) from search_decisions where search_id = @id and action = 'promote'", id) >= 3);
+        var promotions = await cluster.CountAsync("select count(*) from search_decisions where search_id = @id and action = 'promote'", id);
+        Assert.True(promotes ? promotions >= 3 : promotions == 0, $"{promotions} promotion(s)");
         var report = await ClusterInvariants.CheckAsync(cluster.Database, id);
         Assert.True(report.Holds, $"{report}\n{cluster.Logs()}");
         Assert.Equal(0, report.Failures);
@@ -83,17 +85,23 @@ public sealed partial class SearchFaultTests(FaultFixture cluster)
         Assert.Equal(1, await cluster.CountAsync($"select count(*) from search_decisions where search_id = @id and sequence = {first} and decided_at >= '{beforeKill:O}'::timestamptz", id));
     }
 
+    /// <summary>An ASHA, a random and a grid search side by side when PostgreSQL stops and starts again.</summary>
     [Fact]
-    public async Task A_database_restart_in_the_middle_of_a_search_loses_and_repeats_no_decision()
+    public async Task A_database_restart_in_the_middle_of_asha_random_and_grid_searches_loses_and_repeats_no_decision()
     {
         await cluster.EnsureSilosAsync();
         const string id = "fault-search-restart";
         await StartAsync(id);
+        await StartAsync($"{id}-random", "random");
+        await StartAsync($"{id}-grid", "grid", "quality=choice(0.2,0.5,0.8)", "seed=int(1,3)");
         await cluster.WaitUntilAsync(async () => await cluster.CountAsync("select count(*) from search_decisions where search_id = @id and action = 'result'", id) >= 3,
             Bound, "the search's first results");
         await cluster.Server.StopAsync();
         await Task.Delay(TimeSpan.FromSeconds(4));
         await cluster.Server.StartAsync();
         await AssertEachDecisionOnceAsync(id);
+        await AssertEachDecisionOnceAsync($"{id}-random", promotes: false);
+        await AssertEachDecisionOnceAsync($"{id}-grid", promotes: false);
+        Assert.Equal(9, await cluster.CountAsync("select count(distinct parameters) from search_trials where search_id = @id", $"{id}-grid")); // every combination once
     }
 }
