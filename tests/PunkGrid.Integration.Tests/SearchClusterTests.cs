@@ -1,6 +1,5 @@
 using System.Text.Json;
 using Microsoft.Playwright;
-using PunkGrid.Tests.Shared;
 
 namespace PunkGrid.Integration.Tests;
 

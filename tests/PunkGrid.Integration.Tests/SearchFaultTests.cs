@@ -1,5 +1,4 @@
 using System.Text.RegularExpressions;
-using PunkGrid.Tests.Shared;
 
 namespace PunkGrid.Integration.Tests;
 

@@ -1,9 +1,9 @@
 using Microsoft.Extensions.Logging;
+using PunkGrid.Tests.Shared;
 using PunkGrid.Training.Checkpoints;
 using PunkGrid.Training.Data;
 using PunkGrid.Training.Models;
 using PunkGrid.Training.Trainers;
-using PunkGrid.Tests.Shared;
 
 namespace PunkGrid.Training.Tests;
 

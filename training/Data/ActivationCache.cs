@@ -4,7 +4,6 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using Microsoft.Extensions.Logging;
-using TorchSharp;
 using static TorchSharp.torch;
 
 namespace PunkGrid.Training.Data;
