@@ -31,12 +31,22 @@ case "$verb" in
     echo "| trait | ASHA val F1 | ASHA test F1 | ASHA epochs | ASHA slot-s | random val F1 | random test F1 | random epochs | random slot-s | ASHA / random slot-s |"
     echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
     psql -tA -v asha="$prefix-asha" -v random="$prefix-random" <<'SQL'
--- Each trial's cost: its epochs (the job's last epoch) and its slot-seconds (every attempt, leased to ended).
-with cost as (
+-- Each trial's cost: its epochs (the job's last epoch) and its slot-seconds: every attempt from its lease to its end,
+-- except that an attempt whose lease was lost (its worker killed, or the cluster stopped between sessions) ends at its
+-- last write (metric point), so a stopped cluster's downtime is not counted as work.
+with attempts as (
+  select t.search_id, t.target, t.trial, e.job_id, e.attempt, e.at as started,
+         (select x.at from job_events x where x.job_id = e.job_id and x.attempt = e.attempt and x.from_state = 'Running' order by x.id limit 1) as ended_at,
+         (select x.detail from job_events x where x.job_id = e.job_id and x.attempt = e.attempt and x.from_state = 'Running' order by x.id limit 1) as ended_by,
+         (select max(m.recorded_at) from metrics m where m.job_id = e.job_id and m.attempt = e.attempt) as last_write
+  from search_trials t join job_events e on e.job_id = t.job_id and e.to_state = 'Running'
+  where t.search_id in (:'asha', :'random')),
+cost as (
   select t.search_id, t.target, t.trial, j.epoch as epochs,
-         coalesce((select sum(extract(epoch from coalesce(
-             (select min(e2.at) from job_events e2 where e2.job_id = e.job_id and e2.attempt = e.attempt and e2.from_state = 'Running'), now()) - e.at))
-           from job_events e where e.job_id = t.job_id and e.to_state = 'Running'), 0) as seconds
+         coalesce((select sum(extract(epoch from
+             case when a.ended_at is not null and coalesce(a.ended_by, '') not like 'lease%' then a.ended_at
+                  else greatest(coalesce(a.last_write, a.started), a.started) end - a.started))
+           from attempts a where a.job_id = t.job_id), 0) as seconds
   from search_trials t join jobs j on j.job_id = t.job_id
   where t.search_id in (:'asha', :'random')),
 -- The best trial by validation F1 at the highest rung any trial reached; its test F1 is its job's evaluation.
