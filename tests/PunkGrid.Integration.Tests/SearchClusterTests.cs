@@ -79,6 +79,12 @@ public sealed class SearchClusterTests(ClusterFixture cluster)
         Assert.Equal(2, refused.Exit);
         Assert.Contains("search search-earring did not search the trait 'Hoodie'; it searched: Earring", refused.Error);
         await cluster.Cli("cancel", "from-search-earring");
+
+        // A schedule's run line takes --from-search too, validated when the schedule is added, not when it fires.
+        await OkAsync("schedule", "add", "--name", "from-search", "--cron", "0 3 * * *", "--", "traits", "--from-search", "search-earring");
+        await OkAsync("schedule", "remove", "from-search");
+        var unknownSearch = await cluster.Cli("schedule", "add", "--name", "from-nothing", "--cron", "0 3 * * *", "--", "traits", "--from-search", "no-such-search");
+        Assert.Equal((2, true), (unknownSearch.Exit, unknownSearch.Error.Contains("unknown search 'no-such-search'", StringComparison.Ordinal)));
     }
 
     [Fact]
