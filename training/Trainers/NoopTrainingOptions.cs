@@ -80,8 +80,6 @@ public sealed record NoopTrainingOptions
             };
             return options.FaultAtEpoch > options.Epochs && options.Fault != NoopFault.None
                 ? throw new ArgumentException($"noop parameter fault_at_epoch='{options.FaultAtEpoch}' is not allowed: expected 1..epochs ({options.Epochs})")
-                : options.StopAfterEpoch > options.Epochs
-                ? throw new ArgumentException($"noop parameter stop_after_epoch={options.StopAfterEpoch} is not allowed: 0 (all) to epochs ({options.Epochs})")
-                : options;
+                : TrainingParameters.RequireStopWithinEpochs(Kind, options, o => (o.StopAfterEpoch, o.Epochs));
         });
 }

@@ -108,10 +108,7 @@ public sealed record TraitTrainingOptions
                 ["tuned"] = Tuned(trait),
                 ["demo"] = Tuned(trait) with { Profile = "demo", Epochs = 1, TrainSamples = 12_000, LearningRate = 0.002, MonitorSamples = 0 },
             });
-        if (options.StopAfterEpoch > options.Epochs)
-        {
-            throw new ArgumentException($"trait parameter stop_after_epoch={options.StopAfterEpoch} is not allowed: 0 (all) to epochs ({options.Epochs})");
-        }
+        TrainingParameters.RequireStopWithinEpochs(Kind, options, o => (o.StopAfterEpoch, o.Epochs));
         if (options.Threshold == "validation" && options.ValidationFraction <= 0)
         {
             throw new ArgumentException($"trait parameter threshold='validation' needs a validation split: set validation_fraction above 0 (it is {options.ValidationFraction.ToString(CultureInfo.InvariantCulture)})");
