@@ -169,7 +169,7 @@ public sealed class InferenceGrain(JobStore store, ArtifactStore artifacts, Mode
         {
             // A search's run holds every trial: each trait is scored by its best trial's model.
             var trials = await searches.GetTrialsAsync(runId, search.Plan.Settings.RungEpochs);
-            var best = trials.GroupBy(t => t.Target).Select(g => Search.SearchPlanner.BestTrial(search.Plan, g)?.JobId).OfType<string>().ToHashSet();
+            var best = trials.GroupBy(t => t.Target).Select(g => Search.SearchPlanner.BestTrial(search.Plan, g)?.Trial.JobId).OfType<string>().ToHashSet();
             jobs = jobs.Where(j => best.Contains(j.JobId)).ToList();
         }
         return await PredictTraitsWithAsync(jobs.Where(j => j.Kind == JobKinds.Trait && j.State == JobState.Succeeded && j.Target is not null).ToList(),

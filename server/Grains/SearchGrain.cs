@@ -46,9 +46,8 @@ public sealed partial class SearchGrain(SearchPlanner planner, SearchStore searc
         {
             var own = trials.Where(t => t.Target == target).ToList();
             var best = SearchPlanner.BestTrial(plan, own);
-            var bestRung = best is null ? 0 : best.Results.Keys.Max();
             targets.Add(new SearchTargetSummary(target, state, own.Count, own.Count(t => t.Status == "running"), decisions,
-                best?.Trial, best?.JobId, best?.Results[bestRung], best is null ? null : rungs[bestRung], best?.Parameters,
+                best?.Trial.Trial, best?.Trial.JobId, best?.Value, best is { } b ? rungs[b.Rung] : null, best?.Trial.Parameters,
                 own.Sum(t => t.Epoch), detail));
         }
         return new SearchSummary(searchId, search.RunId, plan.Spec.Kind, plan.Spec.Profile, plan.Spec.Searcher, plan.Metric, plan.Settings.HigherIsBetter,

@@ -79,12 +79,11 @@ public sealed class SearchDecider(SearchPlanner planner)
         }
 
         // 2. Free slots: promotions first, then new trials, as the searcher says.
-        var asha = trials.Select(t => Asha(t, results)).ToList();
         var open = trials.Count(t => t.State is JobState.Queued or JobState.Running);
         var state = "Running";
         while (open < plan.Spec.MaxConcurrent)
         {
-            var next = Search.Asha.Next(plan.Settings, asha);
+            var next = Search.Asha.Next(plan.Settings, trials.Select(t => Asha(t, results)).ToList());
             if (next is AshaDecision.Promote promote)
             {
                 var row = trials.Single(t => t.Trial == promote.TrialId);
@@ -101,7 +100,6 @@ public sealed class SearchDecider(SearchPlanner planner)
                 var from = results[(row.Trial, promote.Rung - 1)];
                 await Decide("promote", row.Trial, promote.Rung, promote.Epochs, from, string.Create(CultureInfo.InvariantCulture,
                     $"trial {row.Trial} ({plan.Metric} {from:G6} at rung {promote.Rung - 1}, in the top 1/{plan.Settings.ReductionFactor}) trains on to {promote.Epochs} epochs from its checkpoint"));
-                asha[asha.FindIndex(t => t.Id == row.Trial)] = asha.Single(t => t.Id == row.Trial) with { Rung = promote.Rung };
                 trials[trials.IndexOf(row)] = row with { Rung = promote.Rung, State = JobState.Queued };
             }
             else if (next is AshaDecision.NewTrial fresh)
@@ -112,7 +110,6 @@ public sealed class SearchDecider(SearchPlanner planner)
                 await InsertTrialAsync(connection, transaction, search, target, number, configuration, job, cancellation);
                 await Decide("trial", number, 0, fresh.Epochs, null,
                     $"trial {number}: {string.Join(", ", configuration.Select(c => $"{c.Key}={c.Value}"))}, to {fresh.Epochs} epochs (job {job.JobId})");
-                asha.Add(new AshaTrial(number, 0, new Dictionary<int, double>()));
                 trials.Add(new TrialRow(number, 0, job.JobId, JobState.Queued, 0));
             }
             else if (next is AshaDecision.Finished)

@@ -161,12 +161,12 @@ public sealed partial class SearchPlanner(TraitCatalog traits, RunPlanner runs)
         return jobs.Count == 1 ? jobs[0] : throw new ArgumentException("noop parameter jobs is not allowed in a search: each trial is one job");
     }
 
-    /// <summary>A target's best trial: the best metric at the highest rung any of its trials completed (ties: the earlier trial).</summary>
-    public static SearchTrialView? BestTrial(SearchPlan plan, IEnumerable<SearchTrialView> trials)
+    /// <summary>A target's best trial: the best metric at the highest rung any of its trials completed (ties: the earlier trial), with that rung and metric.</summary>
+    public static (SearchTrialView Trial, int Rung, double Value)? BestTrial(SearchPlan plan, IEnumerable<SearchTrialView> trials)
     {
         var own = trials.ToList();
         var results = own.SelectMany(t => t.Results.Select(r => (Key: (t.Trial, Rung: r.Key), Value: (double?)r.Value))).ToDictionary(r => r.Key, r => r.Value);
-        return SearchDecider.Best(plan, results) is { } best ? own.Single(t => t.Trial == best.Trial) : null;
+        return SearchDecider.Best(plan, results) is { } best ? (own.Single(t => t.Trial == best.Trial), best.Rung, best.Value) : null;
     }
 
     /// <summary>
@@ -186,7 +186,7 @@ public sealed partial class SearchPlanner(TraitCatalog traits, RunPlanner runs)
         var jobs = new List<Queue.JobStore.NewJob>();
         foreach (var target in targets)
         {
-            var best = BestTrial(plan, trials.Where(t => t.Target == target))
+            var best = BestTrial(plan, trials.Where(t => t.Target == target))?.Trial
                 ?? throw new ArgumentException(searched.Contains(target)
                     ? $"search {plan.SearchId} has no ranked trial for {(target.Length == 0 ? plan.Spec.Kind : target)} yet"
                     : $"search {plan.SearchId} did not search the trait '{target}'; it searched: {string.Join(", ", searched)}");
