@@ -138,7 +138,7 @@ public sealed partial class SearchPlanner(TraitCatalog traits, RunPlanner runs)
     /// <summary>Trial <paramref name="trial"/>'s configuration (numbered from 1): the grid's in order, or drawn from the seed and the trial number.</summary>
     public static IReadOnlyDictionary<string, string> Configuration(SearchSpace space, string searcher, int seed, int trial) =>
         searcher == Searchers.Grid
-            ? space.Grid(MaxTrials)[trial - 1]
+            ? space.GridConfiguration(trial - 1)
             : space.Sample(new Random(unchecked((seed * 1_000_003) + trial)));
 
     /// <summary>

@@ -122,20 +122,31 @@ public sealed partial class SearchSpace
     /// <summary>Every combination of the dimensions' grid values, in a fixed order; refused when a dimension is continuous or the grid too large.</summary>
     public IReadOnlyList<IReadOnlyDictionary<string, string>> Grid(int maxConfigurations)
     {
-        if (Dimensions.FirstOrDefault(d => d.GridValues is null) is { } continuous)
-        {
-            throw new ArgumentException($"a grid search cannot enumerate '{continuous.Name}': give it as choice(…) or a small int(lo,hi)");
-        }
-        var size = Dimensions.Aggregate(1L, (n, d) => n * d.GridValues!.Count);
+        var size = GridValues().Aggregate(1L, (n, values) => n * values.Count);
         if (size > maxConfigurations)
         {
             throw new ArgumentException($"the grid has {size} configurations; at most {maxConfigurations} are allowed (use random or asha)");
         }
-        IEnumerable<Dictionary<string, string>> grid = [new Dictionary<string, string>(StringComparer.Ordinal)];
-        foreach (var dimension in Dimensions)
-        {
-            grid = grid.SelectMany(partial => dimension.GridValues!.Select(v => new Dictionary<string, string>(partial, StringComparer.Ordinal) { [dimension.Name] = v }));
-        }
-        return grid.ToList();
+        return Enumerable.Range(0, (int)size).Select(GridConfiguration).ToList();
     }
+
+    /// <summary>
+    /// The grid's configuration number <paramref name="index"/> (from 0) without enumerating the ones before it: the first
+    /// dimension varies slowest, the last fastest (the order of <see cref="Grid"/>).
+    /// </summary>
+    public IReadOnlyDictionary<string, string> GridConfiguration(int index)
+    {
+        var values = GridValues();
+        var configuration = new Dictionary<string, string>(StringComparer.Ordinal);
+        for (var d = Dimensions.Count - 1; d >= 0; d--)
+        {
+            configuration[Dimensions[d].Name] = values[d][index % values[d].Count];
+            index /= values[d].Count;
+        }
+        return configuration;
+    }
+
+    /// <summary>Each dimension's grid values; refused when a dimension is continuous.</summary>
+    private IReadOnlyList<string>[] GridValues() => Dimensions.Select(d => d.GridValues
+        ?? throw new ArgumentException($"a grid search cannot enumerate '{d.Name}': give it as choice(…) or a small int(lo,hi)")).ToArray();
 }

@@ -44,6 +44,10 @@ public sealed class SearchCoreTests
     {
         var grid = SearchSpace.Parse(["a=choice(x,y)", "b=int(1,3)"]).Grid(100);
         Assert.Equal(["x1", "x2", "x3", "y1", "y2", "y3"], grid.Select(c => c["a"] + c["b"]));
+        var space = SearchSpace.Parse(["a=choice(x,y)", "b=int(1,3)", "c=choice(p,q)"]);
+        // Any configuration by its number, the first dimension slowest: what a grid search's trial N takes.
+        Assert.Equal(["x1p", "x1q", "x2p", "x2q", "x3p", "x3q", "y1p", "y1q", "y2p", "y2q", "y3p", "y3q"],
+            Enumerable.Range(0, 12).Select(i => space.GridConfiguration(i)).Select(c => c["a"] + c["b"] + c["c"]));
         Assert.Contains("cannot enumerate 'lr'", Assert.Throws<ArgumentException>(() => SearchSpace.Parse(["lr=uniform(0,1)"]).Grid(100)).Message);
         Assert.Contains("the grid has 200 configurations; at most 100", Assert.Throws<ArgumentException>(() => SearchSpace.Parse(["a=int(1,20)", "b=int(1,10)"]).Grid(100)).Message);
     }
