@@ -25,25 +25,40 @@ public sealed class JobStore(NpgsqlDataSource dataSource)
     {
         await using var connection = await dataSource.OpenConnectionAsync(cancellation);
         await using var transaction = await connection.BeginTransactionAsync(cancellation);
-        await using (var run = new NpgsqlCommand("""
+        if (!await InsertRunAsync(connection, transaction, runId, spec, cancellation))
+        {
+            await transaction.RollbackAsync(cancellation);
+            return false;
+        }
+        await InsertJobsAsync(connection, transaction, runId, jobs, "submitted", cancellation);
+        await transaction.CommitAsync(cancellation);
+        return true;
+    }
+
+    /// <summary>The run's row, in the caller's transaction; false when a run of that id exists (nothing written).</summary>
+    internal static async Task<bool> InsertRunAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, string runId, RunSpec spec, CancellationToken cancellation)
+    {
+        await using var run = new NpgsqlCommand("""
             insert into runs (run_id, kind, profile, spec, priority, promote_alias) values (@id, @kind, @profile, @spec, @priority, @promote)
             on conflict (run_id) do nothing
-            """, connection, transaction))
-        {
-            run.Parameters.AddWithValue("id", runId);
-            run.Parameters.AddWithValue("kind", spec.Kind);
-            run.Parameters.AddWithValue("profile", spec.Profile);
-            run.Parameters.AddWithValue("spec", NpgsqlDbType.Jsonb, JsonSerializer.Serialize(spec));
-            run.Parameters.AddWithValue("priority", spec.Priority);
-            run.Parameters.Add(new NpgsqlParameter<string?>("promote", spec.PromoteAlias) { NpgsqlDbType = NpgsqlDbType.Text });
-            if (await run.ExecuteNonQueryAsync(cancellation) == 0)
-            {
-                await transaction.RollbackAsync(cancellation);
-                return false;
-            }
-        }
-        // Every job and its first event in two statements, whatever the run's size (a 10,000-job run is one round trip).
-        await using (var insert = new NpgsqlCommand("""
+            """, connection, transaction);
+        run.Parameters.AddWithValue("id", runId);
+        run.Parameters.AddWithValue("kind", spec.Kind);
+        run.Parameters.AddWithValue("profile", spec.Profile);
+        run.Parameters.AddWithValue("spec", NpgsqlDbType.Jsonb, JsonSerializer.Serialize(spec));
+        run.Parameters.AddWithValue("priority", spec.Priority);
+        run.Parameters.Add(new NpgsqlParameter<string?>("promote", spec.PromoteAlias) { NpgsqlDbType = NpgsqlDbType.Text });
+        return await run.ExecuteNonQueryAsync(cancellation) > 0;
+    }
+
+    /// <summary>
+    /// Queued jobs of a run and their first events (<paramref name="detail"/>), in the caller's transaction: two statements
+    /// whatever the count (a 10,000-job run is one round trip). The insert's trigger notifies the workers at commit.
+    /// </summary>
+    internal static async Task InsertJobsAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, string runId, IReadOnlyList<NewJob> jobs,
+        string detail, CancellationToken cancellation)
+    {
+        await using var insert = new NpgsqlCommand("""
             with created as (
                 insert into jobs (job_id, run_id, kind, target, profile, parameters, device, priority, state, max_failures)
                 select j.job_id, @run, j.kind, j.target, j.profile, j.parameters, j.device, j.priority, 'Queued', j.max_failures
@@ -52,26 +67,23 @@ public sealed class JobStore(NpgsqlDataSource dataSource)
                      as j(job_id, kind, target, profile, parameters, device, priority, max_failures)
                 returning job_id)
             insert into job_events (job_id, attempt, from_state, to_state, detail)
-            select job_id, 0, null, 'Queued', 'submitted' from created
-            """, connection, transaction))
-        {
-            insert.CommandTimeout = 300;
-            insert.Parameters.AddWithValue("run", runId);
-            insert.Parameters.AddWithValue("jobs", jobs.Select(j => j.JobId).ToArray());
-            insert.Parameters.AddWithValue("kinds", jobs.Select(j => j.Spec.Kind).ToArray());
-            insert.Parameters.AddWithValue("targets", NpgsqlDbType.Array | NpgsqlDbType.Text, jobs.Select(j => j.Spec.Target).ToArray());
-            insert.Parameters.AddWithValue("profiles", jobs.Select(j => j.Spec.Profile).ToArray());
-            // One job's parameters serialised once when every job shares them (all jobs of a run do).
-            var shared = jobs.Select(j => j.Spec.Parameters).Distinct().Count() == 1 ? JsonSerializer.Serialize(jobs[0].Spec.Parameters) : null;
-            insert.Parameters.AddWithValue("parameters", NpgsqlDbType.Array | NpgsqlDbType.Jsonb,
-                jobs.Select(j => shared ?? JsonSerializer.Serialize(j.Spec.Parameters)).ToArray());
-            insert.Parameters.AddWithValue("devices", jobs.Select(j => j.Device).ToArray());
-            insert.Parameters.AddWithValue("priorities", jobs.Select(j => j.Priority).ToArray());
-            insert.Parameters.AddWithValue("max", jobs.Select(j => j.MaxFailures).ToArray());
-            await insert.ExecuteNonQueryAsync(cancellation);
-        }
-        await transaction.CommitAsync(cancellation);
-        return true;
+            select job_id, 0, null, 'Queued', @detail from created
+            """, connection, transaction);
+        insert.CommandTimeout = 300;
+        insert.Parameters.AddWithValue("run", runId);
+        insert.Parameters.AddWithValue("detail", detail);
+        insert.Parameters.AddWithValue("jobs", jobs.Select(j => j.JobId).ToArray());
+        insert.Parameters.AddWithValue("kinds", jobs.Select(j => j.Spec.Kind).ToArray());
+        insert.Parameters.AddWithValue("targets", NpgsqlDbType.Array | NpgsqlDbType.Text, jobs.Select(j => j.Spec.Target).ToArray());
+        insert.Parameters.AddWithValue("profiles", jobs.Select(j => j.Spec.Profile).ToArray());
+        // One job's parameters serialised once when every job shares them (all jobs of a run do).
+        var shared = jobs.Select(j => j.Spec.Parameters).Distinct().Count() == 1 ? JsonSerializer.Serialize(jobs[0].Spec.Parameters) : null;
+        insert.Parameters.AddWithValue("parameters", NpgsqlDbType.Array | NpgsqlDbType.Jsonb,
+            jobs.Select(j => shared ?? JsonSerializer.Serialize(j.Spec.Parameters)).ToArray());
+        insert.Parameters.AddWithValue("devices", jobs.Select(j => j.Device).ToArray());
+        insert.Parameters.AddWithValue("priorities", jobs.Select(j => j.Priority).ToArray());
+        insert.Parameters.AddWithValue("max", jobs.Select(j => j.MaxFailures).ToArray());
+        await insert.ExecuteNonQueryAsync(cancellation);
     }
 
     /// <summary>How many jobs are in each state, cluster-wide (every state present, zero when none), from the runs' counts.</summary>

@@ -274,29 +274,15 @@ public sealed class SearchDecider(SearchPlanner planner)
     private static async Task InsertTrialAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, StoredSearch search, string target, int trial,
         IReadOnlyDictionary<string, string> configuration, Queue.JobStore.NewJob job, CancellationToken cancellation)
     {
+        await Queue.JobStore.InsertJobsAsync(connection, transaction, search.RunId, [job], $"search {search.Plan.SearchId}: trial {trial}", cancellation);
         await using var command = new NpgsqlCommand("""
-            with created as (
-                insert into jobs (job_id, run_id, kind, target, profile, parameters, device, priority, state, max_failures)
-                values (@job, @run, @kind, @target_name, @profile, @parameters, @device, @priority, 'Queued', @max)
-                returning job_id),
-            events as (insert into job_events (job_id, attempt, from_state, to_state, detail)
-                       select job_id, 0, null, 'Queued', @detail from created)
             insert into search_trials (search_id, target, trial, job_id, parameters, rung)
-            select @search, @target, @trial, job_id, @configuration, 0 from created
+            values (@search, @target, @trial, @job, @configuration, 0)
             """, connection, transaction);
-        command.Parameters.AddWithValue("job", job.JobId);
-        command.Parameters.AddWithValue("run", search.RunId);
-        command.Parameters.AddWithValue("kind", job.Spec.Kind);
-        command.Parameters.Add(new NpgsqlParameter<string?>("target_name", job.Spec.Target) { NpgsqlDbType = NpgsqlDbType.Text });
-        command.Parameters.AddWithValue("profile", job.Spec.Profile);
-        command.Parameters.AddWithValue("parameters", NpgsqlDbType.Jsonb, JsonSerializer.Serialize(job.Spec.Parameters));
-        command.Parameters.AddWithValue("device", job.Device);
-        command.Parameters.AddWithValue("priority", job.Priority);
-        command.Parameters.AddWithValue("max", job.MaxFailures);
-        command.Parameters.AddWithValue("detail", $"search {search.Plan.SearchId}: trial {trial}");
         command.Parameters.AddWithValue("search", search.Plan.SearchId);
         command.Parameters.AddWithValue("target", target);
         command.Parameters.AddWithValue("trial", trial);
+        command.Parameters.AddWithValue("job", job.JobId);
         command.Parameters.AddWithValue("configuration", NpgsqlDbType.Jsonb, JsonSerializer.Serialize(configuration));
         await command.ExecuteNonQueryAsync(cancellation);
     }

@@ -2,6 +2,7 @@ using System.Text.Json;
 using Npgsql;
 using NpgsqlTypes;
 using PunkGrid.Contracts;
+using PunkGrid.Server.Queue;
 using PunkGrid.Server.Storage;
 
 namespace PunkGrid.Server.Search;
@@ -27,22 +28,11 @@ public sealed class SearchStore(NpgsqlDataSource dataSource, SearchDecider decid
         await using var connection = await dataSource.OpenConnectionAsync(cancellation);
         await using var transaction = await connection.BeginTransactionAsync(cancellation);
         var spec = plan.Spec;
-        await using (var run = new NpgsqlCommand("""
-            insert into runs (run_id, kind, profile, spec, priority) values (@id, @kind, @profile, @spec, @priority)
-            on conflict (run_id) do nothing
-            """, connection, transaction))
+        var runSpec = new RunSpec(spec.Kind, plan.Targets.Where(t => t.Length > 0).ToList(), false, spec.Profile, plan.Parameters, spec.Priority);
+        if (!await JobStore.InsertRunAsync(connection, transaction, plan.SearchId, runSpec, cancellation))
         {
-            run.Parameters.AddWithValue("id", plan.SearchId);
-            run.Parameters.AddWithValue("kind", spec.Kind);
-            run.Parameters.AddWithValue("profile", spec.Profile);
-            run.Parameters.AddWithValue("spec", NpgsqlDbType.Jsonb, JsonSerializer.Serialize(
-                new RunSpec(spec.Kind, plan.Targets.Where(t => t.Length > 0).ToList(), false, spec.Profile, plan.Parameters, spec.Priority)));
-            run.Parameters.AddWithValue("priority", spec.Priority);
-            if (await run.ExecuteNonQueryAsync(cancellation) == 0)
-            {
-                await transaction.RollbackAsync(cancellation);
-                return await ExistsAsync(plan.SearchId, cancellation) ? CreateOutcome.SearchExists : CreateOutcome.RunExists;
-            }
+            await transaction.RollbackAsync(cancellation);
+            return await ExistsAsync(plan.SearchId, cancellation) ? CreateOutcome.SearchExists : CreateOutcome.RunExists;
         }
         await using (var insert = new NpgsqlCommand("""
             insert into searches (search_id, run_id, kind, profile, spec, parameters, space, searcher, metric, higher_is_better,
