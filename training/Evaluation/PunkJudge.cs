@@ -1,7 +1,6 @@
 using System.Collections.Concurrent;
 using PunkGrid.Training.Data;
 using PunkGrid.Training.Native;
-using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 using static TorchSharp.torch.nn;
@@ -77,7 +76,7 @@ public sealed class PunkJudge
         var trainIds = tensor(split.Train.Select(i => (long)i).ToArray());
         var testIds = tensor(split.Test.Select(i => (long)i).ToArray());
         var (x, y) = (images.index_select(0, trainIds), labels.index_select(0, trainIds));
-        using var optimizer = optim.Adam(network.parameters(), 0.002);
+        using var optimizer = new Optimizers.Adam(network.parameters(), 0.002);
         using var random = new Generator((ulong)seed + 11);
         var n = x.shape[0];
         for (var epoch = 0; epoch < epochs; epoch++)

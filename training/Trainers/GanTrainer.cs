@@ -172,8 +172,8 @@ public sealed partial class GanTrainer(GanTrainingOptions options, string dataDi
         generator.to(device);
         discriminator.to(device);
         return new GanNetworks(generator, discriminator,
-            optim.Adam(generator.parameters(), options.LearningRate, options.Beta1, 0.999),
-            optim.Adam(discriminator.parameters(), options.LearningRate, options.Beta1, 0.999));
+            new Optimizers.Adam(generator.parameters(), options.LearningRate, options.Beta1, 0.999),
+            new Optimizers.Adam(discriminator.parameters(), options.LearningRate, options.Beta1, 0.999));
     }
 
     /// <summary>The networks, optimisers and noise generator as the latest checkpoint left them; (0, 0) without one.</summary>

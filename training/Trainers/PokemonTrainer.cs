@@ -61,7 +61,7 @@ public sealed partial class PokemonTrainer(PokemonTrainingOptions options, strin
         using var network = Build(data, device);
         var inputs = PrepareInputs(context, data, network, device);
         var rates = LearningRates(network);
-        using var optimizer = optim.Adam(rates.Select(r => new TorchSharp.Modules.Adam.ParamGroup(r.Parameters, lr: r.Rate)).ToList(), options.LearningRate);
+        using var optimizer = new Optimizers.Adam(rates.Select(r => new Optimizers.Adam.ParamGroup(r.Parameters, lr: r.Rate)).ToList(), options.LearningRate);
         using var generator = new Generator((ulong)options.Seed + 1);
         GeneratorDropout.UseGenerator(network.Model, generator); // dropout masks are checkpointed with the rest
         var (startEpoch, step, best) = Resume(context, network, optimizer, generator);

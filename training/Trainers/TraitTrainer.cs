@@ -165,8 +165,8 @@ public sealed partial class TraitTrainer(TraitTrainingOptions options, string da
     }
 
     private TorchSharp.Modules.OptimizerHelper BuildOptimizer(TraitCnn model) => options.Optimizer == "adam"
-        ? optim.Adam(model.parameters(), options.LearningRate, eps: options.Eps, weight_decay: options.WeightDecay)
-        : optim.Adagrad(model.parameters(), options.LearningRate, options.LearningRateDecay,
+        ? new Optimizers.Adam(model.parameters(), options.LearningRate, eps: options.Eps, weight_decay: options.WeightDecay)
+        : new Optimizers.Adagrad(model.parameters(), options.LearningRate, options.LearningRateDecay,
             options.WeightDecay, options.InitialAccumulatorValue, options.Eps);
 
     private int StepsPerEpoch(TraitData data) => (data.SampleCount + options.BatchSize - 1) / options.BatchSize;

@@ -70,7 +70,7 @@ public sealed partial class VaeTrainer(VaeTrainingOptions options, string dataDi
 
         using var model = TorchRuntime.CreateSeeded(options.Seed, () => new PunkVae(options.EncoderDropout, options.DecoderDropout));
         model.to(device);
-        using var optimizer = optim.Adam(model.parameters(), options.LearningRate);
+        using var optimizer = new Optimizers.Adam(model.parameters(), options.LearningRate);
         using var generator = new Generator((ulong)options.Seed + 1);
         GeneratorDropout.UseGenerator(model, generator); // dropout masks are checkpointed with the rest
         var (startEpoch, step) = context.LatestCheckpoint is { } checkpoint
