@@ -3,6 +3,9 @@
 # settings in both searches), the same maximum epochs. Usage:
 #   bench/search.sh start [PREFIX]    start both searches (idempotent: ids PREFIX-asha and PREFIX-random)
 #   bench/search.sh report [PREFIX]   per trait: best validation F1 and its trial's test F1, epochs and slot-seconds spent
+#   bench/search.sh vae [PREFIX]      start the VAE search (PREFIX-vae): ASHA on Punk-FID, 9 trials, rungs 1/3/9
+#   bench/search.sh pokemon [PREFIX]  start the Pokémon search (PREFIX-pokemon): ASHA on validation top-1, 4 trials, rungs 2/6
+#   bench/search.sh trials ID         one search's trials: settings, metric at each rung, epochs, slot-seconds, test metric
 # Needs a running cluster (./punkgrid demo …, or PUNKGRID__Postgres and the gateways in the environment) and psql.
 # The searches live in PostgreSQL: stop the cluster (./punkgrid down) and start it again, and they go on where they were.
 set -euo pipefail
@@ -22,6 +25,19 @@ case "$verb" in
   start)
     "$root/punkgrid" search traits --traits "$traits" "${space[@]}" "${budget[@]}" --searcher asha --id "$prefix-asha"
     "$root/punkgrid" search traits --traits "$traits" "${space[@]}" "${budget[@]}" --searcher random --id "$prefix-random"
+    ;;
+  vae)
+    # Against the seed VAE (30 epochs, Punk-FID 4878): at most 21 epochs in all (9 + 3·2 + 1·6), the seed's data and size.
+    "$root/punkgrid" search vae --profile seed --max-epochs 9 --min-epochs 1 --eta 3 --max-trials 9 --max-concurrent 2 --seed 28 --priority 8 \
+      --space "lr=loguniform(4e-4,3e-3)" --space "beta=loguniform(0.5,4)" --space "batch_size=choice(32,64,128)" \
+      --space "encoder_dropout=choice(0,0.1,0.38)" --space "decoder_dropout=choice(0,0.1,0.36)" --id "$prefix-vae"
+    ;;
+  pokemon)
+    # Around the tuned profile (last stage fine-tuned, 6 epochs): one trial at a time, so the first computes the frozen
+    # stages' activations and the others read them from the worker's activation cache.
+    "$root/punkgrid" search pokemon --profile tuned --max-epochs 6 --min-epochs 2 --eta 3 --max-trials 4 --max-concurrent 1 --seed 28 --priority 9 \
+      --space "lr=loguniform(3e-4,3e-3)" --space "backbone_lr=loguniform(3e-5,3e-4)" --space "label_smoothing=uniform(0,0.2)" \
+      --space "batch_size=choice(32,64)" --id "$prefix-pokemon"
     ;;
   report)
     : "${PUNKGRID__Postgres:?set PUNKGRID__Postgres (Host=…;Port=…;Username=…;Database=…)}"
@@ -73,8 +89,40 @@ from per a join per r on r.target = a.target and r.search_id = :'random' where a
 select format('searches: %s', string_agg(search_id || ' ' || state, ', ')) from searches where search_id in (:'asha', :'random');
 SQL
     ;;
+  trials)
+    id=${2:?usage: search.sh trials SEARCH_ID}
+    : "${PUNKGRID__Postgres:?set PUNKGRID__Postgres (Host=…;Port=…;Username=…;Database=…)}"
+    field() { tr ';' '\n' <<<"$PUNKGRID__Postgres" | grep -i "^$1=" | cut -d= -f2; }
+    export PGHOST=$(field Host) PGPORT=$(field Port) PGUSER=$(field Username) PGDATABASE=$(field Database)
+    pw=$(field Password); [[ -n $pw ]] && export PGPASSWORD=$pw
+    echo "| target | trial | settings | metric at each rung (epochs) | epochs | slot-s | job's evaluation |"
+    echo "| --- | ---: | --- | --- | ---: | ---: | --- |"
+    psql -tA -v id="$id" <<'SQL'
+-- Slot-seconds as in the report verb: each attempt from its lease to its end; a lease-lost attempt ends at its last write.
+with attempts as (
+  select t.target, t.trial, e.job_id, e.attempt, e.at as started,
+         (select x.at from job_events x where x.job_id = e.job_id and x.attempt = e.attempt and x.from_state = 'Running' order by x.id limit 1) as ended_at,
+         (select x.detail from job_events x where x.job_id = e.job_id and x.attempt = e.attempt and x.from_state = 'Running' order by x.id limit 1) as ended_by,
+         (select max(m.recorded_at) from metrics m where m.job_id = e.job_id and m.attempt = e.attempt) as last_write
+  from search_trials t join job_events e on e.job_id = t.job_id and e.to_state = 'Running'
+  where t.search_id = :'id')
+select format('| %s | %s | %s | %s | %s | %s | %s |', t.target, t.trial,
+       (select string_agg(k || '=' || v, ' ' order by k) from jsonb_each_text(t.parameters) as p(k, v)),
+       coalesce((select string_agg(format('%s (%s)', round(r.value::numeric, 4), r.epochs), ', ' order by r.rung)
+                 from search_results r where r.search_id = t.search_id and r.target = t.target and r.trial = t.trial), '–'),
+       j.epoch,
+       round(coalesce((select sum(extract(epoch from
+             case when a.ended_at is not null and coalesce(a.ended_by, '') not like 'lease%' then a.ended_at
+                  else greatest(coalesce(a.last_write, a.started), a.started) end - a.started))
+           from attempts a where a.job_id = t.job_id), 0)::numeric),
+       coalesce((select string_agg(k || ' ' || round(v::numeric, 4), ', ' order by k) from jsonb_each_text(j.evaluation) as e(k, v)
+                 where k in ('f1', 'punk_fid_samples', 'punk_fid_reconstructions', 'test_mse', 'top1', 'top5', 'validation_top1')), '–'))
+from search_trials t join jobs j on j.job_id = t.job_id
+where t.search_id = :'id' order by t.target, t.trial;
+SQL
+    ;;
   *)
-    echo "search.sh: unknown verb '$verb'; allowed: start, report" >&2
+    echo "search.sh: unknown verb '$verb'; allowed: start, vae, pokemon, report, trials" >&2
     exit 2
     ;;
 esac
