@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # A local PostgreSQL for the demo and the tests, kept under one folder.
-#   infra/local-postgres.sh start DIR [DATABASE] [--no-fsync]   start (or reuse) the server of DIR; prints its connection string
+#   infra/local-postgres.sh start DIR [DATABASE] [--no-fsync] [--listen ADDRESS]
+#                                                               start (or reuse) the server of DIR; prints its connection string
 #   infra/local-postgres.sh stop DIR                            stop it (the data stays in DIR)
 #   infra/local-postgres.sh status DIR                          exit 0 when running
 #   infra/local-postgres.sh pid DIR                             the postmaster's process id
-# Binds 127.0.0.1 only, on a free port (remembered in DIR/port and used again on the next start when still free,
+# Binds 127.0.0.1 only (and ADDRESS with --listen, accepting password logins from ADDRESS's /24: a host of
+# infra/hosts.sh, whose connection string then names ADDRESS), on a free port (remembered in DIR/port and used again on the next start when still free,
 # so a restarted server is back on the same address). Durable by default (fsync on); --no-fsync is for throwaway
 # test servers only. Password authentication (SCRAM-SHA-256) for every TCP connection: a random password is made
 # at initdb, kept in DIR/password (mode 0600) and put in the printed connection string — keep that string out of
@@ -14,12 +16,17 @@
 set -euo pipefail
 verb=${1:?usage: local-postgres.sh start|stop|status|pid DIR [DATABASE] [--no-fsync]}
 dir=$(mkdir -p "${2:?a folder is required}" && cd "$2" && pwd)
-database=punkgrid fsync=on
-for arg in "${@:3}"; do
-  case "$arg" in
+database=punkgrid fsync=on listen=
+args=("${@:3}")
+for ((i = 0; i < ${#args[@]}; i++)); do
+  case "${args[i]}" in
     --no-fsync) fsync=off ;;
-    -*) echo "local-postgres: unknown option '$arg'; allowed: --no-fsync" >&2; exit 2 ;;
-    *) database=$arg ;;
+    --listen)
+      i=$((i + 1)); listen=${args[i]:-}
+      [[ $listen =~ ^([0-9]{1,3}\.){3}[0-9]{1,3}$ ]] || { echo "local-postgres: --listen needs an IPv4 address, not '$listen'" >&2; exit 2; }
+      ;;
+    -*) echo "local-postgres: unknown option '${args[i]}'; allowed: --no-fsync, --listen ADDRESS" >&2; exit 2 ;;
+    *) database=${args[i]} ;;
   esac
 done
 
@@ -80,12 +87,17 @@ case "$verb" in
     fi
     upgrade_trust=false
     if grep -qE '^[^#].*[[:space:]]trust[[:space:]]*$' "$dir/data/pg_hba.conf" 2>/dev/null; then upgrade_trust=true; make_password; fi
+    if [[ -n $listen ]]; then
+      network="${listen%.*}.0/24"
+      grep -q "^host all all $network scram-sha-256" "$dir/data/pg_hba.conf" \
+        || echo "host all all $network scram-sha-256" | as_owner tee -a "$dir/data/pg_hba.conf" >/dev/null
+    fi
     if ! running; then
       if [[ -f $dir/port ]] && port_free "$(cat "$dir/port")"; then port=$(cat "$dir/port"); else port=$(free_port); fi
       echo "$port" > "$dir/port"
       own "$dir/port"
       as_owner "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
-        -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c max_connections=200 -c fsync=$fsync" start >/dev/null \
+        -o "-p $port -k $dir -c listen_addresses=127.0.0.1${listen:+,$listen} -c max_connections=200 -c fsync=$fsync" start >/dev/null \
         || { tail -20 "$dir/server.log" >&2; exit 1; }
     fi
     port=$(cat "$dir/port")
@@ -100,7 +112,7 @@ case "$verb" in
         "select 1 from pg_database where datname = '$database'" | grep -q 1; then
       as_owner env PGPASSWORD="$password" "$bindir/createdb" -h 127.0.0.1 -p "$port" -U postgres "$database"
     fi
-    echo "Host=127.0.0.1;Port=$port;Username=postgres;Password=$password;Database=$database"
+    echo "Host=${listen:-127.0.0.1};Port=$port;Username=postgres;Password=$password;Database=$database"
     ;;
   stop)
     if running; then as_owner "$bindir/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null; fi

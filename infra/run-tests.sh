@@ -29,4 +29,11 @@ if [[ -z ${PUNKGRID_PROMETHEUS_BIN-} ]] && ! command -v promtool >/dev/null 2>&1
     echo "run-tests: no promtool on PATH; install Debian's prometheus package or set PUNKGRID_PROMETHEUS_BIN — the alerting tests need it" >&2
   fi
 fi
+# The multi-host tests make hosts of network namespaces (infra/hosts.sh): as root they need ip (iproute2) and nft
+# (nftables, to cut links), and psql inside the hosts; without root they skip and say why.
+if [[ $(id -u) -eq 0 ]] && ! command -v nft >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
+  echo "run-tests: installing nftables for the multi-host tests (apt-get install nftables)…" >&2
+  (apt-get install -y -q nftables >/dev/null 2>&1 || { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q nftables >/dev/null; }) \
+    || echo "run-tests: could not install nftables; the multi-host tests will be skipped" >&2
+fi
 exec dotnet test PunkGrid.sln --blame-hang-timeout 10m "$@"
