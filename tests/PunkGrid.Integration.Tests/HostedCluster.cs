@@ -1,0 +1,210 @@
+using System.Diagnostics;
+using Npgsql;
+
+namespace PunkGrid.Integration.Tests;
+
+/// <summary>
+/// The cluster on hosts of its own (issue 29): PostgreSQL on <c>db</c>, a silo on each of <c>s1</c> and <c>s2</c>, the CLI
+/// on <c>op</c>, every process inside its host and reaching the others only by address. The test itself reads the
+/// database through PostgreSQL's Unix socket (a file, not the hosts' network): the checks need no shortcut the cluster has.
+/// </summary>
+public sealed class HostedCluster : IAsyncLifetime
+{
+    public static readonly string[] SiloHosts = ["s1", "s2"];
+    private readonly List<HostedSilo> silos = [];
+    private string folder = "";
+    private string pgFolder = "";
+
+    public NetworkHosts Hosts { get; private set; } = null!;
+
+    /// <summary>The connection string the cluster's processes use: <c>db</c>'s address.</summary>
+    public string Postgres { get; private set; } = "";
+
+    /// <summary>The test's own way in: the server's Unix socket.</summary>
+    public NpgsqlDataSource Database { get; private set; } = null!;
+
+    public string TlsDirectory => Path.Combine(folder, "tls");
+
+    public IReadOnlyList<HostedSilo> Silos => silos;
+
+    public static readonly IReadOnlyDictionary<string, string> Settings = new Dictionary<string, string>
+    {
+        ["PUNKGRID__Queue__LeaseTimeout"] = "00:00:06",
+        ["PUNKGRID__Worker__HeartbeatInterval"] = "00:00:01",
+        ["PUNKGRID__Worker__ThreadsPerJob"] = "1",
+        ["PUNKGRID__Dashboard__Token"] = "hosted-cluster-token",
+    };
+
+    public async Task InitializeAsync()
+    {
+        if (NetworkHosts.WhyUnavailable is not null)
+        {
+            return; // every test of this fixture is skipped, with the reason
+        }
+        folder = Directory.CreateTempSubdirectory("punkgrid-hosted-").FullName;
+        Hosts = await NetworkHosts.UpAsync(["db", .. SiloHosts, "op"]);
+        var db = Hosts.Addresses["db"];
+        var pg = Directory.CreateTempSubdirectory("punkgrid-hosted-pg-").FullName; // local-postgres.sh gives it to the postgres user
+        pgFolder = pg;
+        var (code, output) = await Hosts.RunAsync("db", TimeSpan.FromMinutes(2),
+            Path.Combine(PostgresServer.RepositoryRoot, "infra", "local-postgres.sh"), "start", pg, "--no-fsync", "--listen", db);
+        Assert.True(code == 0, output);
+        Postgres = output.Trim().Split('\n')[^1];
+        var socket = new NpgsqlConnectionStringBuilder(Postgres) { Host = pg };
+        Database = NpgsqlDataSource.Create(socket.ConnectionString);
+
+        // Certificates that name every silo host's address, made as an operator makes them (`tls create --host …`).
+        var tls = await RunAsync(TimeSpan.FromMinutes(1), "dotnet",
+            [PostgresServer.Metadata("SiloAssembly"), "tls", "create", "--out", TlsDirectory, .. SiloHosts.SelectMany(h => new[] { "--host", Hosts.Addresses[h] })]);
+        Assert.True(tls.Code == 0, tls.Output);
+
+        foreach (var host in SiloHosts)
+        {
+            silos.Add(await HostedSilo.StartAsync(this, host));
+        }
+    }
+
+    /// <summary>The real CLI, run on <c>op</c>: it finds the gateways in the membership table on <c>db</c>.</summary>
+    public Task<(int Code, string Output)> CliAsync(TimeSpan timeout, params string[] arguments) =>
+        Hosts.RunAsync("op", timeout, ["env", $"PUNKGRID__Postgres={Postgres}", $"PUNKGRID__Tls__Directory={TlsDirectory}",
+            "dotnet", PostgresServer.Metadata("ClientAssembly"), .. arguments]);
+
+    public async Task<long> CountAsync(string sql, string id)
+    {
+        await using var command = Database.CreateCommand(sql);
+        command.Parameters.AddWithValue("id", id);
+        return Convert.ToInt64(await command.ExecuteScalarAsync(), System.Globalization.CultureInfo.InvariantCulture);
+    }
+
+    /// <summary>Polls until <paramref name="condition"/> holds or the time is up (then fails with the silo logs' tails).</summary>
+    public async Task WaitUntilAsync(Func<Task<bool>> condition, TimeSpan timeout, string what)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (DateTime.UtcNow < deadline)
+        {
+            if (await condition())
+            {
+                return;
+            }
+            await Task.Delay(500);
+        }
+        Assert.Fail($"timed out after {timeout.TotalSeconds:F0}s waiting for {what}\n{Logs()}");
+    }
+
+    public string Logs() => string.Join("\n", silos.Select(s => $"--- {s.Host}:\n{string.Join('\n', File.ReadLines(s.LogPath).TakeLast(40))}"));
+
+    public async Task DisposeAsync()
+    {
+        if (NetworkHosts.WhyUnavailable is not null)
+        {
+            return;
+        }
+        foreach (var silo in silos)
+        {
+            silo.Dispose();
+        }
+        await Hosts.DisposeAsync(); // kills PostgreSQL and anything else inside, removes the hosts
+        await Database.DisposeAsync();
+        Directory.Delete(folder, recursive: true);
+        Directory.Delete(pgFolder, recursive: true);
+    }
+
+    public static async Task<(int Code, string Output)> RunAsync(TimeSpan timeout, string file, string[] arguments)
+    {
+        var info = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var argument in arguments)
+        {
+            info.ArgumentList.Add(argument);
+        }
+        using var process = Process.Start(info)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        using var cancel = new CancellationTokenSource(timeout);
+        await process.WaitForExitAsync(cancel.Token);
+        return (process.ExitCode, await stdout + await stderr);
+    }
+}
+
+/// <summary>A <c>PunkGrid.Silo serve</c> inside its host: listening on and advertising the host's address, its dashboard there too.</summary>
+public sealed class HostedSilo : IDisposable
+{
+    private readonly Process process;
+
+    private HostedSilo(Process process, string host, string address, string logPath) => (this.process, Host, Address, LogPath) = (process, host, address, logPath);
+
+    public string Host { get; }
+
+    public string Address { get; }
+
+    public string LogPath { get; }
+
+    public static async Task<HostedSilo> StartAsync(HostedCluster cluster, string host)
+    {
+        var address = cluster.Hosts.Addresses[host];
+        var log = Path.Combine(Path.GetTempPath(), $"punkgrid-hosted-{host}-{Guid.NewGuid():N}.log");
+        var start = new ProcessStartInfo("bash") { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = PostgresServer.RepositoryRoot };
+        foreach (var argument in new[]
+        {
+            NetworkHosts.Script, "exec", cluster.Hosts.Name, host, "dotnet", PostgresServer.Metadata("SiloAssembly"), "serve",
+            "--name", host, "--slots", "1", "--dashboard", $"http://{address}:8080",
+        })
+        {
+            start.ArgumentList.Add(argument);
+        }
+        // The README's several-machines settings: the connection string and certificates through the environment, the
+        // address other hosts reach this one at, a dashboard on the host's address with a token and the names browsers use.
+        start.Environment["PUNKGRID__Postgres"] = cluster.Postgres;
+        start.Environment["PUNKGRID__Tls__Directory"] = cluster.TlsDirectory;
+        start.Environment["PUNKGRID__AdvertisedAddress"] = address;
+        start.Environment["PUNKGRID__Dashboard__AllowedHosts"] = address;
+        foreach (var (key, value) in HostedCluster.Settings)
+        {
+            start.Environment[key] = value;
+        }
+        var process = Process.Start(start)!;
+        var writer = new StreamWriter(log) { AutoFlush = true };
+        process.OutputDataReceived += (_, e) => { lock (writer) { writer.WriteLine(e.Data); } };
+        process.ErrorDataReceived += (_, e) => { lock (writer) { writer.WriteLine(e.Data); } };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        var silo = new HostedSilo(process, host, address, log);
+        var deadline = DateTime.UtcNow.AddSeconds(90);
+        while (DateTime.UtcNow < deadline)
+        {
+            if (process.HasExited)
+            {
+                throw new InvalidOperationException($"silo {host} exited with {process.ExitCode}: {File.ReadAllText(log)}");
+            }
+            try
+            {
+                if (await cluster.CountAsync("select count(*) from cluster_members where status = 3 and address = @id", address) > 0)
+                {
+                    return silo; // Active in the membership table, on its own address
+                }
+            }
+            catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UndefinedTable)
+            {
+                // the first silo has not migrated the database yet
+            }
+            await Task.Delay(500);
+        }
+        silo.Dispose();
+        throw new TimeoutException($"silo {host} did not join in 90 s: {File.ReadAllText(log)}");
+    }
+
+    public void Dispose()
+    {
+        if (!process.HasExited)
+        {
+            process.Kill(entireProcessTree: true);
+            process.WaitForExit(10_000);
+        }
+        process.Dispose();
+    }
+}
+
+[CollectionDefinition(Name)]
+public sealed class HostedCollection : ICollectionFixture<HostedCluster>
+{
+    public const string Name = "hosted";
+}
