@@ -21,6 +21,16 @@ if [[ -z ${PUNKGRID__Postgres:-} && -f $root/.punkgrid/cluster.env ]]; then
   set -a; . "$root/.punkgrid/cluster.env"; set +a
 fi
 
+# psql's PG* variables from the cluster's connection string.
+use_cluster_database() {
+  : "${PUNKGRID__Postgres:?set PUNKGRID__Postgres (Host=…;Port=…;Username=…;Database=…)}"
+  field() { tr ';' '\n' <<<"$PUNKGRID__Postgres" | grep -i "^$1=" | cut -d= -f2; }
+  export PGHOST=$(field Host) PGPORT=$(field Port) PGUSER=$(field Username) PGDATABASE=$(field Database)
+  local pw
+  pw=$(field Password); [[ -n $pw ]] && export PGPASSWORD=$pw
+  return 0
+}
+
 case "$verb" in
   start)
     "$root/punkgrid" search traits --traits "$traits" "${space[@]}" "${budget[@]}" --searcher asha --id "$prefix-asha"
@@ -40,10 +50,7 @@ case "$verb" in
       --space "batch_size=choice(32,64)" --id "$prefix-pokemon"
     ;;
   report)
-    : "${PUNKGRID__Postgres:?set PUNKGRID__Postgres (Host=…;Port=…;Username=…;Database=…)}"
-    field() { tr ';' '\n' <<<"$PUNKGRID__Postgres" | grep -i "^$1=" | cut -d= -f2; }
-    export PGHOST=$(field Host) PGPORT=$(field Port) PGUSER=$(field Username) PGDATABASE=$(field Database)
-    pw=$(field Password); [[ -n $pw ]] && export PGPASSWORD=$pw
+    use_cluster_database
     echo "| trait | ASHA val F1 | ASHA test F1 | ASHA epochs | ASHA slot-s | random val F1 | random test F1 | random epochs | random slot-s | ASHA / random slot-s |"
     echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
     psql -tA -v asha="$prefix-asha" -v random="$prefix-random" <<'SQL'
@@ -91,10 +98,7 @@ SQL
     ;;
   trials)
     id=${2:?usage: search.sh trials SEARCH_ID}
-    : "${PUNKGRID__Postgres:?set PUNKGRID__Postgres (Host=…;Port=…;Username=…;Database=…)}"
-    field() { tr ';' '\n' <<<"$PUNKGRID__Postgres" | grep -i "^$1=" | cut -d= -f2; }
-    export PGHOST=$(field Host) PGPORT=$(field Port) PGUSER=$(field Username) PGDATABASE=$(field Database)
-    pw=$(field Password); [[ -n $pw ]] && export PGPASSWORD=$pw
+    use_cluster_database
     echo "| target | trial | settings | metric at each rung (epochs) | epochs | slot-s | job's evaluation |"
     echo "| --- | ---: | --- | --- | ---: | ---: | --- |"
     psql -tA -v id="$id" <<'SQL'

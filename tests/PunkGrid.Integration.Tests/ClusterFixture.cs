@@ -87,20 +87,8 @@ public class ClusterFixture : IAsyncLifetime
     }
 
     /// <summary>Polls until <paramref name="condition"/> holds or the time is up (then fails with the silo logs' tails).</summary>
-    public async Task WaitUntilAsync(Func<Task<bool>> condition, TimeSpan timeout, string what)
-    {
-        var deadline = DateTime.UtcNow + timeout;
-        while (DateTime.UtcNow < deadline)
-        {
-            if (await condition())
-            {
-                return;
-            }
-            await Task.Delay(500);
-        }
-        var logs = string.Join("\n", Silos.Select(s => $"--- {s.Name}:\n{string.Join('\n', File.ReadLines(s.LogPath).TakeLast(30))}"));
-        Assert.Fail($"timed out after {timeout.TotalSeconds:F0}s waiting for {what}\n{logs}");
-    }
+    public Task WaitUntilAsync(Func<Task<bool>> condition, TimeSpan timeout, string what) =>
+        Polling.UntilAsync(condition, timeout, what, () => string.Join("\n", Silos.Select(s => $"--- {s.Name}:\n{string.Join('\n', File.ReadLines(s.LogPath).TakeLast(30))}")));
 
     /// <summary>Replaces every killed silo with a fresh one under a new name, so each kill test starts with two workers.</summary>
     public async Task ReplaceExitedSilosAsync()

@@ -1,7 +1,6 @@
 using System.Text.Json;
 using Npgsql;
 using PunkGrid.Client;
-using PunkGrid.Tests.Shared;
 
 namespace PunkGrid.Integration.Tests;
 
@@ -117,25 +116,8 @@ public sealed class FaultFixture : IAsyncLifetime
     }
 
     /// <summary>Polls until <paramref name="condition"/> holds; a database that is down counts as "not yet".</summary>
-    public async Task WaitUntilAsync(Func<Task<bool>> condition, TimeSpan timeout, string what)
-    {
-        var deadline = DateTime.UtcNow + timeout;
-        while (DateTime.UtcNow < deadline)
-        {
-            try
-            {
-                if (await condition())
-                {
-                    return;
-                }
-            }
-            catch (NpgsqlException)
-            {
-            }
-            await Task.Delay(250);
-        }
-        Assert.Fail($"timed out after {timeout.TotalSeconds:F0}s waiting for {what}\n{Logs()}");
-    }
+    public Task WaitUntilAsync(Func<Task<bool>> condition, TimeSpan timeout, string what) =>
+        Polling.UntilAsync(condition, timeout, what, Logs, databaseMayBeDown: true, interval: TimeSpan.FromMilliseconds(250));
 
     public string Logs() => string.Join("\n", Silos.Select(s => $"--- {s.Name}:\n{string.Join('\n', File.ReadLines(s.LogPath).TakeLast(40))}"));
 

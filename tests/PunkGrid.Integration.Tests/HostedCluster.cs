@@ -54,7 +54,7 @@ public sealed class HostedCluster : IAsyncLifetime
         Database = NpgsqlDataSource.Create(socket.ConnectionString);
 
         // Certificates that name every silo host's address, made as an operator makes them (`tls create --host …`).
-        var tls = await RunAsync(TimeSpan.FromMinutes(1), "dotnet",
+        var tls = await NetworkHosts.RunProcessAsync(TimeSpan.FromMinutes(1), "dotnet",
             [PostgresServer.Metadata("SiloAssembly"), "tls", "create", "--out", TlsDirectory, .. SiloHosts.SelectMany(h => new[] { "--host", Hosts.Addresses[h] })]);
         Assert.True(tls.Code == 0, tls.Output);
 
@@ -77,19 +77,7 @@ public sealed class HostedCluster : IAsyncLifetime
     }
 
     /// <summary>Polls until <paramref name="condition"/> holds or the time is up (then fails with the silo logs' tails).</summary>
-    public async Task WaitUntilAsync(Func<Task<bool>> condition, TimeSpan timeout, string what)
-    {
-        var deadline = DateTime.UtcNow + timeout;
-        while (DateTime.UtcNow < deadline)
-        {
-            if (await condition())
-            {
-                return;
-            }
-            await Task.Delay(500);
-        }
-        Assert.Fail($"timed out after {timeout.TotalSeconds:F0}s waiting for {what}\n{Logs()}");
-    }
+    public Task WaitUntilAsync(Func<Task<bool>> condition, TimeSpan timeout, string what) => Polling.UntilAsync(condition, timeout, what, Logs);
 
     public string Logs() => string.Join("\n", silos.Select(s => $"--- {s.Host}:\n{string.Join('\n', File.ReadLines(s.LogPath).TakeLast(40))}"));
 
@@ -107,21 +95,6 @@ public sealed class HostedCluster : IAsyncLifetime
         await Database.DisposeAsync();
         Directory.Delete(folder, recursive: true);
         Directory.Delete(pgFolder, recursive: true);
-    }
-
-    public static async Task<(int Code, string Output)> RunAsync(TimeSpan timeout, string file, string[] arguments)
-    {
-        var info = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var argument in arguments)
-        {
-            info.ArgumentList.Add(argument);
-        }
-        using var process = Process.Start(info)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        using var cancel = new CancellationTokenSource(timeout);
-        await process.WaitForExitAsync(cancel.Token);
-        return (process.ExitCode, await stdout + await stderr);
     }
 }
 
@@ -161,12 +134,7 @@ public sealed class HostedSilo : IDisposable
         {
             start.Environment[key] = value;
         }
-        var process = Process.Start(start)!;
-        var writer = new StreamWriter(log) { AutoFlush = true };
-        process.OutputDataReceived += (_, e) => { lock (writer) { writer.WriteLine(e.Data); } };
-        process.ErrorDataReceived += (_, e) => { lock (writer) { writer.WriteLine(e.Data); } };
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
+        var process = SiloProcess.StartLogged(start, log);
         var silo = new HostedSilo(process, host, address, log);
         var deadline = DateTime.UtcNow.AddSeconds(90);
         while (DateTime.UtcNow < deadline)

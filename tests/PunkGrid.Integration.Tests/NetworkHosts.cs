@@ -57,7 +57,7 @@ public sealed class NetworkHosts : IAsyncDisposable
     /// <summary>The namespaces of this harness that exist now.</summary>
     public static async Task<IReadOnlyList<string>> NamespacesAsync(string name)
     {
-        var (_, output) = await RunAsync(TimeSpan.FromSeconds(30), "ip", ["netns", "list"]);
+        var (_, output) = await RunProcessAsync(TimeSpan.FromSeconds(30), "ip", ["netns", "list"]);
         return output.Split('\n', StringSplitOptions.RemoveEmptyEntries)
             .Select(line => line.Split(' ')[0])
             .Where(ns => ns.StartsWith(name + "-", StringComparison.Ordinal))
@@ -74,9 +74,10 @@ public sealed class NetworkHosts : IAsyncDisposable
     }
 
     public static Task<(int Code, string Output)> RunScriptAsync(TimeSpan timeout, params string[] arguments) =>
-        RunAsync(timeout, "bash", [Script, .. arguments]);
+        RunProcessAsync(timeout, "bash", [Script, .. arguments]);
 
-    private static async Task<(int Code, string Output)> RunAsync(TimeSpan timeout, string file, string[] arguments)
+    /// <summary>Runs <paramref name="file"/> and waits for it (killed after <paramref name="timeout"/>): its exit code and its output and error.</summary>
+    public static async Task<(int Code, string Output)> RunProcessAsync(TimeSpan timeout, string file, string[] arguments)
     {
         var info = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true };
         foreach (var argument in arguments)

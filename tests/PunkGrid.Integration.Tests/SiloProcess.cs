@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
-using PunkGrid.Tests.Shared;
 
 namespace PunkGrid.Integration.Tests;
 
@@ -74,13 +73,7 @@ public sealed class SiloProcess : IAsyncDisposable
         {
             start.Environment[key] = value;
         }
-        var process = Process.Start(start)!;
-        var writer = new StreamWriter(log) { AutoFlush = true };
-        process.OutputDataReceived += (_, e) => { lock (writer) { writer.WriteLine(e.Data); } };
-        process.ErrorDataReceived += (_, e) => { lock (writer) { writer.WriteLine(e.Data); } };
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
-
+        var process = StartLogged(start, log);
         var silo = new SiloProcess(process, name, ports, log);
         var deadline = DateTime.UtcNow.AddSeconds(90);
         while (DateTime.UtcNow < deadline)
@@ -108,6 +101,18 @@ public sealed class SiloProcess : IAsyncDisposable
         }
         await silo.DisposeAsync();
         throw new TimeoutException($"silo {name} did not open its gateway in 90 s: {File.ReadAllText(log)}");
+    }
+
+    /// <summary>Starts <paramref name="start"/> (its output and error redirected) with both written to <paramref name="logPath"/> as they come.</summary>
+    public static Process StartLogged(ProcessStartInfo start, string logPath)
+    {
+        var process = Process.Start(start) ?? throw new InvalidOperationException($"{start.FileName} did not start");
+        var writer = new StreamWriter(logPath) { AutoFlush = true };
+        process.OutputDataReceived += (_, e) => { lock (writer) { writer.WriteLine(e.Data); } };
+        process.ErrorDataReceived += (_, e) => { lock (writer) { writer.WriteLine(e.Data); } };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        return process;
     }
 
     /// <summary>SIGKILL: no shutdown, no goodbye to the cluster — as a crashed machine.</summary>

@@ -33,50 +33,9 @@ public class OptimizerTests
             Assert.True(stockParameters[i].eq(safeParameters[i]).all().item<bool>(), $"{kind}: parameter {i} differs after 12 steps");
         }
 
-        // Checkpoints hold the optimizer's state: one written by TorchSharp's optimizer resumes ours, the same way.
-        using var saved = new MemoryStream();
-        using (var writer = new BinaryWriter(saved, System.Text.Encoding.UTF8, leaveOpen: true))
-        {
-            stock.save_state_dict(writer);
-        }
-
-        var (resumed, resumedParameters) = Build(kind, safe: true);
-        for (var i = 0; i < resumedParameters.Length; i++)
-        {
-            using (no_grad())
-            {
-                resumedParameters[i].copy_(stockParameters[i]);
-            }
-        }
-
-        saved.Position = 0;
-        using (var reader = new BinaryReader(saved))
-        {
-            resumed.load_state_dict(reader);
-        }
-
-        // And the other way round: ours written, TorchSharp's resumed.
-        using var ours = new MemoryStream();
-        using (var writer = new BinaryWriter(ours, System.Text.Encoding.UTF8, leaveOpen: true))
-        {
-            safe.save_state_dict(writer);
-        }
-
-        var (stockResumed, stockResumedParameters) = Build(kind, safe: false);
-        for (var i = 0; i < stockResumedParameters.Length; i++)
-        {
-            using (no_grad())
-            {
-                stockResumedParameters[i].copy_(safeParameters[i]);
-            }
-        }
-
-        ours.Position = 0;
-        using (var reader = new BinaryReader(ours))
-        {
-            stockResumed.load_state_dict(reader);
-        }
-
+        // Checkpoints hold the optimizer's state: one written by TorchSharp's optimizer resumes ours, and the other way round.
+        var (resumed, resumedParameters) = Resume(stock, stockParameters, kind, safe: true);
+        var (stockResumed, stockResumedParameters) = Resume(safe, safeParameters, kind, safe: false);
         Step(stock, stockParameters, 12);
         Step(resumed, resumedParameters, 12);
         Step(stockResumed, stockResumedParameters, 12);
@@ -155,6 +114,33 @@ public class OptimizerTests
         }
 
         return (weights.detach().clone(), failures);
+    }
+
+    /// <summary>A new optimizer of <paramref name="kind"/> (ours or TorchSharp's) with the weights and saved state of <paramref name="source"/>, as a checkpoint restores them.</summary>
+    private static (OptimizerHelper Optimizer, Parameter[] Parameters) Resume(OptimizerHelper source, Parameter[] weights, string kind, bool safe)
+    {
+        using var saved = new MemoryStream();
+        using (var writer = new BinaryWriter(saved, System.Text.Encoding.UTF8, leaveOpen: true))
+        {
+            source.save_state_dict(writer);
+        }
+
+        var (optimizer, parameters) = Build(kind, safe);
+        for (var i = 0; i < parameters.Length; i++)
+        {
+            using (no_grad())
+            {
+                parameters[i].copy_(weights[i]);
+            }
+        }
+
+        saved.Position = 0;
+        using (var reader = new BinaryReader(saved))
+        {
+            optimizer.load_state_dict(reader);
+        }
+
+        return (optimizer, parameters);
     }
 
     private static (OptimizerHelper Optimizer, Parameter[] Parameters) Build(string kind, bool safe)
