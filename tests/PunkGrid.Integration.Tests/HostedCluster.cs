@@ -27,14 +27,6 @@ public sealed class HostedCluster : IAsyncLifetime
 
     public IReadOnlyList<HostedSilo> Silos => silos;
 
-    public static readonly IReadOnlyDictionary<string, string> Settings = new Dictionary<string, string>
-    {
-        ["PUNKGRID__Queue__LeaseTimeout"] = "00:00:06",
-        ["PUNKGRID__Worker__HeartbeatInterval"] = "00:00:01",
-        ["PUNKGRID__Worker__ThreadsPerJob"] = "1",
-        ["PUNKGRID__Dashboard__Token"] = "hosted-cluster-token",
-    };
-
     public async Task InitializeAsync()
     {
         if (NetworkHosts.WhyUnavailable is not null)
@@ -130,7 +122,8 @@ public sealed class HostedSilo : IDisposable
         start.Environment["PUNKGRID__Tls__Directory"] = cluster.TlsDirectory;
         start.Environment["PUNKGRID__AdvertisedAddress"] = address;
         start.Environment["PUNKGRID__Dashboard__AllowedHosts"] = address;
-        foreach (var (key, value) in HostedCluster.Settings)
+        start.Environment["PUNKGRID__Dashboard__Token"] = "hosted-cluster-token";
+        foreach (var (key, value) in SiloProcess.TestTimings)
         {
             start.Environment[key] = value;
         }

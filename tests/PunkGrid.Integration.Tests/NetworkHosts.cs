@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Text;
 
 namespace PunkGrid.Integration.Tests;
 
@@ -85,7 +84,6 @@ public sealed class NetworkHosts : IAsyncDisposable
             info.ArgumentList.Add(argument);
         }
         using var process = Process.Start(info) ?? throw new InvalidOperationException($"{file} did not start");
-        var output = new StringBuilder();
         var stdout = process.StandardOutput.ReadToEndAsync();
         var stderr = process.StandardError.ReadToEndAsync();
         using var cancel = new CancellationTokenSource(timeout);
@@ -98,8 +96,7 @@ public sealed class NetworkHosts : IAsyncDisposable
             process.Kill(entireProcessTree: true);
             throw new TimeoutException($"{file} {string.Join(' ', arguments)} took longer than {timeout.TotalSeconds} s");
         }
-        output.Append(await stdout).Append(await stderr);
-        return (process.ExitCode, output.ToString());
+        return (process.ExitCode, await stdout + await stderr);
     }
 }
 

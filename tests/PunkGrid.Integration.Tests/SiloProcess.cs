@@ -45,6 +45,14 @@ public sealed class SiloProcess : IAsyncDisposable
 
     public static int FreePort() => LoopbackHttpServer.FreePort();
 
+    /// <summary>Every test silo's timing: 6 s leases, 1 s heartbeats, one thread per job (loopback or hosted).</summary>
+    public static readonly IReadOnlyDictionary<string, string> TestTimings = new Dictionary<string, string>
+    {
+        ["PUNKGRID__Queue__LeaseTimeout"] = "00:00:06",
+        ["PUNKGRID__Worker__HeartbeatInterval"] = "00:00:01",
+        ["PUNKGRID__Worker__ThreadsPerJob"] = "1",
+    };
+
     public static async Task<SiloProcess> StartAsync(string postgres, string name, int slots, IReadOnlyDictionary<string, string>? environment = null, Ports? ports = null)
     {
         ports ??= Ports.Free();
@@ -66,10 +74,7 @@ public sealed class SiloProcess : IAsyncDisposable
         }
         start.Environment["PUNKGRID__Postgres"] = postgres; // a secret: through the environment, not the command line
         start.Environment["PUNKGRID__Tls__Directory"] = TestCertificates.Directory; // mutual TLS, as in production
-        start.Environment["PUNKGRID__Queue__LeaseTimeout"] = "00:00:06";
-        start.Environment["PUNKGRID__Worker__HeartbeatInterval"] = "00:00:01";
-        start.Environment["PUNKGRID__Worker__ThreadsPerJob"] = "1";
-        foreach (var (key, value) in environment ?? new Dictionary<string, string>())
+        foreach (var (key, value) in TestTimings.Concat(environment ?? new Dictionary<string, string>()))
         {
             start.Environment[key] = value;
         }
