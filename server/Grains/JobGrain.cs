@@ -1,3 +1,4 @@
+using Orleans.Concurrency;
 using PunkGrid.Contracts;
 using PunkGrid.Server.Queue;
 using PunkGrid.Server.Storage;
@@ -9,6 +10,7 @@ namespace PunkGrid.Server.Grains;
 /// and retry are conditional statements; the database notifies the workers (a cancelled job stops at once, a retried one
 /// is leased by the first free worker). Workers never come through here: they lease and report in the database.
 /// </summary>
+[StatelessWorker]
 public sealed class JobGrain(JobStore store, MetricStore metrics, ArtifactStore artifacts, JobLogStore logs) : Grain, IJobGrain
 {
     private string JobId => this.GetPrimaryKeyString();

@@ -1,10 +1,12 @@
 using System.Text.RegularExpressions;
+using Orleans.Concurrency;
 using PunkGrid.Contracts;
 using PunkGrid.Server.Storage;
 
 namespace PunkGrid.Server.Grains;
 
 /// <summary>The model registry, as operators use it (<c>punkgrid models</c>); the rows are <see cref="ModelRegistryStore"/>'s.</summary>
+[StatelessWorker]
 public sealed class ModelRegistryGrain(ModelRegistryStore registry) : Grain, IModelRegistryGrain
 {
     public async Task<RegisterResult> Register(string runId) =>

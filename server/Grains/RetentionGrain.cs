@@ -1,9 +1,11 @@
+using Orleans.Concurrency;
 using PunkGrid.Contracts;
 using PunkGrid.Server.Storage;
 
 namespace PunkGrid.Server.Grains;
 
 /// <summary>Retention of old runs, asked for by an operator (<c>punkgrid gc</c>); the work is <see cref="RetentionStore"/>'s.</summary>
+[StatelessWorker]
 public sealed class RetentionGrain(RetentionStore store) : Grain, IRetentionGrain
 {
     public Task<RetentionReport?> Collect(RetentionRequest request)

@@ -1,12 +1,18 @@
 using System.Text.RegularExpressions;
 using Microsoft.Extensions.Logging;
+using Orleans.Concurrency;
 using PunkGrid.Contracts;
 using PunkGrid.Server.Queue;
 using PunkGrid.Server.Telemetry;
 
 namespace PunkGrid.Server.Grains;
 
-/// <summary>A sweep: validates the spec and writes the run and its Queued jobs in one transaction (which queues them).</summary>
+/// <summary>
+/// A sweep: validates the spec and writes the run and its Queued jobs in one transaction (which queues them). A stateless
+/// worker like every grain over the database, with one activation per silo: a <see cref="Watch"/> is a stream of calls
+/// that must find the activation holding its enumerator, and a client sends every call for one grain through one gateway.
+/// </summary>
+[StatelessWorker(1)]
 public sealed partial class RunGrain(JobStore store, SubmissionPlanner planner, ILogger<RunGrain> logger)
     : Grain, IRunGrain
 {

@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Logging;
+using Orleans.Concurrency;
 using PunkGrid.Contracts;
 using PunkGrid.Server.Search;
 
@@ -8,6 +9,7 @@ namespace PunkGrid.Server.Grains;
 /// Hyperparameter searches as operators use them (<c>punkgrid search</c>): validated and created here; decided by every
 /// silo's <see cref="SearchPass"/>; the rows are <see cref="SearchStore"/>'s.
 /// </summary>
+[StatelessWorker]
 public sealed partial class SearchGrain(SearchPlanner planner, SearchStore searches, RunPlanner runs, ILogger<SearchGrain> logger) : Grain, ISearchGrain
 {
     public async Task<SearchCreated> Create(string searchId, SearchSpec spec)

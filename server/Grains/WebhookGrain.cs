@@ -1,10 +1,12 @@
 using System.Text.RegularExpressions;
+using Orleans.Concurrency;
 using PunkGrid.Contracts;
 using PunkGrid.Server.Webhooks;
 
 namespace PunkGrid.Server.Grains;
 
 /// <summary>The cluster's webhooks: validated here, stored in PostgreSQL (<see cref="WebhookStore"/>); each silo's <see cref="WebhookDispatcher"/> delivers.</summary>
+[StatelessWorker]
 public sealed partial class WebhookGrain(WebhookStore store) : Grain, IWebhookGrain
 {
     [GeneratedRegex("^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]

@@ -4,13 +4,17 @@ using Npgsql;
 namespace PunkGrid.Integration.Tests;
 
 /// <summary>
-/// The cluster on hosts of its own (issue 29): PostgreSQL on <c>db</c>, a silo on each of <c>s1</c> and <c>s2</c>, the CLI
+/// The cluster on hosts of its own (issue 29): PostgreSQL on <c>db</c>, a silo on each of <c>s1</c>, <c>s2</c> and <c>s3</c>, the CLI
 /// on <c>op</c>, every process inside its host and reaching the others only by address. The test itself reads the
 /// database through PostgreSQL's Unix socket (a file, not the hosts' network): the checks need no shortcut the cluster has.
 /// </summary>
 public sealed class HostedCluster : IAsyncLifetime
 {
-    public static readonly string[] SiloHosts = ["s1", "s2"];
+    /// <summary>Three silo hosts: the fewest with which a silo cut from its peers cannot vote them dead (its probes through
+    /// a third silo fail too, so its results are "unknown"; theirs, direct and indirect, are two votes).</summary>
+    public static readonly string[] SiloHosts = ["s1", "s2", "s3"];
+
+    public const string DashboardToken = "hosted-cluster-token";
     private readonly List<HostedSilo> silos = [];
     private string folder = "";
     private string pgFolder = "";
@@ -26,6 +30,17 @@ public sealed class HostedCluster : IAsyncLifetime
     public string TlsDirectory => Path.Combine(folder, "tls");
 
     public IReadOnlyList<HostedSilo> Silos => silos;
+
+    public HostedSilo Silo(string host) => silos.Single(s => s.Host == host);
+
+    /// <summary>Starts <paramref name="host"/>'s silo again on its address, as a supervisor would: a new incarnation.</summary>
+    public async Task<HostedSilo> RestartAsync(string host)
+    {
+        var index = silos.FindIndex(s => s.Host == host);
+        silos[index].Dispose();
+        silos[index] = await HostedSilo.StartAsync(this, host);
+        return silos[index];
+    }
 
     public async Task InitializeAsync()
     {
@@ -60,6 +75,11 @@ public sealed class HostedCluster : IAsyncLifetime
     public Task<(int Code, string Output)> CliAsync(TimeSpan timeout, params string[] arguments) =>
         Hosts.RunAsync("op", timeout, ["env", $"PUNKGRID__Postgres={Postgres}", $"PUNKGRID__Tls__Directory={TlsDirectory}",
             "dotnet", PostgresServer.Metadata("ClientAssembly"), .. arguments]);
+
+    /// <summary>A GET of <paramref name="path"/> on <paramref name="host"/>'s dashboard, from <c>op</c>, with the token: curl's exit code and the body.</summary>
+    public Task<(int Code, string Output)> DashboardAsync(string host, string path, TimeSpan timeout) =>
+        Hosts.RunAsync("op", timeout + TimeSpan.FromSeconds(5), "curl", "--silent", "--show-error", "--fail", "--max-time", ((int)timeout.TotalSeconds).ToString(System.Globalization.CultureInfo.InvariantCulture),
+            "-H", $"Authorization: Bearer {DashboardToken}", $"http://{Hosts.Addresses[host]}:8080{path}");
 
     public async Task<long> CountAsync(string sql, string id)
     {
@@ -103,6 +123,9 @@ public sealed class HostedSilo : IDisposable
 
     public string LogPath { get; }
 
+    /// <summary>Whether the silo's process has ended (killed, or stopped by itself: Orleans ends a silo told it is dead).</summary>
+    public bool HasExited => process.HasExited;
+
     public static async Task<HostedSilo> StartAsync(HostedCluster cluster, string host)
     {
         var address = cluster.Hosts.Addresses[host];
@@ -122,7 +145,7 @@ public sealed class HostedSilo : IDisposable
         start.Environment["PUNKGRID__Tls__Directory"] = cluster.TlsDirectory;
         start.Environment["PUNKGRID__AdvertisedAddress"] = address;
         start.Environment["PUNKGRID__Dashboard__AllowedHosts"] = address;
-        start.Environment["PUNKGRID__Dashboard__Token"] = "hosted-cluster-token";
+        start.Environment["PUNKGRID__Dashboard__Token"] = HostedCluster.DashboardToken;
         foreach (var (key, value) in SiloProcess.TestTimings)
         {
             start.Environment[key] = value;
