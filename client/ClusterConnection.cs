@@ -79,16 +79,54 @@ public sealed class ClusterConnection : IAsyncDisposable
     /// The gateways of the silos the membership table lists as Active, most recently alive first, as the clustering
     /// library's <see cref="PostgresGatewayListProvider"/> gives them. Null when the database cannot be read in time.
     /// </summary>
+    /// <remarks>
+    /// A connection string naming several hosts (a primary and its standbys: <c>Host=db,db2</c>) is read from every host
+    /// at once, and the first answer is taken: Npgsql would try the hosts one after the other, each for the whole connect
+    /// timeout, so a primary that is gone without a word (a black-holed address) would use up the budget before the next
+    /// host is asked, and a one-shot CLI has no pool that remembers the dead host. Any server will do for this read — a
+    /// standby's copy of the table lists the same silos (and the gateways are probed before use anyway).
+    /// </remarks>
     public static async Task<IReadOnlyList<IPEndPoint>?> MembershipGatewaysAsync(string postgres, string clusterId, CancellationToken cancellation)
+    {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
+        timeout.CancelAfter(MembershipTimeout);
+        NpgsqlConnectionStringBuilder builder;
+        try
+        {
+            builder = new NpgsqlConnectionStringBuilder(postgres);
+        }
+        catch (ArgumentException)
+        {
+            return null;
+        }
+        var reads = (builder.Host ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+            .DefaultIfEmpty(builder.Host)
+            .Select(host => ReadMembershipAsync(new NpgsqlConnectionStringBuilder(builder.ConnectionString) { Host = host, TargetSessionAttributes = null }, clusterId, timeout.Token))
+            .ToList();
+        while (reads.Count > 0)
+        {
+            var done = await Task.WhenAny(reads);
+            reads.Remove(done);
+            if (await done is { } gateways)
+            {
+                await timeout.CancelAsync(); // the other reads stop
+                return gateways;
+            }
+        }
+        return null;
+    }
+
+    /// <summary>The Active silos' gateways as one server's membership table lists them; null when it cannot be read in time.</summary>
+    private static async Task<IReadOnlyList<IPEndPoint>?> ReadMembershipAsync(NpgsqlConnectionStringBuilder builder, string clusterId, CancellationToken cancellation)
     {
         try
         {
-            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
-            timeout.CancelAfter(MembershipTimeout);
-            var builder = new NpgsqlConnectionStringBuilder(postgres) { Timeout = (int)MembershipTimeout.TotalSeconds, CommandTimeout = (int)MembershipTimeout.TotalSeconds, Pooling = false };
+            builder.Timeout = (int)MembershipTimeout.TotalSeconds;
+            builder.CommandTimeout = (int)MembershipTimeout.TotalSeconds;
+            builder.Pooling = false;
             await using var dataSource = NpgsqlDataSource.Create(builder);
             var provider = new PostgresGatewayListProvider(dataSource, Options.Create(new ClusterOptions { ClusterId = clusterId }), Options.Create(new GatewayOptions()));
-            return await provider.GetGatewayEndpointsAsync(timeout.Token);
+            return await provider.GetGatewayEndpointsAsync(cancellation);
         }
         catch (Exception ex) when (ex is NpgsqlException or OperationCanceledException or TimeoutException or SocketException or ArgumentException)
         {

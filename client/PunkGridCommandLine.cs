@@ -148,6 +148,11 @@ public static partial class PunkGridCommandLine
                 await io.Error.WriteLineAsync($"error: {ex.Message}");
                 return BadInput;
             }
+            catch (DatabaseUnavailableException ex)
+            {
+                await io.Error.WriteLineAsync($"error: {ex.Message}");
+                return Unreachable;
+            }
             catch (Exception ex) when (attempt < UndeliveredAttempts && Undelivered(ex))
             {
                 await Task.Delay(TimeSpan.FromSeconds(attempt), cancellation);

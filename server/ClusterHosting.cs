@@ -28,6 +28,21 @@ public static class ClusterHosting
             {
                 builder.ConnectionStringBuilder.ApplicationName = applicationName;
             }
+            if (builder.ConnectionStringBuilder.Host?.Contains(',', StringComparison.Ordinal) == true)
+            {
+                // Several hosts (a primary and its standbys). Npgsql skips a host it found down or of the wrong kind until
+                // Host Recheck Seconds pass (default 10: a just-promoted standby unused that long), then tries the hosts in
+                // their order, each for the whole connect Timeout (default 15 s: every new connection waits that long on a
+                // primary that is gone without a word before the standby is asked). Unless the string says otherwise:
+                if (!Names(connectionString, "Host Recheck Seconds", "HostRecheckSeconds"))
+                {
+                    builder.ConnectionStringBuilder.HostRecheckSeconds = MultiHostRecheckSeconds;
+                }
+                if (!Names(connectionString, "Timeout"))
+                {
+                    builder.ConnectionStringBuilder.Timeout = MultiHostConnectSeconds;
+                }
+            }
             return builder.Build();
         });
         services.AddSingleton<SchemaMigrator>();
@@ -43,6 +58,19 @@ public static class ClusterHosting
         services.AddSingleton<ModelRegistryStore>();
         services.AddSingleton<ScheduleStore>();
         return services;
+    }
+
+    /// <summary>How soon a silo asks a host of a multi-host connection string again after finding it down or read-only.</summary>
+    public const int MultiHostRecheckSeconds = 5;
+
+    /// <summary>How long a silo waits for each host of a multi-host connection string to accept a connection.</summary>
+    public const int MultiHostConnectSeconds = 3;
+
+    /// <summary>Whether the connection string sets one of <paramref name="keys"/> itself.</summary>
+    private static bool Names(string connectionString, params string[] keys)
+    {
+        var given = new System.Data.Common.DbConnectionStringBuilder { ConnectionString = connectionString };
+        return keys.Any(given.ContainsKey);
     }
 
     /// <summary>Membership and reminders on PostgreSQL, PunkGrid's options, and (when enabled) the worker agent.</summary>
@@ -65,6 +93,7 @@ public static class ClusterHosting
         silo.Services.AddSingleton<IValidateOptions<SearchOptions>, SearchOptions.Validator>();
         silo.Services.Configure<ClusterMembershipOptions>(section.GetSection("Membership"));
         silo.AddIncomingGrainCallFilter<Security.OperatorSurfaceFilter>();
+        silo.AddIncomingGrainCallFilter<Grains.DatabaseOutageFilter>();
         silo.Services.AddSingleton<IMembershipTable, PostgresMembershipTable>();
         silo.Services.AddSingleton<IReminderTable, PostgresReminderTable>();
         silo.AddReminders();

@@ -3,6 +3,7 @@ using Microsoft.Extensions.Logging;
 using Orleans.Concurrency;
 using PunkGrid.Contracts;
 using PunkGrid.Server.Queue;
+using PunkGrid.Server.Storage;
 using PunkGrid.Server.Telemetry;
 
 namespace PunkGrid.Server.Grains;
@@ -64,19 +65,47 @@ public sealed partial class RunGrain(JobStore store, SubmissionPlanner planner, 
     public async IAsyncEnumerable<RunSnapshot> Watch(int intervalMilliseconds)
     {
         var interval = TimeSpan.FromMilliseconds(Math.Clamp(intervalMilliseconds, 100, 60_000));
+        var first = true;
         while (true)
         {
-            var summary = await store.GetRunSummaryAsync(RunId);
-            if (summary is null)
+            var (summary, jobs, answered) = await SnapshotAsync(first);
+            first = false;
+            if (answered && summary is null)
             {
                 yield break;
             }
-            yield return new RunSnapshot(summary, await store.GetJobsAsync(RunId));
-            if (summary.Finished)
+            if (summary is not null)
             {
-                yield break;
+                yield return new RunSnapshot(summary, jobs);
+                if (summary.Finished)
+                {
+                    yield break;
+                }
             }
             await Task.Delay(interval);
+        }
+    }
+
+    /// <summary>
+    /// The run's summary and jobs now. While the database does not answer (an outage, a failover) a watch goes on and
+    /// shows the next snapshot it gets (answered false); only its first read fails, so a watch never starts blind.
+    /// </summary>
+    private async Task<(RunSummary? Summary, IReadOnlyList<JobSummary> Jobs, bool Answered)> SnapshotAsync(bool first)
+    {
+        try
+        {
+            var summary = await store.GetRunSummaryAsync(RunId);
+            return (summary, summary is null ? [] : await store.GetJobsAsync(RunId), true);
+        }
+        catch (Exception ex) when (DatabaseRetry.IsTransient(ex))
+        {
+            if (first)
+            {
+                // A stream's steps pass no grain call filter: this is DatabaseOutageFilter's answer, given here.
+                throw new DatabaseUnavailableException($"the cluster's database did not answer ({ex.GetBaseException().Message}); try again when it is back");
+            }
+            LogWatchWaits(logger, RunId, ex.GetBaseException().Message);
+            return (null, [], false);
         }
     }
 
@@ -105,4 +134,7 @@ public sealed partial class RunGrain(JobStore store, SubmissionPlanner planner, 
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Run {Run}: {Count} {Kind} jobs queued (profile {Profile})")]
     private static partial void LogQueued(ILogger logger, string run, int count, string kind, string profile);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Watch of run {Run}: the database did not answer ({Error}); the watch goes on")]
+    private static partial void LogWatchWaits(ILogger logger, string run, string error);
 }

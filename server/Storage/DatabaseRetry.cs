@@ -6,7 +6,8 @@ namespace PunkGrid.Server.Storage;
 
 /// <summary>
 /// Rides out database outages: a call that fails because PostgreSQL is down, restarting, paused past a command
-/// timeout or out of connections is tried again (backing off to every 5 s) until the database answers or the caller
+/// timeout, out of connections, or failing over to a standby (no read-write host yet, or a server that became read-only)
+/// is tried again (backing off to every 5 s) until the database answers or the caller
 /// gives up. Everything retried this way must be idempotent: fenced transitions, upserts, inserts that ignore a row
 /// already there.
 /// </summary>
@@ -20,10 +21,33 @@ public static partial class DatabaseRetry
     {
         PostgresException pg => pg.IsTransient || pg.SqlState.StartsWith("08", StringComparison.Ordinal)
             || pg.SqlState is PostgresErrorCodes.AdminShutdown or PostgresErrorCodes.CrashShutdown or PostgresErrorCodes.CannotConnectNow
-            or "25P03",
-        NpgsqlException npgsql => npgsql.IsTransient || (npgsql.InnerException is { } inner && IsTransient(inner)),
+            or "25P03" or PostgresErrorCodes.ReadOnlySqlTransaction,
+        NpgsqlException npgsql => npgsql.IsTransient || (npgsql.InnerException is { } inner && IsTransient(inner)) || NoHostYet(npgsql),
         TimeoutException or SocketException or IOException or EndOfStreamException => true,
         _ => exception.InnerException is { } cause && IsTransient(cause),
+    };
+
+    /// <summary>
+    /// Npgsql's answer, with no inner exception, when a connection string names several hosts and none is usable now:
+    /// each was recently found down or of the wrong kind (a standby, where the target is read-write) and is not tried
+    /// again until its state expires (<c>Host Recheck Seconds</c>). During a failover it lasts until the standby is promoted
+    /// and rechecked. Npgsql gives it no error code; its message is the only mark.
+    /// </summary>
+    private static bool NoHostYet(NpgsqlException exception) =>
+        exception is not PostgresException && exception.InnerException is null
+        && exception.Message.StartsWith("No suitable host was found", StringComparison.Ordinal);
+
+    /// <summary>
+    /// Whether <paramref name="exception"/> says no connection could be opened, so the call it ended did not reach the
+    /// database: no server reachable, none read-write (a failover under way), or one refusing connections while it starts.
+    /// </summary>
+    public static bool NotConnected(Exception exception) => exception switch
+    {
+        PostgresException pg => pg.SqlState == PostgresErrorCodes.CannotConnectNow,
+        NpgsqlException npgsql => NoHostYet(npgsql)
+            || npgsql.Message.StartsWith("Unable to connect to a suitable host", StringComparison.Ordinal)
+            || npgsql.Message.StartsWith("Failed to connect to", StringComparison.Ordinal),
+        _ => false,
     };
 
     /// <summary>Runs <paramref name="action"/> until it completes, retrying transient failures; other exceptions and cancellation pass through.</summary>

@@ -8,16 +8,30 @@ namespace PunkGrid.Integration.Tests;
 /// on <c>op</c>, every process inside its host and reaching the others only by address. The test itself reads the
 /// database through PostgreSQL's Unix socket (a file, not the hosts' network): the checks need no shortcut the cluster has.
 /// </summary>
-public sealed class HostedCluster : IAsyncLifetime
+public class HostedCluster : IAsyncLifetime
 {
     /// <summary>Three silo hosts: the fewest with which a silo cut from its peers cannot vote them dead (its probes through
     /// a third silo fail too, so its results are "unknown"; theirs, direct and indirect, are two votes).</summary>
-    public static readonly string[] SiloHosts = ["s1", "s2", "s3"];
+    public static readonly string[] ThreeSiloHosts = ["s1", "s2", "s3"];
 
     public const string DashboardToken = "hosted-cluster-token";
     private readonly List<HostedSilo> silos = [];
+    private readonly bool standby;
     private string folder = "";
     private string pgFolder = "";
+    private string standbyFolder = "";
+
+    public HostedCluster()
+        : this(ThreeSiloHosts, standby: false)
+    {
+    }
+
+    /// <param name="siloHosts">The silo hosts, one silo each.</param>
+    /// <param name="standby">Whether <c>db2</c> runs a synchronous streaming-replication standby of <c>db</c>, and every
+    /// process of the cluster names both in its connection string (<c>Host=db,db2</c>, read-write target).</param>
+    protected HostedCluster(string[] siloHosts, bool standby) => (SiloHosts, this.standby) = (siloHosts, standby);
+
+    public string[] SiloHosts { get; }
 
     public NetworkHosts Hosts { get; private set; } = null!;
 
@@ -30,6 +44,36 @@ public sealed class HostedCluster : IAsyncLifetime
     public string TlsDirectory => Path.Combine(folder, "tls");
 
     public IReadOnlyList<HostedSilo> Silos => silos;
+
+    private static string LocalPostgres => Path.Combine(PostgresServer.RepositoryRoot, "infra", "local-postgres.sh");
+
+    /// <summary>A data source on the server of <paramref name="pgFolder"/> through its Unix socket.</summary>
+    private NpgsqlDataSource SocketDataSource(string pgFolder)
+    {
+        var single = new NpgsqlConnectionStringBuilder(Postgres) { TargetSessionAttributes = null };
+        single.Host = pgFolder;
+        single.Port = int.Parse(File.ReadAllText(Path.Combine(pgFolder, "port")).Trim(), System.Globalization.CultureInfo.InvariantCulture);
+        return NpgsqlDataSource.Create(single.ConnectionString);
+    }
+
+    /// <summary>
+    /// Scenario (k)'s failover: the primary's postmaster SIGKILLed and <c>db</c>'s link cut (its address a black hole
+    /// from now on), then the standby promoted, as an operator or Patroni promotes it. The test reads the new primary after.
+    /// </summary>
+    public async Task FailOverAsync(TimeSpan beforePromotion)
+    {
+        Assert.True(standby, "this cluster has no standby");
+        var (code, pid) = await NetworkHosts.RunProcessAsync(TimeSpan.FromSeconds(30), "bash", [LocalPostgres, "pid", pgFolder]);
+        Assert.True(code == 0, pid);
+        await NetworkHosts.RunProcessAsync(TimeSpan.FromSeconds(10), "kill", ["-KILL", pid.Trim()]);
+        await Hosts.CutAsync("db");
+        await Task.Delay(beforePromotion);
+        var (promoted, output) = await Hosts.RunAsync("db2", TimeSpan.FromMinutes(1), LocalPostgres, "promote", standbyFolder);
+        Assert.True(promoted == 0, output);
+        var old = Database;
+        Database = SocketDataSource(standbyFolder);
+        await old.DisposeAsync();
+    }
 
     public HostedSilo Silo(string host) => silos.Single(s => s.Host == host);
 
@@ -49,16 +93,28 @@ public sealed class HostedCluster : IAsyncLifetime
             return; // every test of this fixture is skipped, with the reason
         }
         folder = Directory.CreateTempSubdirectory("punkgrid-hosted-").FullName;
-        Hosts = await NetworkHosts.UpAsync(["db", .. SiloHosts, "op"]);
+        Hosts = await NetworkHosts.UpAsync([.. standby ? new[] { "db", "db2" } : ["db"], .. SiloHosts, "op"]);
         var db = Hosts.Addresses["db"];
         var pg = Directory.CreateTempSubdirectory("punkgrid-hosted-pg-").FullName; // local-postgres.sh gives it to the postgres user
         pgFolder = pg;
-        var (code, output) = await Hosts.RunAsync("db", TimeSpan.FromMinutes(2),
-            Path.Combine(PostgresServer.RepositoryRoot, "infra", "local-postgres.sh"), "start", pg, "--no-fsync", "--listen", db);
+        var (code, output) = await Hosts.RunAsync("db", TimeSpan.FromMinutes(2), LocalPostgres, "start", pg, "--no-fsync", "--listen", db);
         Assert.True(code == 0, output);
         Postgres = output.Trim().Split('\n')[^1];
-        var socket = new NpgsqlConnectionStringBuilder(Postgres) { Host = pg };
-        Database = NpgsqlDataSource.Create(socket.ConnectionString);
+        Database = SocketDataSource(pg);
+        if (standby)
+        {
+            // db2 streams db's WAL and acknowledges every commit before the client hears of it (synchronous_standby_names).
+            standbyFolder = Directory.CreateTempSubdirectory("punkgrid-hosted-pg2-").FullName;
+            var (made, replica) = await Hosts.RunAsync("db2", TimeSpan.FromMinutes(2), LocalPostgres, "standby", standbyFolder,
+                "--primary", pg, "--listen", Hosts.Addresses["db2"], "--name", "db2", "--synchronous", "--no-fsync");
+            Assert.True(made == 0, replica);
+            var primary = new NpgsqlConnectionStringBuilder(Postgres);
+            var second = new NpgsqlConnectionStringBuilder(replica.Trim().Split('\n')[^1]);
+            // What an operator writes for a primary and its standby: both hosts, and only a read-write server will do.
+            primary.Host = $"{primary.Host}:{primary.Port},{second.Host}:{second.Port}";
+            primary.TargetSessionAttributes = "read-write";
+            Postgres = primary.ConnectionString;
+        }
 
         // Certificates that name every silo host's address, made as an operator makes them (`tls create --host …`).
         var tls = await NetworkHosts.RunProcessAsync(TimeSpan.FromMinutes(1), "dotnet",
@@ -107,6 +163,10 @@ public sealed class HostedCluster : IAsyncLifetime
         await Database.DisposeAsync();
         Directory.Delete(folder, recursive: true);
         Directory.Delete(pgFolder, recursive: true);
+        if (standby)
+        {
+            Directory.Delete(standbyFolder, recursive: true);
+        }
     }
 }
 
@@ -191,4 +251,13 @@ public sealed class HostedSilo : IDisposable
 public sealed class HostedCollection : ICollectionFixture<HostedCluster>
 {
     public const string Name = "hosted";
+}
+
+/// <summary>Scenario (k)'s cluster: PostgreSQL on <c>db</c> with a synchronous standby on <c>db2</c>, silos on <c>s1</c> and <c>s2</c>.</summary>
+public sealed class ReplicatedHostedCluster() : HostedCluster(["s1", "s2"], standby: true);
+
+[CollectionDefinition(Name)]
+public sealed class ReplicatedHostedCollection : ICollectionFixture<ReplicatedHostedCluster>
+{
+    public const string Name = "hosted-replicated";
 }

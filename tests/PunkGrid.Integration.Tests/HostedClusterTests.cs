@@ -149,7 +149,7 @@ public class HostedClusterTests(HostedCluster cluster)
         await cluster.WaitUntilAsync(async () => await cluster.CountAsync("select count(*) from jobs where run_id = @id and state = 'Running'", run) == 3,
             TimeSpan.FromMinutes(1), "the run's three jobs running, one on each silo");
 
-        await cluster.Hosts.CutAsync("db", HostedCluster.SiloHosts);
+        await cluster.Hosts.CutAsync("db", cluster.SiloHosts);
         try
         {
             await Task.Delay(TimeSpan.FromSeconds(4.5));
