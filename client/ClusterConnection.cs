@@ -31,11 +31,20 @@ public sealed class ClusterConnection : IAsyncDisposable
 
     private readonly IHost host;
 
-    private ClusterConnection(IHost host, IReadOnlyList<IPEndPoint> gateways)
+    private readonly TaskCompletionSource gatewayLost;
+
+    private ClusterConnection(IHost host, IReadOnlyList<IPEndPoint> gateways, TaskCompletionSource gatewayLost)
     {
         this.host = host;
         Gateways = gateways;
+        this.gatewayLost = gatewayLost;
     }
+
+    /// <summary>
+    /// Completes when a gateway connection this client had open closes (its silo died or was stopped): a call sent through
+    /// it gets no answer, and would wait out the whole response timeout.
+    /// </summary>
+    public Task GatewayLost => gatewayLost.Task;
 
     /// <summary>The gateways the client uses (those that answered the probe).</summary>
     public IReadOnlyList<IPEndPoint> Gateways { get; }
@@ -232,9 +241,17 @@ public sealed class ClusterConnection : IAsyncDisposable
         }
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
         builder.Logging.ClearProviders();
+        var lost = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         builder.UseOrleansClient(client =>
         {
             client.UseStaticClustering(reachable.ToArray());
+            client.AddGatewayCountChangedHandler((_, e) =>
+            {
+                if (e.NumberOfConnectedGateways < e.PreviousNumberOfConnectedGateways)
+                {
+                    lost.TrySetResult();
+                }
+            });
             if (tls is { } credentials)
             {
                 client.UseTls(options =>
@@ -267,7 +284,7 @@ public sealed class ClusterConnection : IAsyncDisposable
                     ? "the cluster's gateways take TLS clients only: give this client the cluster's certificates with --tls-dir DIR or PUNKGRID__Tls__Directory"
                     : "check that --tls-dir / PUNKGRID__Tls__Directory holds this cluster's certificates, or start a silo with `./punkgrid demo`"), ex);
         }
-        return new ClusterConnection(host, reachable);
+        return new ClusterConnection(host, reachable, lost);
     }
 
     private static async Task<(IReadOnlyList<IPEndPoint> Candidates, string Source)> CandidatesAsync(string? gateways, CliSettings settings, CancellationToken cancellation)

@@ -51,8 +51,8 @@ public static partial class PunkGridCommandLine
         root.Options.Add(TlsOption);
         root.Subcommands.Add(SubmitCommand(io));
         root.Subcommands.Add(Listing("runs", "Recent runs with their job counts.", [new Option<int>("--limit") { DefaultValueFactory = _ => 20, Description = "How many." }], RunsAsync, io));
-        root.Subcommands.Add(WithId("status", "RUN or JOB", "A run's counts, or a job's state and timeline.", StatusAsync, io));
-        root.Subcommands.Add(WithId("jobs", "RUN", "The jobs of a run.", JobsAsync, io));
+        root.Subcommands.Add(WithId("status", "RUN or JOB", "A run's counts, or a job's state and timeline.", StatusAsync, io, repeatable: true));
+        root.Subcommands.Add(WithId("jobs", "RUN", "The jobs of a run.", JobsAsync, io, repeatable: true));
         root.Subcommands.Add(WithId("watch", "RUN", "Live progress bars until the run finishes.", WatchAsync, io, json: false));
         root.Subcommands.Add(WithId("cancel", "RUN or JOB", "Cancel a run's unfinished jobs, or one job.", CancelAsync, io, json: false));
         root.Subcommands.Add(WithId("retry", "JOB", "Queue a Failed or Cancelled job again.", RetryAsync, io, json: false));
@@ -117,9 +117,12 @@ public static partial class PunkGridCommandLine
     /// <summary>
     /// Connects, runs the action, and turns the known failures into messages and exit codes. A call the cluster never
     /// delivered (rejected, or its silo could not be connected to: it died a moment ago and the cluster has not noticed yet)
-    /// is tried again, up to five times on a fresh connection: never delivered, it is safe to repeat whatever it was.
+    /// is tried again, up to five times on a fresh connection: never delivered, it is safe to repeat whatever it was. A
+    /// <paramref name="repeatable"/> action (one that only reads) is also tried again when a gateway connection closes while
+    /// it waits — the silo it went through died, and its answer would never come (the client would wait out its response
+    /// timeout, 30 s).
     /// </summary>
-    private static async Task<int> Execute(ParseResult parse, Io io, CancellationToken cancellation, Func<IClusterClient, Task<int>> action)
+    private static async Task<int> Execute(ParseResult parse, Io io, CancellationToken cancellation, Func<IClusterClient, Task<int>> action, bool repeatable = false)
     {
         var settings = CliSettings.FromEnvironment();
         foreach (var warning in settings.Warnings)
@@ -136,7 +139,14 @@ public static partial class PunkGridCommandLine
             try
             {
                 await using var connection = await ClusterConnection.ConnectAsync(parse.GetValue(GatewayOption), settings, cancellation);
-                return await action(connection.Client);
+                var work = action(connection.Client);
+                if (repeatable && attempt < UndeliveredAttempts && await Task.WhenAny(work, connection.GatewayLost) != work)
+                {
+                    // Abandoned: disposing the connection fails the call; nothing it would print is printed.
+                    _ = work.ContinueWith(t => t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
+                    continue;
+                }
+                return await work;
             }
             catch (ClusterUnreachableException ex)
             {
@@ -183,11 +193,12 @@ public static partial class PunkGridCommandLine
         {
             command.Options.Add(option);
         }
-        command.SetAction((parse, cancellation) => Execute(parse, io, cancellation, client => action(client, parse, io)));
+        command.SetAction((parse, cancellation) => Execute(parse, io, cancellation, client => action(client, parse, io), repeatable: true));
         return command;
     }
 
-    private static Command WithId(string name, string what, string description, Func<IClusterClient, string, ParseResult, Io, Task<int>> action, Io io, bool json = true)
+    /// <param name="repeatable">Whether the verb only reads, so that it may be sent again (<see cref="Execute"/>).</param>
+    private static Command WithId(string name, string what, string description, Func<IClusterClient, string, ParseResult, Io, Task<int>> action, Io io, bool json = true, bool repeatable = false)
     {
         var command = new Command(name, description);
         var id = new Argument<string>("id") { Description = what };
@@ -196,7 +207,7 @@ public static partial class PunkGridCommandLine
         {
             command.Options.Add(JsonOption);
         }
-        command.SetAction((parse, cancellation) => Execute(parse, io, cancellation, client => action(client, parse.GetValue(id)!, parse, io)));
+        command.SetAction((parse, cancellation) => Execute(parse, io, cancellation, client => action(client, parse.GetValue(id)!, parse, io), repeatable));
         return command;
     }
 

@@ -39,9 +39,9 @@ public static partial class PunkGridCommandLine
         var watch = new Option<bool>("--watch") { Description = "Follow the search with a progress bar per target until it ends." };
         status.Options.Add(watch);
         search.Subcommands.Add(status);
-        search.Subcommands.Add(WithId("trials", "SEARCH", "Every trial: settings, rung, job state, metric at each rung completed.", SearchTrialsAsync, io));
-        search.Subcommands.Add(WithId("best", "SEARCH", "The best trial per target: its settings, metric, job (its model) and a submit line that trains it.", SearchBestAsync, io));
-        search.Subcommands.Add(WithId("decisions", "SEARCH", "Every decision the cluster took, numbered per target.", SearchDecisionsAsync, io));
+        search.Subcommands.Add(WithId("trials", "SEARCH", "Every trial: settings, rung, job state, metric at each rung completed.", SearchTrialsAsync, io, repeatable: true));
+        search.Subcommands.Add(WithId("best", "SEARCH", "The best trial per target: its settings, metric, job (its model) and a submit line that trains it.", SearchBestAsync, io, repeatable: true));
+        search.Subcommands.Add(WithId("decisions", "SEARCH", "Every decision the cluster took, numbered per target.", SearchDecisionsAsync, io, repeatable: true));
         search.Subcommands.Add(WithId("cancel", "SEARCH", "End a search: no new trial or promotion; its running trials are cancelled.", async (client, id, parse, io) =>
             await Report(io, parse, await client.GetGrain<ISearchGrain>(0).Cancel(id.Trim())), io));
         return search;

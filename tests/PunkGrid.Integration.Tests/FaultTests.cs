@@ -31,7 +31,8 @@ public sealed class FaultTests(FaultFixture cluster)
     /// <summary>
     /// The scenario that stalled the old in-memory queue for good: a silo killed, then PostgreSQL stopped for longer than the
     /// lease timeout and started again on its port, then the dead silo back on its old address. All jobs finish; the kill costs
-    /// its jobs one lost lease, the outage costs nothing: no job past attempt 2, no failure counted.
+    /// its jobs one lost lease, the outage costs nothing: no job past attempt 2, no failure counted. A CLI command during the
+    /// outage ends with the database's error and exit 3.
     /// </summary>
     [Fact]
     public async Task A_kill_then_a_database_restart_then_the_node_back_on_its_address_loses_nothing()
@@ -44,7 +45,14 @@ public sealed class FaultTests(FaultFixture cluster)
         await Task.Delay(FaultFixture.LeaseTimeout + TimeSpan.FromSeconds(1)); // its leases expire; the survivor takes over
 
         await cluster.Server.StopAsync();
-        await Task.Delay(FaultFixture.LeaseTimeout + TimeSpan.FromSeconds(2)); // longer than a lease: only the lease clock saves the survivor's
+        var outage = System.Diagnostics.Stopwatch.StartNew();
+        // An operator asks meanwhile: the grain waits for the database (10 s), then says so — exit 3, nothing crashes.
+        var (exit, _, error) = await cluster.Cli("status", run);
+        Assert.Equal(PunkGridCommandLine.Unreachable, exit);
+        Assert.Contains("the cluster's database did not answer", error);
+        // Longer than a lease: only the lease clock saves the survivor's.
+        var left = FaultFixture.LeaseTimeout + TimeSpan.FromSeconds(2) - outage.Elapsed;
+        await Task.Delay(left > TimeSpan.Zero ? left : TimeSpan.Zero);
         await cluster.Server.StartAsync();
         await Task.Delay(TimeSpan.FromSeconds(3));
 

@@ -22,12 +22,14 @@ public sealed class HeadlessChromium : IAsyncDisposable
             .FirstOrDefault(File.Exists)
         ?? throw new InvalidOperationException("no Chromium found (apt-get install chromium, or set PUNKGRID_CHROMIUM)");
 
-    public static async Task<HeadlessChromium> LaunchAsync()
+    /// <param name="executable">The browser to start (default <see cref="Executable"/>): a wrapper that starts it inside a
+    /// host of <see cref="NetworkHosts"/>, for one. Playwright drives it over a pipe, so it works from any network.</param>
+    public static async Task<HeadlessChromium> LaunchAsync(string? executable = null)
     {
         var playwright = await Playwright.CreateAsync();
         var browser = await playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
         {
-            ExecutablePath = Executable,
+            ExecutablePath = executable ?? Executable,
             Headless = true,
             // As root and on a closed network: no sandbox, and none of Chromium's background connections.
             Args = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],

@@ -75,6 +75,22 @@ public class HostedCluster : IAsyncLifetime
         await old.DisposeAsync();
     }
 
+    /// <summary>
+    /// What each scenario starts from, whatever the one before left (a failed test may end mid-fault): every link healed,
+    /// every stopped silo started again on its address.
+    /// </summary>
+    public async Task ResetAsync()
+    {
+        foreach (var host in Hosts.Addresses.Keys)
+        {
+            await Hosts.HealAsync(host);
+        }
+        foreach (var silo in silos.Where(s => s.HasExited).ToList())
+        {
+            await RestartAsync(silo.Host);
+        }
+    }
+
     public HostedSilo Silo(string host) => silos.Single(s => s.Host == host);
 
     /// <summary>Starts <paramref name="host"/>'s silo again on its address, as a supervisor would: a new incarnation.</summary>

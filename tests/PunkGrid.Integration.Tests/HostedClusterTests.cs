@@ -12,6 +12,7 @@ public class HostedClusterTests(HostedCluster cluster)
     [HostsFact]
     public async Task A_run_spreads_over_the_silo_hosts_and_the_CLI_answers_from_its_own_host_through_a_gateway_it_can_reach()
     {
+        await cluster.ResetAsync();
         var run = $"hosted-{Guid.NewGuid():N}"[..15];
         var (code, output) = await cluster.CliAsync(Cli, "submit", "noop", "--set", "jobs=9", "--set", "duration_ms=2000", "--run-id", run);
         Assert.True(code == 0, output);
@@ -49,6 +50,7 @@ public class HostedClusterTests(HostedCluster cluster)
     [HostsFact]
     public async Task A_silo_cut_from_the_database_but_not_from_its_peers_loses_its_jobs_to_the_others_and_writes_nothing_stale()
     {
+        await cluster.ResetAsync();
         // (g) s1 reaches s2 and op, not db, for longer than a lease (6 s): its job is leased again on s2 or s3 and finishes once
         // there; healed, s1's superseded attempt writes nothing (the checker looks for anything it stored).
         var run = $"hosted-g-{Guid.NewGuid():N}"[..15];
@@ -84,6 +86,7 @@ public class HostedClusterTests(HostedCluster cluster)
     [HostsFact]
     public async Task A_silo_cut_from_its_peers_but_not_from_the_database_is_declared_dead_and_its_jobs_finish_once_while_the_others_answer()
     {
+        await cluster.ResetAsync();
         // (h) s1 reaches db and op, not s2 or s3. Membership declares it dead (s2's and s3's probes, direct and through each
         // other, fail; s1's own probes through a peer are "unknown", so it votes no one dead); Orleans stops a silo told it is
         // dead, and its jobs' leases run out and are taken elsewhere. Throughout, op's CLI and s2's dashboard answer.
@@ -139,6 +142,7 @@ public class HostedClusterTests(HostedCluster cluster)
     [HostsFact]
     public async Task Every_silo_cut_from_the_database_for_less_than_a_lease_spends_no_attempt()
     {
+        await cluster.ResetAsync();
         // (j) db loses its link to every silo for 4.5 s: longer than the lease clock's outage gap (3 s), shorter than a lease
         // (6 s). Packets are dropped, so statements sent in the cut arrive only when TCP retransmits them after it. No lease
         // is lost: every job finishes at attempt 1, nothing counted against it.
