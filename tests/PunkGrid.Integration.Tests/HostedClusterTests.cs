@@ -53,14 +53,7 @@ public class HostedClusterTests(HostedCluster cluster)
         await cluster.ResetAsync();
         // (g) s1 reaches s2 and op, not db, for longer than a lease (6 s): its job is leased again on s2 or s3 and finishes once
         // there; healed, s1's superseded attempt writes nothing (the checker looks for anything it stored).
-        var run = $"hosted-g-{Guid.NewGuid():N}"[..15];
-        var (code, output) = await cluster.CliAsync(Cli, "submit", "noop", "--set", "jobs=3", "--set", "epochs=4", "--set", "duration_ms=16000",
-            "--set", "checkpoint_bytes=4096", "--run-id", run);
-        Assert.True(code == 0, output);
-        var s1 = cluster.Silo("s1");
-        await cluster.WaitUntilAsync(async () => await cluster.CountAsync(
-            $"select count(*) from jobs where run_id = @id and state = 'Running' and worker_id like 's1@{s1.Address}:%'", run) == 1,
-            TimeSpan.FromMinutes(1), "a job of the run running on s1");
+        var (run, _) = await ThreeJobsOneOnS1Async("g", epochs: 4, durationMs: 16000);
 
         await cluster.Hosts.CutAsync("s1", "db");
         try
@@ -91,14 +84,7 @@ public class HostedClusterTests(HostedCluster cluster)
         // other, fail; s1's own probes through a peer are "unknown", so it votes no one dead); Orleans stops a silo told it is
         // dead, and its jobs' leases run out and are taken elsewhere. Throughout, op's CLI and s2's dashboard answer.
         // Healed, s1 starts again on its address as a supervisor would: a new incarnation joins.
-        var run = $"hosted-h-{Guid.NewGuid():N}"[..15];
-        var (code, output) = await cluster.CliAsync(Cli, "submit", "noop", "--set", "jobs=3", "--set", "epochs=8", "--set", "duration_ms=40000",
-            "--set", "checkpoint_bytes=4096", "--run-id", run);
-        Assert.True(code == 0, output);
-        var s1 = cluster.Silo("s1");
-        await cluster.WaitUntilAsync(async () => await cluster.CountAsync(
-            $"select count(*) from jobs where run_id = @id and state = 'Running' and worker_id like 's1@{s1.Address}:%'", run) == 1,
-            TimeSpan.FromMinutes(1), "a job of the run running on s1");
+        var (run, s1) = await ThreeJobsOneOnS1Async("h", epochs: 8, durationMs: 40000);
         var generations = await cluster.CountAsync("select count(*) from cluster_members where address = @id", s1.Address);
 
         await cluster.Hosts.CutAsync("s1", "s2", "s3");
@@ -170,5 +156,19 @@ public class HostedClusterTests(HostedCluster cluster)
         Assert.Equal(1, report.MaxAttempt);
         Assert.Equal(0, report.LostLeases);
         Assert.Equal(0, report.Failures);
+    }
+
+    /// <summary>The partition scenarios' start: three noop jobs with checkpoints (one per silo), one of them running on s1.</summary>
+    private async Task<(string Run, HostedSilo S1)> ThreeJobsOneOnS1Async(string scenario, int epochs, int durationMs)
+    {
+        var run = $"hosted-{scenario}-{Guid.NewGuid():N}"[..15];
+        var (code, output) = await cluster.CliAsync(Cli, "submit", "noop", "--set", "jobs=3", "--set", $"epochs={epochs}", "--set", $"duration_ms={durationMs}",
+            "--set", "checkpoint_bytes=4096", "--run-id", run);
+        Assert.True(code == 0, output);
+        var s1 = cluster.Silo("s1");
+        await cluster.WaitUntilAsync(async () => await cluster.CountAsync(
+            $"select count(*) from jobs where run_id = @id and state = 'Running' and worker_id like 's1@{s1.Address}:%'", run) == 1,
+            TimeSpan.FromMinutes(1), "a job of the run running on s1");
+        return (run, s1);
     }
 }
