@@ -4,7 +4,7 @@ using PunkGrid.Bench.Shared;
 
 namespace PunkGrid.Bench.ChaosSoak;
 
-/// <summary>The faults the soak injects: the fault tests' list, drawn at random.</summary>
+/// <summary>The faults the soak injects: the fault tests' list, drawn at random (on hosts, with issue 29's partitions and failover).</summary>
 public enum FaultKind
 {
     KillSilo,
@@ -14,16 +14,31 @@ public enum FaultKind
     KillDuringCheckpointWrite,
     KillEverySilo,
     PoisonJob,
+
+    // On hosts of their own (--hosts): issue 29's partitions and failover.
+    CutSiloFromDatabase,
+    CutSiloFromPeers,
+    CutEverySiloFromDatabase,
+    FailOverDatabase,
 }
 
 /// <summary>Injects one fault at a time and brings the cluster back as an operator's supervisor would (dead silos restart on their address).</summary>
 public sealed class FaultInjector(LocalCluster cluster, Workload workload, Random random, TextWriter log)
 {
-    private static readonly (FaultKind Kind, int Weight)[] Weights =
+    private static readonly (FaultKind Kind, int Weight)[] LoopbackWeights =
     [
         (FaultKind.KillSilo, 4), (FaultKind.FreezeSilo, 3), (FaultKind.PauseDatabase, 2), (FaultKind.RestartDatabase, 2),
         (FaultKind.KillDuringCheckpointWrite, 2), (FaultKind.KillEverySilo, 1), (FaultKind.PoisonJob, 1),
     ];
+
+    /// <summary>On hosts: the same, and the partitions and the failover of issue 29 about as often as the rest together.</summary>
+    private static readonly (FaultKind Kind, int Weight)[] HostedWeights =
+    [
+        .. LoopbackWeights,
+        (FaultKind.CutSiloFromDatabase, 4), (FaultKind.CutSiloFromPeers, 3), (FaultKind.CutEverySiloFromDatabase, 3), (FaultKind.FailOverDatabase, 3),
+    ];
+
+    private (FaultKind Kind, int Weight)[] Weights => cluster.Hosted ? HostedWeights : LoopbackWeights;
 
     public Dictionary<FaultKind, int> Injected { get; } = Enum.GetValues<FaultKind>().ToDictionary(k => k, _ => 0);
 
@@ -94,6 +109,32 @@ public sealed class FaultInjector(LocalCluster cluster, Workload workload, Rando
             case FaultKind.PoisonJob:
                 await workload.SubmitPoisonAsync(cancellation);
                 break;
+            case FaultKind.CutSiloFromDatabase when victim is not null:
+                // (g): it still reaches its peers; its leases expire and its jobs go elsewhere.
+                await cluster.CutAsync(victim.Name, cluster.PrimaryHost, cluster.StandbyHost);
+                await Task.Delay(PastLease, cancellation);
+                await cluster.HealAsync(victim.Name);
+                break;
+            case FaultKind.CutSiloFromPeers when victim is not null:
+                // (h): it still reaches the database; membership declares it dead and Orleans stops it (the supervisor loop
+                // restarts it on its address), or the cut heals first.
+                await cluster.CutAsync(victim.Name, [.. cluster.Silos.Where(s => s != victim).Select(s => s.Name)]);
+                for (var waited = 0; waited < 60 && victim.Alive; waited++)
+                {
+                    await Task.Delay(TimeSpan.FromSeconds(1), cancellation);
+                }
+                await cluster.HealAsync(victim.Name);
+                break;
+            case FaultKind.CutEverySiloFromDatabase:
+                // (j): shorter than a lease, longer than the lease clock's outage gap.
+                await cluster.CutAsync(cluster.PrimaryHost, [.. cluster.Silos.Select(s => s.Name)]);
+                await Task.Delay(cluster.LeaseTimeout * 0.6, cancellation);
+                await cluster.HealAsync(cluster.PrimaryHost);
+                break;
+            case FaultKind.FailOverDatabase:
+                // (k): the primary lost for good mid-run, the standby promoted; the old host comes back as the new standby.
+                await cluster.FailOverAsync(beforePromotion: TimeSpan.FromSeconds(2));
+                break;
             default:
                 return; // no live silo to hurt
         }
@@ -141,6 +182,13 @@ public sealed class FaultInjector(LocalCluster cluster, Workload workload, Rando
     public async Task HealAsync()
     {
         await cluster.PauseDatabaseAsync(pause: false);
+        if (cluster.Hosted)
+        {
+            foreach (var host in cluster.Silos.Select(s => s.Name).Append(cluster.PrimaryHost))
+            {
+                await cluster.HealAsync(host);
+            }
+        }
         foreach (var silo in cluster.Silos)
         {
             silo.Thaw();

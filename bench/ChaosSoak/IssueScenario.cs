@@ -24,7 +24,7 @@ public static class IssueScenario
         var targets = string.Join(", ", Traits.Select(t => $"\"{t}\""));
         var body = "{\"run_id\": \"issue12\", \"kind\": \"trait\", \"targets\": [" + targets +
             "], \"profile\": \"seed\", \"parameters\": {\"epochs\": 4, \"color\": \"rgb\"}}";
-        using (var request = new HttpRequestMessage(HttpMethod.Post, $"http://127.0.0.1:{cluster.Silos[0].DashboardPort}/api/runs")
+        using (var request = new HttpRequestMessage(HttpMethod.Post, $"{cluster.Silos[0].DashboardUrl}/api/runs")
         {
             Content = new StringContent(body, Encoding.UTF8, "application/json"),
         })

@@ -27,7 +27,9 @@ const string Token = "chaos-soak-token-0123456789";
 var log = Console.Error;
 var random = new Random(seed);
 var clock = Stopwatch.StartNew();
-await using var cluster = new LocalCluster(repository, siloDll, siloCount, slots, lease, Token);
+// --hosts NAME: an infra/hosts.sh harness (db, db2, s1…sN, and the host this program runs in: bench/chaos-soak.sh --hosts).
+var hosts = settings.GetValueOrDefault("hosts");
+await using var cluster = new LocalCluster(repository, siloDll, siloCount, slots, lease, Token, hostsHarness: hosts);
 await log.WriteLineAsync($"soak: starting PostgreSQL and {siloCount} silos ({slots} slots each, lease {lease.TotalSeconds:0}s), {minutes} min, seed {seed}");
 await cluster.StartAsync();
 if (settings.GetValueOrDefault("scenario") == "issue12")
@@ -94,7 +96,7 @@ Console.WriteLine(string.Create(culture, $"""
 | what | value |
 | --- | --- |
 | soak length | {minutes:0} min of faults, then {drained.Elapsed.TotalSeconds:0} s until every job was terminal (bound {drain.TotalMinutes:0} min) |
-| cluster | {siloCount} silos × {slots} slots, lease timeout {lease.TotalSeconds:0} s, PostgreSQL 15 local (fsync on), seed {seed} |
+| cluster | {siloCount} silos × {slots} slots, lease timeout {lease.TotalSeconds:0} s, {(hosts is null ? "PostgreSQL 15 local (fsync on)" : "on hosts of their own (network namespaces), PostgreSQL 15 primary + synchronous standby (fsync on)")}, seed {seed} |
 | faults injected | {faults.Injected.Values.Sum()}: {string.Join(", ", faults.Injected.Where(f => f.Value > 0).Select(f => $"{f.Key} {f.Value}"))} |
 | jobs submitted | {report.Jobs} ({workload.Runs.Count} noop runs of 10 jobs, {workload.PoisonRuns.Count} poison jobs) |
 | jobs Succeeded | {report.ByState.GetValueOrDefault("Succeeded")} |

@@ -93,7 +93,7 @@ public sealed class Workload(LocalCluster cluster, Random random, string token, 
         {
             try
             {
-                using var request = new HttpRequestMessage(HttpMethod.Post, $"http://127.0.0.1:{silo.DashboardPort}/api/runs")
+                using var request = new HttpRequestMessage(HttpMethod.Post, $"{silo.DashboardUrl}/api/runs")
                 {
                     Content = new StringContent(body, Encoding.UTF8, "application/json"),
                 };

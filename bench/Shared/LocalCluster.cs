@@ -6,14 +6,22 @@ using PunkGrid.Tests.Shared;
 
 namespace PunkGrid.Bench.Shared;
 
-/// <summary>One silo process of the soak, on fixed ports so that it comes back on the same address after a kill.</summary>
-public sealed class LocalSilo(string name, int siloPort, int gatewayPort, int dashboardPort)
+/// <summary>
+/// One silo process of the soak, on fixed ports so that it comes back on the same address after a kill: on loopback, or
+/// inside a host of an <c>infra/hosts.sh</c> harness (<paramref name="hosted"/>: the harness's name and the host's address).
+/// </summary>
+public sealed class LocalSilo(string name, int siloPort, int gatewayPort, int dashboardPort, (string Harness, string Address)? hosted = null)
 {
     private Process? process;
 
     public string Name { get; } = name;
 
     public int DashboardPort { get; } = dashboardPort;
+
+    /// <summary>The address its dashboard, gateway and silo port listen on.</summary>
+    public string Address => hosted?.Address ?? "127.0.0.1";
+
+    public string DashboardUrl => $"http://{Address}:{DashboardPort}";
 
     public bool Frozen { get; private set; }
 
@@ -25,14 +33,23 @@ public sealed class LocalSilo(string name, int siloPort, int gatewayPort, int da
     public string LogPath => Path.Combine(Path.GetTempPath(), $"punkgrid-bench-{Name}.log");
 
     /// <summary>Starts the silo and waits for its dashboard; returns early, without error, if the process dies meanwhile.</summary>
-    public async Task StartAsync(string siloDll, string postgres, int slots, IReadOnlyDictionary<string, string> environment)
+    public async Task StartAsync(string siloDll, string postgres, int slots, IReadOnlyDictionary<string, string> environment, string? hostsScript = null)
     {
-        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var arg in new[]
+        var start = new ProcessStartInfo(hosted is null ? "dotnet" : "bash") { RedirectStandardOutput = true, RedirectStandardError = true };
+        var command = new List<string>
         {
             siloDll, "serve", "--silo-port", $"{siloPort}", "--gateway-port", $"{gatewayPort}",
-            "--dashboard", $"http://127.0.0.1:{DashboardPort}", "--name", Name, "--slots", $"{slots}",
-        })
+            "--dashboard", DashboardUrl, "--name", Name, "--slots", $"{slots}",
+        };
+        if (hosted is { } host)
+        {
+            // Inside its host (hosts.sh execs into the namespace, so the process is the silo itself): it advertises the host's
+            // address, and its dashboard answers to that address.
+            command.InsertRange(0, [hostsScript ?? throw new ArgumentNullException(nameof(hostsScript)), "exec", host.Harness, Name, "dotnet"]);
+            start.Environment["PUNKGRID__AdvertisedAddress"] = host.Address;
+            start.Environment["PUNKGRID__Dashboard__AllowedHosts"] = host.Address;
+        }
+        foreach (var arg in command)
         {
             start.ArgumentList.Add(arg);
         }
@@ -54,7 +71,7 @@ public sealed class LocalSilo(string name, int siloPort, int gatewayPort, int da
             try
             {
                 using var probe = new TcpClient();
-                await probe.ConnectAsync(IPAddress.Loopback, DashboardPort);
+                await probe.ConnectAsync(IPAddress.Parse(Address), DashboardPort);
                 return;
             }
             catch (SocketException)
@@ -99,21 +116,40 @@ public sealed class LocalSilo(string name, int siloPort, int gatewayPort, int da
     }
 }
 
-/// <summary>The soak's PostgreSQL (infra/local-postgres.sh in a folder of its own, durable as the demo's) and its silos.</summary>
+/// <summary>
+/// The soak's PostgreSQL (infra/local-postgres.sh in a folder of its own, durable as the demo's) and its silos. With
+/// <paramref name="hostsHarness"/> (an <c>infra/hosts.sh</c> harness with hosts db, db2, s1…sN and this process running
+/// in another of them): PostgreSQL's primary on db with a synchronous standby on db2, every silo in its own host, the
+/// connection string naming both servers (issue 29's soak).
+/// </summary>
 public sealed class LocalCluster(string repository, string siloDll, int siloCount, int slots, TimeSpan leaseTimeout, string token,
-    IReadOnlyDictionary<string, string>? extraEnvironment = null) : IAsyncDisposable
+    IReadOnlyDictionary<string, string>? extraEnvironment = null, string? hostsHarness = null) : IAsyncDisposable
 {
     private readonly string folder = Path.Combine(Path.GetTempPath(), $"punkgrid-bench-pg-{Guid.NewGuid():N}");
+    private readonly string tlsFolder = Path.Combine(Path.GetTempPath(), $"punkgrid-bench-tls-{Guid.NewGuid():N}");
+    private readonly Dictionary<string, string> databaseFolders = [];
 
     public string Postgres { get; private set; } = "";
 
+    /// <summary>The bench's own way to the primary: its Unix socket (a new data source after a failover).</summary>
     public NpgsqlDataSource Database { get; private set; } = null!;
 
     public List<LocalSilo> Silos { get; } = [];
 
     public TimeSpan LeaseTimeout => leaseTimeout;
 
+    public bool Hosted => hostsHarness is not null;
+
+    /// <summary>The database host holding the primary now (db, or db2 after a failover), and the other one.</summary>
+    public string PrimaryHost { get; private set; } = "db";
+
+    public string StandbyHost => PrimaryHost == "db" ? "db2" : "db";
+
+    private string PrimaryFolder => Hosted ? databaseFolders[PrimaryHost] : folder;
+
     private string Script => Path.Combine(repository, "infra", "local-postgres.sh");
+
+    private string HostsScript => Path.Combine(repository, "infra", "hosts.sh");
 
     public IReadOnlyDictionary<string, string> Environment => new Dictionary<string, string>(extraEnvironment ?? new Dictionary<string, string>())
     {
@@ -121,38 +157,153 @@ public sealed class LocalCluster(string repository, string siloDll, int siloCoun
         ["PUNKGRID__Queue__AllowFaultInjection"] = "true",
         ["PUNKGRID__Dashboard__Token"] = token,
         ["PUNKGRID__Worker__ThreadsPerJob"] = "1",
-        ["PUNKGRID__Tls__Directory"] = Path.Combine(folder, "tls"),
+        ["PUNKGRID__Tls__Directory"] = tlsFolder,
     };
 
     public async Task StartAsync()
     {
-        var (exit, output) = await ShellAsync(Script, "start", folder, "punkgrid");
-        if (exit != 0)
+        var hosts = new List<string>();
+        if (Hosted)
         {
-            throw new InvalidOperationException($"could not start PostgreSQL: {output}");
+            Postgres = await StartReplicatedDatabaseAsync();
+            hosts.AddRange(Enumerable.Range(1, siloCount).Select(i => $"s{i}"));
         }
-        Postgres = output.Trim().Split('\n')[^1];
-        // The cluster's mutual TLS, made by the silo itself as an operator would.
-        var (tlsExit, tlsOutput) = await RunAsync("dotnet", siloDll, "tls", "create", "--out", Path.Combine(folder, "tls"));
+        else
+        {
+            var (exit, output) = await ShellAsync(Script, "start", folder, "punkgrid");
+            if (exit != 0)
+            {
+                throw new InvalidOperationException($"could not start PostgreSQL: {output}");
+            }
+            Postgres = output.Trim().Split('\n')[^1];
+        }
+        var addresses = new Dictionary<string, string>();
+        foreach (var host in hosts)
+        {
+            addresses[host] = await AddressAsync(host);
+        }
+        // The cluster's mutual TLS, made by the silo itself as an operator would (naming every silo host's address).
+        var (tlsExit, tlsOutput) = await RunAsync("dotnet", [siloDll, "tls", "create", "--out", tlsFolder, .. addresses.Values.SelectMany(a => new[] { "--host", a })]);
         if (tlsExit != 0)
         {
             throw new InvalidOperationException($"could not make the cluster's certificates: {tlsOutput}");
         }
-        Database = NpgsqlDataSource.Create(new NpgsqlConnectionStringBuilder(Postgres) { Pooling = false, Timeout = 5, CommandTimeout = 30 }.ConnectionString);
+        Database = SocketDataSource(PrimaryFolder);
         for (var i = 0; i < siloCount; i++)
         {
-            var silo = new LocalSilo($"soak-{i + 1}", FreePort(), FreePort(), FreePort());
+            var silo = Hosted
+                ? new LocalSilo($"s{i + 1}", 11111, 30000, 8080, (hostsHarness!, addresses[$"s{i + 1}"]))
+                : new LocalSilo($"soak-{i + 1}", FreePort(), FreePort(), FreePort());
             Silos.Add(silo);
-            await silo.StartAsync(siloDll, Postgres, slots, Environment);
+            await silo.StartAsync(siloDll, Postgres, slots, Environment, HostsScript);
         }
     }
 
-    public Task RestartAsync(LocalSilo silo) => silo.StartAsync(siloDll, Postgres, slots, Environment);
+    /// <summary>The primary on db, a synchronous standby on db2; the connection string names both, read-write wanted.</summary>
+    private async Task<string> StartReplicatedDatabaseAsync()
+    {
+        foreach (var host in new[] { "db", "db2" })
+        {
+            databaseFolders[host] = Path.Combine(Path.GetTempPath(), $"punkgrid-bench-{host}-{Guid.NewGuid():N}");
+        }
+        var (exit, output) = await ShellAsync(HostsScript, "exec", hostsHarness!, "db", "bash", Script, "start", databaseFolders["db"], "punkgrid", "--listen", await AddressAsync("db"));
+        if (exit != 0)
+        {
+            throw new InvalidOperationException($"could not start PostgreSQL on db: {output}");
+        }
+        var primary = new NpgsqlConnectionStringBuilder(output.Trim().Split('\n')[^1]);
+        var standby = new NpgsqlConnectionStringBuilder(await MakeStandbyAsync("db2"));
+        primary.Host = $"{primary.Host}:{primary.Port},{standby.Host}:{standby.Port}";
+        primary.TargetSessionAttributes = "read-write";
+        return primary.ConnectionString;
+    }
 
-    public async Task StopDatabaseAsync() => await ShellAsync(Script, "stop", folder);
+    /// <summary>Makes <paramref name="host"/>'s server (afresh) a synchronous standby of the primary; its connection string.</summary>
+    private async Task<string> MakeStandbyAsync(string host)
+    {
+        var (exit, output) = await ShellAsync(HostsScript, "exec", hostsHarness!, host, "bash", Script, "standby", databaseFolders[host],
+            "--primary", PrimaryFolder, "--listen", await AddressAsync(host), "--name", host, "--synchronous");
+        if (exit != 0)
+        {
+            throw new InvalidOperationException($"could not make a standby on {host}: {output}");
+        }
+        return output.Trim().Split('\n')[^1];
+    }
+
+    /// <summary>
+    /// The primary lost for good: its postmaster SIGKILLed and its host cut from every other, the standby promoted
+    /// <paramref name="beforePromotion"/> later. Then, as an operator would, the old primary's host is healed, wiped and
+    /// made the new primary's synchronous standby, so that the next failover has somewhere to go.
+    /// </summary>
+    public async Task FailOverAsync(TimeSpan beforePromotion)
+    {
+        var old = PrimaryHost;
+        var (_, pid) = await ShellAsync(Script, "pid", PrimaryFolder);
+        if (int.TryParse(pid.Trim(), System.Globalization.CultureInfo.InvariantCulture, out var postmaster))
+        {
+            Signals.Send([postmaster], Signals.Kill);
+        }
+        await ShellAsync(HostsScript, "cut", hostsHarness!, old);
+        await Task.Delay(beforePromotion);
+        var (exit, output) = await ShellAsync(HostsScript, "exec", hostsHarness!, StandbyHost, "bash", Script, "promote", databaseFolders[StandbyHost]);
+        if (exit != 0)
+        {
+            throw new InvalidOperationException($"could not promote {StandbyHost}: {output}");
+        }
+        PrimaryHost = StandbyHost;
+        var previous = Database;
+        Database = SocketDataSource(PrimaryFolder);
+        await previous.DisposeAsync();
+        // The old primary's leftovers (its backends die with the postmaster), then a fresh standby in its place.
+        await ShellAsync(Script, "stop", databaseFolders[old]);
+        await ShellAsync(HostsScript, "heal", hostsHarness!, old);
+        Directory.Delete(databaseFolders[old], recursive: true);
+        await MakeStandbyAsync(old);
+    }
+
+    /// <summary>Drops every packet between <paramref name="host"/> and <paramref name="peers"/> (all other hosts when none).</summary>
+    public Task CutAsync(string host, params string[] peers) => ShellAsync(HostsScript, ["cut", hostsHarness!, host, .. peers]);
+
+    public Task HealAsync(string host) => ShellAsync(HostsScript, "heal", hostsHarness!, host);
+
+    private async Task<string> AddressAsync(string host)
+    {
+        var (exit, output) = await ShellAsync(HostsScript, "address", hostsHarness!, host);
+        return exit == 0 ? output.Trim() : throw new InvalidOperationException($"no host {host}: {output}");
+    }
+
+    private static NpgsqlDataSource SocketDataSource(string pgFolder)
+    {
+        var builder = new NpgsqlConnectionStringBuilder
+        {
+            Host = pgFolder,
+            Port = int.Parse(File.ReadAllText(Path.Combine(pgFolder, "port")).Trim(), System.Globalization.CultureInfo.InvariantCulture),
+            Username = "postgres",
+            Password = File.ReadAllText(Path.Combine(pgFolder, "password")).Trim(),
+            Database = "punkgrid",
+            Pooling = false,
+            Timeout = 5,
+            CommandTimeout = 30,
+        };
+        return NpgsqlDataSource.Create(builder.ConnectionString);
+    }
+
+    public Task RestartAsync(LocalSilo silo) => silo.StartAsync(siloDll, Postgres, slots, Environment, HostsScript);
+
+    public async Task StopDatabaseAsync() => await ShellAsync(Script, "stop", PrimaryFolder);
 
     public async Task StartDatabaseAsync()
     {
+        if (Hosted)
+        {
+            var (code, started) = await ShellAsync(HostsScript, "exec", hostsHarness!, PrimaryHost, "bash", Script, "start", PrimaryFolder, "punkgrid",
+                "--listen", await AddressAsync(PrimaryHost));
+            if (code != 0)
+            {
+                throw new InvalidOperationException($"PostgreSQL did not come back on {PrimaryHost}: {started}");
+            }
+            return;
+        }
         var (exit, output) = await ShellAsync(Script, "start", folder, "punkgrid");
         if (exit != 0 || output.Trim().Split('\n')[^1] != Postgres)
         {
@@ -163,7 +314,7 @@ public sealed class LocalCluster(string repository, string siloDll, int siloCoun
     /// <summary>The postmaster and its backends (for CPU readings).</summary>
     public async Task<IReadOnlyList<int>> DatabaseProcessesAsync()
     {
-        var (exit, output) = await ShellAsync(Script, "pid", folder);
+        var (exit, output) = await ShellAsync(Script, "pid", PrimaryFolder);
         if (exit != 0)
         {
             return [];
@@ -174,7 +325,7 @@ public sealed class LocalCluster(string repository, string siloDll, int siloCoun
 
     public async Task PauseDatabaseAsync(bool pause)
     {
-        var (exit, output) = await ShellAsync(Script, "pid", folder);
+        var (exit, output) = await ShellAsync(Script, "pid", PrimaryFolder);
         if (exit == 0)
         {
             var postmaster = int.Parse(output.Trim(), System.Globalization.CultureInfo.InvariantCulture);
@@ -189,17 +340,24 @@ public sealed class LocalCluster(string repository, string siloDll, int siloCoun
             silo.Kill();
         }
         await PauseDatabaseAsync(pause: false);
-        await ShellAsync(Script, "stop", folder);
+        var folders = Hosted ? databaseFolders.Values.ToList() : [folder];
+        foreach (var pg in folders)
+        {
+            await ShellAsync(Script, "stop", pg);
+        }
         if (Database is not null)
         {
             await Database.DisposeAsync();
         }
-        try
+        foreach (var path in folders.Append(tlsFolder))
         {
-            Directory.Delete(folder, recursive: true);
-        }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-        {
+            try
+            {
+                Directory.Delete(path, recursive: true);
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+            }
         }
     }
 

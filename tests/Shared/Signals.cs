@@ -7,6 +7,7 @@ public static class Signals
 {
     public const int Stop = 19;
     public const int Continue = 18;
+    public const int Kill = 9;
 
     [DllImport("libc", SetLastError = true)]
     private static extern int kill(int pid, int signal);
