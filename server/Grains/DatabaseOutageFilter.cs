@@ -47,8 +47,7 @@ public sealed partial class DatabaseOutageFilter(ILogger<DatabaseOutageFilter> l
             }
             catch (Exception ex) when (DatabaseRetry.IsTransient(ex))
             {
-                throw new DatabaseUnavailableException(
-                    $"the cluster's database did not answer ({ex.GetBaseException().Message}); nothing was stored — try again when it is back");
+                throw Unavailable(ex);
             }
             catch (NpgsqlException ex)
             {
@@ -57,6 +56,10 @@ public sealed partial class DatabaseOutageFilter(ILogger<DatabaseOutageFilter> l
             }
         }
     }
+
+    /// <summary>What a caller is told when the database did not answer its call: the one message for every grain's answer.</summary>
+    public static DatabaseUnavailableException Unavailable(Exception cause) =>
+        new($"the cluster's database did not answer ({cause.GetBaseException().Message}); nothing was stored — try again when it is back");
 
     [LoggerMessage(Level = LogLevel.Information, Message = "{Method} answered after {Attempts} tries ({Seconds:F1} s): the database takes connections again")]
     private static partial void LogAnswered(ILogger logger, string method, int attempts, double seconds);

@@ -102,7 +102,7 @@ public sealed partial class RunGrain(JobStore store, SubmissionPlanner planner, 
             if (first)
             {
                 // A stream's steps pass no grain call filter: this is DatabaseOutageFilter's answer, given here.
-                throw new DatabaseUnavailableException($"the cluster's database did not answer ({ex.GetBaseException().Message}); try again when it is back");
+                throw DatabaseOutageFilter.Unavailable(ex);
             }
             LogWatchWaits(logger, RunId, ex.GetBaseException().Message);
             return (null, [], false);
