@@ -22,7 +22,14 @@ public sealed class JobQueue(NpgsqlDataSource dataSource, IOptions<JobQueueOptio
     /// <summary>The job classes a worker with <paramref name="device"/> (<c>cpu</c>, <c>cuda:0</c>) may run: <c>any</c> and its own.</summary>
     public static string[] DeviceClasses(string device) => ["any", device.StartsWith("cuda", StringComparison.Ordinal) ? "cuda" : device];
 
-    /// <summary>Queued → Running for up to <paramref name="count"/> jobs (highest priority, then oldest), attempt + 1 each.</summary>
+    /// <summary>
+    /// Queued → Running for up to <paramref name="count"/> jobs (highest priority, then oldest), attempt + 1 each. A suspect
+    /// job — its last attempt died with its worker before a checkpoint (<c>crash_streak</c> &gt; 0) — may be killing the
+    /// processes that run it, so it runs alone: only a worker running nothing leases it, leases nothing beside it, and
+    /// takes nothing else until the suspect saves a checkpoint or ends. Its next death then counts against it alone, never
+    /// against the jobs that happened to share its process. A busy worker passes over suspects of its jobs' priority (an
+    /// idle worker will take them) but takes nothing of lower priority than a waiting suspect: it drains for it.
+    /// </summary>
     public async Task<IReadOnlyList<JobLease>> LeaseAsync(WorkerRegistration worker, int count, CancellationToken cancellation = default)
     {
         if (count <= 0)
@@ -30,9 +37,14 @@ public sealed class JobQueue(NpgsqlDataSource dataSource, IOptions<JobQueueOptio
             return [];
         }
         await using var command = dataSource.CreateCommand(
-            """
-            with picked as (select job_id from jobs where state = 'Queued' and device = any(@devices)
-            order by priority desc, created_at, job_id limit @count for update skip locked),
+            $"""
+            with mine as (select count(*) as running, coalesce(bool_or(j.crash_streak > 0 and not exists (select 1 from checkpoints c
+            where c.job_id = j.job_id and c.attempt = j.attempt)), false) as isolating from jobs j where j.state = 'Running' and j.worker_id = @worker),
+            head as (select j.job_id, j.crash_streak > 0 as suspect from jobs j where {Leasable}
+            order by j.priority desc, j.created_at, j.job_id limit 1 for update skip locked),
+            rest as (select j.job_id from jobs j where {Leasable} and j.crash_streak = 0 and not coalesce((select suspect from head), true)
+            and j.job_id not in (select job_id from head) order by j.priority desc, j.created_at, j.job_id limit @count - 1 for update skip locked),
+            picked as (select job_id from head union all select job_id from rest),
             started as (update jobs j set state = 'Running', attempt = j.attempt + 1, worker_id = @worker, lease_expires_at = now() + @lease,
             started_at = coalesce(j.started_at, now()), progressed_at = now(), error = null, updated_at = now() from picked p where j.job_id = p.job_id
             returning j.job_id, j.run_id, j.attempt, j.kind, j.target, j.profile, j.parameters, j.priority, j.created_at),
@@ -46,6 +58,15 @@ public sealed class JobQueue(NpgsqlDataSource dataSource, IOptions<JobQueueOptio
         command.Parameters.AddWithValue("lease", Settings.LeaseTimeout);
         return await ReadLeasesAsync(command, cancellation);
     }
+
+    // Which Queued jobs the worker of LeaseAsync may take: of its device, none while it runs a suspect alone, a suspect only
+    // when it runs nothing, and no ordinary job of lower priority than a suspect waiting for a worker of its device.
+    private const string Leasable =
+        """
+        j.state = 'Queued' and j.device = any(@devices) and not (select isolating from mine)
+        and case when j.crash_streak > 0 then (select running from mine) = 0
+        else j.priority >= coalesce((select max(s.priority) from jobs s where s.state = 'Queued' and s.device = any(@devices) and s.crash_streak > 0), j.priority) end
+        """;
 
     /// <summary>What a heartbeat learned: the reported jobs this worker no longer holds, and jobs the database says it holds that it did not report (orphans).</summary>
     public sealed record HeartbeatResult(IReadOnlyList<string> Lost, IReadOnlyList<(string JobId, int Attempt)> Orphans);

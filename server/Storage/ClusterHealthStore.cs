@@ -5,7 +5,7 @@ namespace PunkGrid.Server.Storage;
 /// <summary>What the alerts watch, read from PostgreSQL in one statement (see <c>infra/observability/alerts.yml</c>).</summary>
 /// <param name="AliveWorkers">Workers that heartbeated within a lease timeout.</param>
 /// <param name="SilentWorkers">Workers silent for longer than a lease timeout (but less than an hour) that no later incarnation at the same address replaced.</param>
-/// <param name="IdleSlots">Free slots of the alive workers.</param>
+/// <param name="IdleSlots">Free slots of the alive workers, but for those held free beside a suspect job running alone (see <c>JobQueue.LeaseAsync</c>).</param>
 /// <param name="ProgressAgeSeconds">The longest time any Running job went without a new step or epoch (0: none running).</param>
 /// <param name="QuarantinedJobs">Jobs quarantined in the last 24 hours (and not retried since).</param>
 public sealed record ClusterHealth(long AliveWorkers, long SilentWorkers, long IdleSlots, double ProgressAgeSeconds, long QuarantinedJobs);
@@ -21,7 +21,9 @@ public sealed class ClusterHealthStore(NpgsqlDataSource dataSource)
                  where w.last_heartbeat <= now() - @alive and w.last_heartbeat > now() - interval '1 hour'
                    and not exists (select 1 from workers n where split_part(n.worker_id, '/', 1) = split_part(w.worker_id, '/', 1)
                                    and n.last_heartbeat > w.last_heartbeat)) as silent,
-                (select coalesce(sum(greatest(slots - running, 0)), 0)::bigint from workers where last_heartbeat > now() - @alive) as idle_slots,
+                (select coalesce(sum(greatest(w.slots - w.running, 0)), 0)::bigint from workers w where w.last_heartbeat > now() - @alive
+                 and not exists (select 1 from jobs j where j.state = 'Running' and j.worker_id = w.worker_id and j.crash_streak > 0
+                                 and not exists (select 1 from checkpoints c where c.job_id = j.job_id and c.attempt = j.attempt))) as idle_slots,
                 (select coalesce(extract(epoch from now() - min(coalesce(progressed_at, updated_at))), 0)::float8
                  from jobs where state = 'Running') as progress_age,
                 (select count(*) from jobs where state = 'Failed' and error like 'quarantined:%' and finished_at > now() - interval '24 hours') as quarantined

@@ -60,7 +60,7 @@ public static class PunkGridTelemetry
             new Measurement<long>(Sampled.Health.AliveWorkers, new KeyValuePair<string, object?>("state", "alive")),
             new Measurement<long>(Sampled.Health.SilentWorkers, new KeyValuePair<string, object?>("state", "silent")),
         }, "{worker}", "Workers by state: alive (heartbeat within a lease timeout), silent (none since, for under an hour, not replaced by a later incarnation).");
-        Meter.CreateObservableGauge("punkgrid.workers.idle_slots", () => Sampled.Health.IdleSlots, "{slot}", "Free slots of the alive workers.");
+        Meter.CreateObservableGauge("punkgrid.workers.idle_slots", () => Sampled.Health.IdleSlots, "{slot}", "Free slots of the alive workers, but for those held free beside a suspect job running alone.");
         Meter.CreateObservableGauge("punkgrid.schedules", () => ByLabel(Sampled.SchedulesByHealth, "health"), "{schedule}",
             "Retraining schedules by the health of their last firing: ok, paused, overdue (due and not fired), skipped (the previous run was still going), refused.");
         Meter.CreateObservableGauge("punkgrid.database.up", () => Sampled.DatabaseUp ? 1 : 0, unit: null, "1 when this silo's last read of the cluster state from PostgreSQL worked, else 0.");

@@ -231,13 +231,20 @@ public sealed class FaultTests(FaultFixture cluster)
         await cluster.EnsureSilosAsync();
     }
 
-    /// <summary>A job that kills every worker that runs it is quarantined (Failed, with the reason) after 2 crashes, instead of taking down worker after worker.</summary>
+    /// <summary>
+    /// A job that kills every worker that runs it is quarantined (Failed, with the reason) after 2 crashes, instead of taking
+    /// down worker after worker — and only it: the jobs that shared a process with it when it struck first finish.
+    /// </summary>
     [Fact]
-    public async Task A_job_that_keeps_killing_its_workers_is_quarantined()
+    public async Task A_job_that_keeps_killing_its_workers_is_quarantined_alone()
     {
         await cluster.EnsureSilosAsync();
+        const string mates = "fault-poison-mates";
         const string run = "fault-poison";
         const string job = run + ".noop";
+        // Three ordinary jobs of one long epoch (no checkpoint for 12 s), then the poison: one silo runs it beside one of them.
+        await cluster.SubmitNoopAsync(mates, jobs: 3, durationMs: 12000, epochs: 1);
+        await cluster.WaitUntilAsync(async () => await cluster.RunningAsync(mates) == 3, TimeSpan.FromSeconds(30), "the three jobs to start");
         await cluster.SubmitNoopAsync(run, jobs: 1, durationMs: 2000, epochs: 2, "--set", "fault=exit-process", "--set", "fault_at_epoch=1");
         // The poison kills one silo after another; bring them back as an operator's supervisor would, until it is quarantined.
         await cluster.WaitUntilAsync(async () =>
@@ -254,6 +261,13 @@ public sealed class FaultTests(FaultFixture cluster)
         await cluster.EnsureSilosAsync();
         var report = await cluster.FinishAndCheckAsync(run, Bound);
         Assert.Equal(1, report.Quarantined);
+
+        // The poison's first death took a run-mate with it (both suspects then); each ran alone after that, so the poison's
+        // next death was counted against it only, and the mate finished.
+        var mateReport = await cluster.FinishAndCheckAsync(mates, Bound);
+        Assert.Equal((3, 0), (mateReport.ByState.GetValueOrDefault("Succeeded"), mateReport.Quarantined));
+        Assert.True(await cluster.CountAsync("select count(*) from jobs where run_id = @id and lost_leases > 0", mates) >= 1,
+            "no run-mate shared a process with the poison job");
     }
 
     /// <summary>A trainer that fails every attempt is Failed after MaxFailures (3), its error kept; lost leases play no part.</summary>

@@ -233,6 +233,73 @@ public sealed class JobQueueTests(PostgresServer server) : IAsyncLifetime
         Assert.Equal(1, await CrashStreakAsync(id));
     }
 
+    private static string[] Ids(IReadOnlyList<JobLease> leases) => leases.Select(l => l.JobId).ToArray();
+
+    /// <summary>
+    /// The chaos soak's lost job: a worker died running a poison job and an ordinary one, so both became suspects; leased
+    /// together again, every later death counted against both and the ordinary job was quarantined with the poison one.
+    /// </summary>
+    [Fact]
+    public async Task A_suspect_job_runs_alone_so_the_next_death_counts_against_it_only()
+    {
+        var mates = await SubmitAsync("mates", 2);
+        var dead = Cpu with { WorkerId = "s2@10.0.0.2:11111/1" };
+        Assert.Equal(mates, Ids(await queue.LeaseAsync(dead, 2)));
+        var later = await SubmitAsync("later", 3);
+        var busy = Cpu with { WorkerId = "s3@10.0.0.3:11111/1" };
+        Assert.Equal([later[0]], Ids(await queue.LeaseAsync(busy, 1)));
+
+        // s2 died alone with both jobs, before a checkpoint: each may be the one that killed it.
+        var reborn = Cpu with { WorkerId = "s2@10.0.0.2:11111/2" };
+        Assert.Equal(2, (await queue.LoseLeasesOfEarlierIncarnationsAsync(reborn.WorkerId, "s2@10.0.0.2:11111/")).Count);
+        Assert.Equal(new[] { 1, 1 }, await Task.WhenAll(mates.Select(CrashStreakAsync)));
+
+        // A busy worker passes over the suspects (same priority): it takes the ordinary jobs behind them.
+        Assert.Equal(later[1..], Ids(await queue.LeaseAsync(busy, 4)));
+        // An idle worker takes one suspect, alone, however many slots it has free, and nothing more while it runs it.
+        Assert.Equal([mates[0]], Ids(await queue.LeaseAsync(reborn, 4)));
+        var other = Cpu with { WorkerId = "s1@10.0.0.1:11111/1" };
+        Assert.Equal([mates[1]], Ids(await queue.LeaseAsync(other, 4)));
+        var more = await SubmitAsync("more", 2);
+        Assert.Empty(await queue.LeaseAsync(reborn, 3));
+        Assert.Empty(await queue.LeaseAsync(other, 3));
+        // Their free slots are held free on purpose: the "queue stuck with idle slots" alert does not count them.
+        await queue.HeartbeatAsync(reborn, [new JobProgressReport(mates[0], 2, 0, 1, 0, 0, 0)]);
+        await queue.HeartbeatAsync(other, [new JobProgressReport(mates[1], 2, 0, 1, 0, 0, 0)]);
+        await queue.HeartbeatAsync(busy, [.. later.Select(id => new JobProgressReport(id, 1, 0, 1, 0, 0, 0))]);
+        Assert.Equal(1, (await new ClusterHealthStore(dataSource).ReadAsync(TimeSpan.FromMinutes(1))).IdleSlots);
+
+        // The poison one kills its worker again: the death is counted against it alone.
+        await ExpireLeaseOfAsync(mates[0]);
+        Assert.Equal(JobState.Failed, Assert.Single((await queue.ExpireLeasesAsync()).Expired).State); // quarantined (2 crashes)
+        Assert.Equal(1, await CrashStreakAsync(mates[1]));
+        // The other one saves a checkpoint: no longer suspect, its worker fills its slots again.
+        await checkpoints.SaveAsync(mates[1], 2, new TrainingCheckpoint("noop", 1, 1, null,
+            new Dictionary<string, string>(), new Dictionary<string, byte[]> { ["model"] = [1] }));
+        Assert.Equal(more, Ids(await queue.LeaseAsync(other, 3)));
+        Assert.Equal(JobQueue.ReportOutcome.Applied, await queue.SucceedAsync(mates[1], 2, "{}", new Dictionary<string, double>()));
+        Assert.Equal(0, await CrashStreakAsync(mates[1]));
+    }
+
+    [Fact]
+    public async Task Busy_workers_take_nothing_of_lower_priority_than_a_waiting_suspect()
+    {
+        var low = await SubmitAsync("low", 3);
+        var worker = Cpu with { WorkerId = "w1@10.0.0.1:11111/1" };
+        Assert.Equal([low[0]], Ids(await queue.LeaseAsync(worker, 1)));
+        var urgent = (await SubmitAsync("urgent", 1, priority: 5))[0];
+        Assert.Equal([urgent], Ids(await queue.LeaseAsync(Cpu, 1)));
+        await ExpireLeaseOfAsync(urgent);
+        Assert.Equal(JobState.Queued, Assert.Single((await queue.ExpireLeasesAsync()).Expired).State);
+
+        // The urgent job is a suspect now: a busy worker may not take it, nor pass it by for lower-priority work. It drains.
+        Assert.Empty(await queue.LeaseAsync(worker, 3));
+        Assert.True((await jobs.CancelAsync(low[0], "operator"))!.Value.Changed);
+        Assert.Equal([urgent], Ids(await queue.LeaseAsync(worker, 3)));
+        // With the suspect taken, everyone else takes the lower-priority work again.
+        Assert.Equal(low[1..], Ids(await queue.LeaseAsync(Gpu with { Device = "cpu" }, 3)));
+    }
+
     [Fact]
     public async Task A_lost_lease_after_a_checkpoint_breaks_the_crash_streak()
     {
