@@ -38,8 +38,8 @@ public sealed class JobQueue(NpgsqlDataSource dataSource, IOptions<JobQueueOptio
         }
         await using var command = dataSource.CreateCommand(
             $"""
-            with mine as (select count(*) as running, coalesce(bool_or(j.crash_streak > 0 and not exists (select 1 from checkpoints c
-            where c.job_id = j.job_id and c.attempt = j.attempt)), false) as isolating from jobs j where j.state = 'Running' and j.worker_id = @worker),
+            with mine as (select count(*) as running, coalesce(bool_or({SuspectWithoutCheckpoint}), false) as isolating
+            from jobs j where j.state = 'Running' and j.worker_id = @worker),
             head as (select j.job_id, j.crash_streak > 0 as suspect from jobs j where {Leasable}
             order by j.priority desc, j.created_at, j.job_id limit 1 for update skip locked),
             rest as (select j.job_id from jobs j where {Leasable} and j.crash_streak = 0 and not coalesce((select suspect from head), true)
@@ -58,6 +58,13 @@ public sealed class JobQueue(NpgsqlDataSource dataSource, IOptions<JobQueueOptio
         command.Parameters.AddWithValue("lease", Settings.LeaseTimeout);
         return await ReadLeasesAsync(command, cancellation);
     }
+
+    /// <summary>
+    /// SQL: the Running job <c>j</c> is a suspect that has not yet saved a checkpoint in this attempt, so its worker runs it
+    /// alone (the free slots beside it are held free on purpose).
+    /// </summary>
+    public const string SuspectWithoutCheckpoint =
+        "j.crash_streak > 0 and not exists (select 1 from checkpoints c where c.job_id = j.job_id and c.attempt = j.attempt)";
 
     // Which Queued jobs the worker of LeaseAsync may take: of its device, none while it runs a suspect alone, a suspect only
     // when it runs nothing, and no ordinary job of lower priority than a suspect waiting for a worker of its device.

@@ -1,4 +1,5 @@
 using Npgsql;
+using PunkGrid.Server.Queue;
 
 namespace PunkGrid.Server.Storage;
 
@@ -14,7 +15,7 @@ public sealed class ClusterHealthStore(NpgsqlDataSource dataSource)
 {
     public async Task<ClusterHealth> ReadAsync(TimeSpan aliveWithin, CancellationToken cancellation = default)
     {
-        await using var command = dataSource.CreateCommand("""
+        await using var command = dataSource.CreateCommand($"""
             select
                 (select count(*) from workers where last_heartbeat > now() - @alive) as alive,
                 (select count(*) from workers w
@@ -22,8 +23,7 @@ public sealed class ClusterHealthStore(NpgsqlDataSource dataSource)
                    and not exists (select 1 from workers n where split_part(n.worker_id, '/', 1) = split_part(w.worker_id, '/', 1)
                                    and n.last_heartbeat > w.last_heartbeat)) as silent,
                 (select coalesce(sum(greatest(w.slots - w.running, 0)), 0)::bigint from workers w where w.last_heartbeat > now() - @alive
-                 and not exists (select 1 from jobs j where j.state = 'Running' and j.worker_id = w.worker_id and j.crash_streak > 0
-                                 and not exists (select 1 from checkpoints c where c.job_id = j.job_id and c.attempt = j.attempt))) as idle_slots,
+                 and not exists (select 1 from jobs j where j.state = 'Running' and j.worker_id = w.worker_id and {JobQueue.SuspectWithoutCheckpoint})) as idle_slots,
                 (select coalesce(extract(epoch from now() - min(coalesce(progressed_at, updated_at))), 0)::float8
                  from jobs where state = 'Running') as progress_age,
                 (select count(*) from jobs where state = 'Failed' and error like 'quarantined:%' and finished_at > now() - interval '24 hours') as quarantined
