@@ -40,6 +40,10 @@ public sealed partial class WorkerAgent(
 
     private readonly ConcurrentDictionary<string, RunningJob> running = new(StringComparer.Ordinal);
     private readonly WakeSignal wake = new();
+    // One turn of the loop's database work (heartbeat, orphans, lease) at a time; a shutdown waits for the turn in flight.
+    private readonly SemaphoreSlim turn = new(1, 1);
+    // Set when the silo begins to stop: from then on the worker starts nothing (see StopAsync).
+    private volatile bool handingBack;
     private WorkerRegistration? registration;
     private string device = "cpu";
     private CancellationToken stopping;
@@ -74,6 +78,7 @@ public sealed partial class WorkerAgent(
         while (!stoppingToken.IsCancellationRequested)
         {
             wake.Reset();
+            await turn.WaitAsync(CancellationToken.None);
             try
             {
                 if (DateTime.UtcNow >= nextHeartbeat)
@@ -82,8 +87,9 @@ public sealed partial class WorkerAgent(
                     await HeartbeatAsync(registration, stoppingToken);
                 }
                 var free = registration.Slots - running.Count;
-                // Only an active member of the cluster takes new work (not while joining, shutting down, or declared dead).
-                if (free > 0 && membership.CurrentStatus == SiloStatus.Active)
+                // Only an active member of the cluster takes new work (not while joining, shutting down, or declared dead),
+                // and never once this worker has begun to hand its jobs back.
+                if (free > 0 && !handingBack && membership.CurrentStatus == SiloStatus.Active)
                 {
                     using var timeout = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
                     timeout.CancelAfter(CallTimeout);
@@ -105,6 +111,10 @@ public sealed partial class WorkerAgent(
                 {
                     LogLoopFailed(logger, ex.GetBaseException().Message);
                 }
+            }
+            finally
+            {
+                turn.Release();
             }
             var untilHeartbeat = nextHeartbeat - DateTime.UtcNow;
             var wait = untilHeartbeat < settings.PollInterval ? untilHeartbeat : settings.PollInterval;
@@ -139,7 +149,7 @@ public sealed partial class WorkerAgent(
                 await job.Cancel.CancelAsync();
             }
         }
-        if (result.Orphans.Count > 0)
+        if (result.Orphans.Count > 0 && !handingBack)
         {
             // Leases granted to this worker by a call whose answer never arrived: run them if there is room, else hand them back.
             var free = worker.Slots - running.Count;
@@ -303,9 +313,24 @@ public sealed partial class WorkerAgent(
         }
     }
 
-    /// <summary>On shutdown, stops the running jobs (each has checkpointed its last epoch) and hands them back to the queue, counting nothing against them.</summary>
+    /// <summary>
+    /// On shutdown, stops the running jobs (each has checkpointed its last epoch) and hands them back to the queue, counting
+    /// nothing against them. The worker first stops starting jobs and waits for a lease or orphan claim in flight to end,
+    /// so that it neither leases a job it has just handed back (each hand-back frees a slot and wakes the loop) nor leaves
+    /// behind a job leased while it was stopping.
+    /// </summary>
     public override async Task StopAsync(CancellationToken cancellationToken)
     {
+        handingBack = true;
+        try
+        {
+            await turn.WaitAsync(cancellationToken);
+            turn.Release();
+        }
+        catch (OperationCanceledException)
+        {
+            // The host's shutdown timeout: hand back what is known to run.
+        }
         var jobs = running.Values.ToList();
         foreach (var job in jobs)
         {

@@ -270,6 +270,34 @@ public sealed class FaultTests(FaultFixture cluster)
             "no run-mate shared a process with the poison job");
     }
 
+    /// <summary>
+    /// A silo stopped gracefully (SIGTERM) while its slots are full hands its jobs back and leases none again on its way out:
+    /// each hand-back frees a slot and wakes the worker loop, which once took the job straight back and died with it
+    /// (a lost lease, a counted crash). Nothing is counted against the jobs; they finish on the other silo.
+    /// </summary>
+    [Fact]
+    public async Task A_silo_stopped_gracefully_hands_its_jobs_back_and_takes_none_on_its_way_out()
+    {
+        await cluster.EnsureSilosAsync();
+        const string run = "fault-graceful";
+        await cluster.SubmitNoopAsync(run, jobs: 6, durationMs: 8000, epochs: 4);
+        await cluster.WaitUntilAsync(async () => await cluster.RunningAsync(run) == 4, TimeSpan.FromSeconds(30), "both silos' slots to fill");
+        var stopped = cluster.Silos[0];
+        await stopped.StopGracefullyAsync(TimeSpan.FromSeconds(60));
+        var handedBack = await cluster.CountAsync(
+            "select count(*) from job_events where job_id like @id || '.%' and detail = 'worker stopped: handed back'", run);
+        Assert.True(handedBack >= 1, $"no job handed back\n{cluster.Logs()}");
+        // No job was leased by the stopping silo's worker after its first hand-back.
+        Assert.Equal(0, await cluster.CountAsync(
+            """
+            select count(*) from job_events l where l.job_id like 'fault-graceful.%' and l.detail = 'leased' and starts_with(l.worker_id, @id || '@')
+            and l.id > (select min(h.id) from job_events h where h.job_id like 'fault-graceful.%' and h.detail = 'worker stopped: handed back')
+            """, stopped.Name));
+        await cluster.EnsureSilosAsync();
+        var report = await cluster.FinishAndCheckAsync(run, Bound);
+        Assert.Equal((6, 0, 0), (report.ByState.GetValueOrDefault("Succeeded"), report.LostLeases, report.Failures));
+    }
+
     /// <summary>A trainer that fails every attempt is Failed after MaxFailures (3), its error kept; lost leases play no part.</summary>
     [Fact]
     public async Task A_failing_trainer_spends_its_failure_budget_and_nothing_else()

@@ -131,6 +131,14 @@ public sealed class SiloProcess : IAsyncDisposable
         }
     }
 
+    /// <summary>SIGTERM, as a service manager stops it: the silo shuts down gracefully; waits up to <paramref name="timeout"/> for it to exit.</summary>
+    public async Task StopGracefullyAsync(TimeSpan timeout)
+    {
+        Signals.Send([process.Id], Signals.Terminate);
+        using var wait = new CancellationTokenSource(timeout);
+        await process.WaitForExitAsync(wait.Token);
+    }
+
     /// <summary>SIGSTOP: the process stops dead, sockets open, as a stalled VM or a long GC pause would.</summary>
     public void Freeze() => Signals.Send([process.Id], Signals.Stop);
 

@@ -8,6 +8,7 @@ public static class Signals
     public const int Stop = 19;
     public const int Continue = 18;
     public const int Kill = 9;
+    public const int Terminate = 15;
 
     [DllImport("libc", SetLastError = true)]
     private static extern int kill(int pid, int signal);
