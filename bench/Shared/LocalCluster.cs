@@ -238,8 +238,7 @@ public sealed class LocalCluster(string repository, string siloDll, int siloCoun
     public async Task FailOverAsync(TimeSpan beforePromotion)
     {
         var old = PrimaryHost;
-        var (_, pid) = await ShellAsync(Script, "pid", PrimaryFolder);
-        if (int.TryParse(pid.Trim(), System.Globalization.CultureInfo.InvariantCulture, out var postmaster))
+        if (await PostmasterAsync() is { } postmaster)
         {
             Signals.Send([postmaster], Signals.Kill);
         }
@@ -311,27 +310,18 @@ public sealed class LocalCluster(string repository, string siloDll, int siloCoun
         }
     }
 
-    /// <summary>The postmaster and its backends (for CPU readings).</summary>
-    public async Task<IReadOnlyList<int>> DatabaseProcessesAsync()
+    /// <summary>The primary's postmaster, or null when it is not running.</summary>
+    private async Task<int?> PostmasterAsync()
     {
         var (exit, output) = await ShellAsync(Script, "pid", PrimaryFolder);
-        if (exit != 0)
-        {
-            return [];
-        }
-        var postmaster = int.Parse(output.Trim(), System.Globalization.CultureInfo.InvariantCulture);
-        return [postmaster, .. Signals.ChildrenOf(postmaster)];
+        return exit == 0 ? int.Parse(output.Trim(), System.Globalization.CultureInfo.InvariantCulture) : null;
     }
 
-    public async Task PauseDatabaseAsync(bool pause)
-    {
-        var (exit, output) = await ShellAsync(Script, "pid", PrimaryFolder);
-        if (exit == 0)
-        {
-            var postmaster = int.Parse(output.Trim(), System.Globalization.CultureInfo.InvariantCulture);
-            Signals.Send([postmaster, .. Signals.ChildrenOf(postmaster)], pause ? Signals.Stop : Signals.Continue);
-        }
-    }
+    /// <summary>The postmaster and its backends (for CPU readings, and to pause the database).</summary>
+    public async Task<IReadOnlyList<int>> DatabaseProcessesAsync() =>
+        await PostmasterAsync() is { } postmaster ? [postmaster, .. Signals.ChildrenOf(postmaster)] : [];
+
+    public async Task PauseDatabaseAsync(bool pause) => Signals.Send(await DatabaseProcessesAsync(), pause ? Signals.Stop : Signals.Continue);
 
     public async ValueTask DisposeAsync()
     {
