@@ -117,11 +117,13 @@ else
 fi
 dotnet "$client_dll" watch "$run" || true
 dotnet "$client_dll" results "$run"
+first=${traits%%,*}
+job=$run.$(printf '%s' "${first:-Male}" | tr '[:upper:]' '[:lower:]' | tr -c 'a-z0-9' '-')   # RunPlanner's job names
 cat <<MSG
 
 The cluster is still running. Try:
   ./punkgrid runs                        ./punkgrid jobs $run
-  ./punkgrid metrics $run.male --csv     ./punkgrid artifacts $run.male --out /tmp/male
+  ./punkgrid metrics $job --csv     ./punkgrid artifacts $job --out /tmp/${job##*.}
   ./punkgrid workers                     ./punkgrid schedule add --name nightly --cron "0 3 * * *" -- traits --all --profile seed
   ./punkgrid silo serve --silo-port 11112 --gateway-port 30001 --dashboard http://127.0.0.1:5081 --name silo-2   (a second silo)
   the dashboard: $dashboard/#token=$token  (then Runs → $run)

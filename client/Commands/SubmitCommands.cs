@@ -68,7 +68,7 @@ public static partial class PunkGridCommandLine
     private static Command SingleJobSubmit(string kind, string description, RunHandler handler)
     {
         var command = new Command(kind, description);
-        var profile = new Option<string>("--profile") { DefaultValueFactory = _ => JobSpec.DefaultProfile, Description = "seed (the write-up), quick (minutes on a CPU), or for gan and pokemon tuned (what the seed runs' measurements asked for)." };
+        var profile = new Option<string>("--profile") { DefaultValueFactory = _ => JobSpec.DefaultProfile, Description = "seed (the write-up), quick (minutes on a CPU), or tuned (what the seed runs' measurements or a search found)." };
         var epochs = new Option<int?>("--epochs") { Description = "Override epochs." };
         var set = new Option<string[]>("--set") { Description = "Override any hyperparameter: key=value (repeatable)." };
         var device = new Option<string?>("--device") { Description = "Where the job may run: any (default), cpu, or cuda." };

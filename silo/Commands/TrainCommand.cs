@@ -33,7 +33,7 @@ public static partial class SiloCommandLine
         {
             Description = withTarget
                 ? "seed (the write-up's settings), tuned (rgb, Adam, a threshold chosen on a validation split), demo (the tuned recipe, short) or quick (a smoke test)."
-                : "seed (the write-up's settings), quick (minutes on a CPU), or for gan and pokemon tuned (what the seed runs' measurements asked for).",
+                : "seed (the write-up's settings), quick (minutes on a CPU), or tuned (what the seed runs' measurements or a search found).",
             DefaultValueFactory = _ => JobSpec.DefaultProfile,
         };
         var epochs = new Option<int?>("--epochs") { Description = "Override the number of epochs." };

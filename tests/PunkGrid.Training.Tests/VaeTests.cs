@@ -133,6 +133,11 @@ public class VaeTests
         var seed = VaeTrainingOptions.Create("seed");
         Assert.Equal((30, 64, 0.0008, 3.4, 0.38, 0.36), (seed.Epochs, seed.BatchSize, seed.LearningRate, seed.Beta, seed.EncoderDropout, seed.DecoderDropout));
         Assert.Equal((30, 4), (seed.JudgeEpochs, VaeTrainingOptions.Create("quick").JudgeEpochs));
+        var tuned = VaeTrainingOptions.Create("tuned");
+        Assert.Equal((30, 32, 0.00284999, 1.88139, 0.0, 0.0, 30), (tuned.Epochs, tuned.BatchSize, tuned.LearningRate, tuned.Beta, tuned.EncoderDropout, tuned.DecoderDropout, tuned.JudgeEpochs));
+        Assert.Equal(("tuned", 1.0), (tuned.Profile, VaeTrainingOptions.Create("tuned", new Dictionary<string, string> { ["beta"] = "1" }).Beta));
+        Assert.Contains("unknown profile 'demo'; allowed: seed, quick, tuned",
+            Assert.Throws<ArgumentException>(() => VaeTrainingOptions.Create("demo")).Message);
         Assert.Contains("beta='-1' is not allowed",
             Assert.Throws<ArgumentException>(() => VaeTrainingOptions.Create("seed", new Dictionary<string, string> { ["beta"] = "-1" })).Message);
         Assert.Contains("unknown vae parameter(s): color",
