@@ -44,12 +44,7 @@ var end = DateTime.UtcNow.AddMinutes(minutes);
 var nextFault = DateTime.UtcNow + TimeSpan.FromSeconds(faultEvery.TotalSeconds * (0.5 + random.NextDouble()));
 while (DateTime.UtcNow < end)
 {
-    // The supervisor: a silo that died (a poison job killed it) comes back on its address.
-    foreach (var silo in cluster.Silos.Where(s => !s.Alive))
-    {
-        await log.WriteLineAsync($"{DateTime.UtcNow:HH:mm:ss} supervisor: restarting {silo.Name}");
-        await cluster.RestartAsync(silo);
-    }
+    await SuperviseAsync();
     await workload.TopUpAsync(CancellationToken.None);
     if (DateTime.UtcNow >= nextFault)
     {
@@ -72,6 +67,7 @@ var drained = Stopwatch.StartNew();
 var unfinished = -1L;
 while (drained.Elapsed < drain)
 {
+    await SuperviseAsync(); // a poison job leased in the drain still kills its worker, which comes back as before
     try
     {
         await using var command = cluster.Database.CreateCommand("select count(*) from jobs where state in ('Queued', 'Running')");
@@ -133,3 +129,13 @@ if (lost > 0)
 }
 await log.WriteLineAsync($"soak: done in {clock.Elapsed.TotalMinutes:F1} min");
 return report.Holds && lost == 0 ? 0 : 1;
+
+// The supervisor, in the soak and in the drain: a silo that died (a poison job killed it) comes back on its address.
+async Task SuperviseAsync()
+{
+    foreach (var silo in cluster.Silos.Where(s => !s.Alive))
+    {
+        await log.WriteLineAsync($"{DateTime.UtcNow:HH:mm:ss} supervisor: restarting {silo.Name}");
+        await cluster.RestartAsync(silo);
+    }
+}

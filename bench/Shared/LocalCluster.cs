@@ -206,16 +206,18 @@ public sealed class LocalCluster(string repository, string siloDll, int siloCoun
         {
             databaseFolders[host] = Path.Combine(Path.GetTempPath(), $"punkgrid-bench-{host}-{Guid.NewGuid():N}");
         }
-        var (exit, output) = await ShellAsync(HostsScript, "exec", hostsHarness!, "db", "bash", Script, "start", databaseFolders["db"], "punkgrid", "--listen", await AddressAsync("db"));
-        if (exit != 0)
-        {
-            throw new InvalidOperationException($"could not start PostgreSQL on db: {output}");
-        }
-        var primary = new NpgsqlConnectionStringBuilder(output.Trim().Split('\n')[^1]);
+        var primary = new NpgsqlConnectionStringBuilder(await StartServerOnAsync("db", databaseFolders["db"]));
         var standby = new NpgsqlConnectionStringBuilder(await MakeStandbyAsync("db2"));
         primary.Host = $"{primary.Host}:{primary.Port},{standby.Host}:{standby.Port}";
         primary.TargetSessionAttributes = "read-write";
         return primary.ConnectionString;
+    }
+
+    /// <summary>Starts the server in <paramref name="pgFolder"/> (made on first start) on <paramref name="host"/>, listening on its address; its connection string.</summary>
+    private async Task<string> StartServerOnAsync(string host, string pgFolder)
+    {
+        var (exit, output) = await ShellAsync(HostsScript, "exec", hostsHarness!, host, "bash", Script, "start", pgFolder, "punkgrid", "--listen", await AddressAsync(host));
+        return exit == 0 ? output.Trim().Split('\n')[^1] : throw new InvalidOperationException($"could not start PostgreSQL on {host}: {output}");
     }
 
     /// <summary>Makes <paramref name="host"/>'s server (afresh) a synchronous standby of the primary; its connection string.</summary>
@@ -295,12 +297,7 @@ public sealed class LocalCluster(string repository, string siloDll, int siloCoun
     {
         if (Hosted)
         {
-            var (code, started) = await ShellAsync(HostsScript, "exec", hostsHarness!, PrimaryHost, "bash", Script, "start", PrimaryFolder, "punkgrid",
-                "--listen", await AddressAsync(PrimaryHost));
-            if (code != 0)
-            {
-                throw new InvalidOperationException($"PostgreSQL did not come back on {PrimaryHost}: {started}");
-            }
+            await StartServerOnAsync(PrimaryHost, PrimaryFolder);
             return;
         }
         var (exit, output) = await ShellAsync(Script, "start", folder, "punkgrid");
