@@ -117,8 +117,9 @@ else
 fi
 dotnet "$client_dll" watch "$run" || true
 dotnet "$client_dll" results "$run"
-first=${traits%%,*}
-job=$run.$(printf '%s' "${first:-Male}" | tr '[:upper:]' '[:lower:]' | tr -c 'a-z0-9' '-')   # RunPlanner's job names
+# One of the run's jobs, as the cluster named it, for the hints below.
+jobs_json=$(dotnet "$client_dll" jobs "$run" --json || true)
+job=$(grep -m1 -o '"job_id": *"[^"]*"' <<<"$jobs_json" | sed 's/.*"\([^"]*\)"$/\1/' || true)
 cat <<MSG
 
 The cluster is still running. Try:
