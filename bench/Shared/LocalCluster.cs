@@ -170,12 +170,7 @@ public sealed class LocalCluster(string repository, string siloDll, int siloCoun
         }
         else
         {
-            var (exit, output) = await ShellAsync(Script, "start", folder, "punkgrid");
-            if (exit != 0)
-            {
-                throw new InvalidOperationException($"could not start PostgreSQL: {output}");
-            }
-            Postgres = output.Trim().Split('\n')[^1];
+            Postgres = await StartServerAsync(host: null, folder);
         }
         var addresses = new Dictionary<string, string>();
         foreach (var host in hosts)
@@ -206,18 +201,25 @@ public sealed class LocalCluster(string repository, string siloDll, int siloCoun
         {
             databaseFolders[host] = Path.Combine(Path.GetTempPath(), $"punkgrid-bench-{host}-{Guid.NewGuid():N}");
         }
-        var primary = new NpgsqlConnectionStringBuilder(await StartServerOnAsync("db", databaseFolders["db"]));
+        var primary = new NpgsqlConnectionStringBuilder(await StartServerAsync("db", databaseFolders["db"]));
         var standby = new NpgsqlConnectionStringBuilder(await MakeStandbyAsync("db2"));
         primary.Host = $"{primary.Host}:{primary.Port},{standby.Host}:{standby.Port}";
         primary.TargetSessionAttributes = "read-write";
         return primary.ConnectionString;
     }
 
-    /// <summary>Starts the server in <paramref name="pgFolder"/> (made on first start) on <paramref name="host"/>, listening on its address; its connection string.</summary>
-    private async Task<string> StartServerOnAsync(string host, string pgFolder)
+    /// <summary>
+    /// Starts the server in <paramref name="pgFolder"/> (made on first start) on <paramref name="host"/>, listening on its
+    /// address, or on loopback when there is no host; its connection string.
+    /// </summary>
+    private async Task<string> StartServerAsync(string? host, string pgFolder)
     {
-        var (exit, output) = await ShellAsync(HostsScript, "exec", hostsHarness!, host, "bash", Script, "start", pgFolder, "punkgrid", "--listen", await AddressAsync(host));
-        return exit == 0 ? output.Trim().Split('\n')[^1] : throw new InvalidOperationException($"could not start PostgreSQL on {host}: {output}");
+        var (exit, output) = host is null
+            ? await ShellAsync(Script, "start", pgFolder, "punkgrid")
+            : await ShellAsync(HostsScript, "exec", hostsHarness!, host, "bash", Script, "start", pgFolder, "punkgrid", "--listen", await AddressAsync(host));
+        return exit == 0
+            ? output.Trim().Split('\n')[^1]
+            : throw new InvalidOperationException($"could not start PostgreSQL{(host is null ? "" : $" on {host}")}: {output}");
     }
 
     /// <summary>Makes <paramref name="host"/>'s server (afresh) a synchronous standby of the primary; its connection string.</summary>
@@ -295,15 +297,11 @@ public sealed class LocalCluster(string repository, string siloDll, int siloCoun
 
     public async Task StartDatabaseAsync()
     {
-        if (Hosted)
+        var started = await StartServerAsync(Hosted ? PrimaryHost : null, PrimaryFolder);
+        // On loopback it must come back where the silos look for it (a hosted cluster's string names both hosts instead).
+        if (!Hosted && started != Postgres)
         {
-            await StartServerOnAsync(PrimaryHost, PrimaryFolder);
-            return;
-        }
-        var (exit, output) = await ShellAsync(Script, "start", folder, "punkgrid");
-        if (exit != 0 || output.Trim().Split('\n')[^1] != Postgres)
-        {
-            throw new InvalidOperationException($"PostgreSQL did not come back on its port: {output}");
+            throw new InvalidOperationException($"PostgreSQL came back as {started}, not on its port: {Postgres}");
         }
     }
 
